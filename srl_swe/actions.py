@@ -1,0 +1,139 @@
+"""Tool calls as text: the canonical rendering and the parser for policy outputs.
+
+The same rendering is used for the expert's and the policy's action, so the similarity
+reward compares like with like. A policy output must be `<think>...</think>` followed by
+exactly one tool call, written either in the OpenHands/SWE-agent text form
+`<function=NAME><parameter=K>V</parameter></function>` or as a JSON
+`<tool_call>{"name": ..., "arguments": {...}}</tool_call>` block.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import FormatError
+from .scaffold import Scaffold, load_scaffold
+from .trajectory.model import ToolCall
+
+FUNCTION_RE = re.compile(r"<function=([^>\n]*)>(.*?)(?:</function>|(?=<function=)|\Z)", re.DOTALL)
+PARAMETER_RE = re.compile(r"<parameter=([^>\n]*)>(.*?)(?:</parameter>|(?=<parameter=)|(?=</function>)|\Z)", re.DOTALL)
+STRICT_FUNCTION_RE = re.compile(r"<function=([A-Za-z0-9_.\-]+)>(.*?)</function>", re.DOTALL)
+STRICT_PARAMETER_RE = re.compile(r"<parameter=([A-Za-z0-9_.\-]+)>(.*?)</parameter>", re.DOTALL)
+TOOL_CALL_JSON_RE = re.compile(r"<tool_call>(.*?)</tool_call>", re.DOTALL)
+THINK_RE = re.compile(r"\A\s*<think>(.*?)</think>", re.DOTALL)
+
+
+def _strip_one_newline(value: str) -> str:
+    """Drop one leading and one trailing newline, as the text tool-call format adds them."""
+    if value.startswith("\n"):
+        value = value[1:]
+    if value.endswith("\n"):
+        value = value[:-1]
+    return value
+
+
+def _render_value(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def render_call(call: ToolCall, scaffold: Scaffold | None = None) -> str:
+    """Canonical text of a tool call: parameters in schema order, then the rest sorted."""
+    scaffold = scaffold or load_scaffold()
+    order = scaffold.parameter_order(call.name)
+    keys = [k for k in order if k in call.arguments] + sorted(k for k in call.arguments if k not in order)
+    params = "".join(f"<parameter={k}>{_render_value(call.arguments[k])}</parameter>\n" for k in keys)
+    return f"<function={call.name}>\n{params}</function>"
+
+
+def normalize_call(name: str, arguments: dict[str, Any], scaffold: Scaffold | None = None) -> ToolCall:
+    """Map aliases onto scaffold names and give textual arguments their schema types."""
+    scaffold = scaffold or load_scaffold()
+    name = scaffold.canonical_name(name.strip())
+    return ToolCall(name, {k: scaffold.coerce(name, k, v) for k, v in arguments.items()})
+
+
+def extract_function_calls(text: str) -> list[tuple[str, dict[str, str]]]:
+    """Every `<function=...>` block of a text, leniently (a missing closing tag ends at the text's end).
+
+    Used to read expert trajectories, whose last call is sometimes cut off.
+    """
+    calls = []
+    for match in FUNCTION_RE.finditer(text):
+        params = {k.strip(): _strip_one_newline(v) for k, v in PARAMETER_RE.findall(match.group(2))}
+        calls.append((match.group(1).strip(), params))
+    return calls
+
+
+@dataclass(frozen=True)
+class ParsedAction:
+    """A well-formed policy output: its reasoning and its one tool call."""
+
+    thought: str
+    call: ToolCall
+
+    def render(self, scaffold: Scaffold | None = None) -> str:
+        return render_call(self.call, scaffold)
+
+
+def _parse_json_call(body: str) -> tuple[str, dict[str, Any]]:
+    try:
+        data = json.loads(body)
+    except json.JSONDecodeError as exc:
+        raise FormatError(f"tool_call is not valid JSON: {exc}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("name"), str):
+        raise FormatError("tool_call JSON needs a string 'name'")
+    args = data.get("arguments", {})
+    if isinstance(args, str):
+        try:
+            args = json.loads(args)
+        except json.JSONDecodeError:
+            raise FormatError("tool_call 'arguments' is not a JSON object") from None
+    if not isinstance(args, dict):
+        raise FormatError("tool_call 'arguments' is not a JSON object")
+    return data["name"], args
+
+
+def parse_action(text: str, scaffold: Scaffold | None = None) -> ParsedAction:
+    """Parse a policy output strictly; raise :class:`FormatError` saying what is wrong."""
+    if not isinstance(text, str):
+        raise FormatError(f"output is {type(text).__name__}, not text")
+    scaffold = scaffold or load_scaffold()
+    think = THINK_RE.match(text)
+    if think is None:
+        raise FormatError("output must start with <think>...</think>")
+    rest = text[think.end():]
+    functions = list(STRICT_FUNCTION_RE.finditer(rest))
+    json_calls = list(TOOL_CALL_JSON_RE.finditer(rest))
+    if len(functions) + len(json_calls) != 1:
+        raise FormatError(f"expected exactly one tool call after </think>, found {len(functions) + len(json_calls)}")
+    match = (functions or json_calls)[0]
+    if rest[: match.start()].strip():
+        raise FormatError("text between </think> and the tool call")
+    if rest[match.end():].strip():
+        raise FormatError("text after the tool call")
+    if "<think>" in rest or "</think>" in rest:
+        raise FormatError("more than one <think> block")
+    if functions:
+        body = match.group(2)
+        leftover = STRICT_PARAMETER_RE.sub("", body).strip()
+        if leftover:
+            raise FormatError(f"unexpected text inside <function=...>: {leftover[:40]!r}")
+        name = match.group(1)
+        args: dict[str, Any] = {}
+        for key, value in STRICT_PARAMETER_RE.findall(body):
+            if key in args:
+                raise FormatError(f"parameter {key!r} given twice")
+            args[key] = _strip_one_newline(value)
+    else:
+        name, args = _parse_json_call(match.group(1))
+    call = normalize_call(name, args, scaffold)
+    if call.name not in scaffold.tools:
+        raise FormatError(f"unknown tool {call.name!r}")
+    return ParsedAction(think.group(1).strip(), call)
+
+
+def format_action(thought: str, call: ToolCall, scaffold: Scaffold | None = None) -> str:
+    """The text a perfect policy would write for a step: `<think>` then the canonical call."""
+    return f"<think>\n{thought.strip()}\n</think>\n{render_call(call, scaffold)}"
