@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# Make sure a Docker daemon answers and the offline base image srl-swe/base:bookworm exists.
+#
+# Idempotent; safe to run before every `make test`. On a fresh Debian machine (root, only the
+# docker CLI present, no image registry reachable) it:
+#   1. installs the engine (`docker.io`: dockerd, containerd, runc, tini) if dockerd is missing,
+#   2. starts dockerd in the background (log: $SRL_SWE_DOCKERD_LOG) and waits until it answers,
+#   3. builds srl-swe/base:bookworm: a registry image if one answers quickly, otherwise a
+#      debootstrap'ed Debian rootfs imported as srl-swe/rootfs:bookworm, then docker/base/Dockerfile.
+# Build logs go to .cache/docker-logs/.
+#
+# Environment knobs:
+#   SRL_SWE_BASE_IMAGE      tag to ensure (default srl-swe/base:bookworm)
+#   SRL_SWE_DOCKERD_LOG     dockerd log file (default /var/log/srl-swe-dockerd.log)
+#   SRL_SWE_DOCKER_WAIT     seconds to wait for the daemon (default 60)
+#   SRL_SWE_DEBIAN_MIRROR   Debian mirror for debootstrap (default: the one apt already uses)
+#   SRL_SWE_REBUILD_BASE=1  rebuild the base image even if it exists
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BASE_IMAGE=${SRL_SWE_BASE_IMAGE:-srl-swe/base:bookworm}
+ROOTFS_IMAGE=srl-swe/rootfs:bookworm
+DOCKERD_LOG=${SRL_SWE_DOCKERD_LOG:-/var/log/srl-swe-dockerd.log}
+WAIT_S=${SRL_SWE_DOCKER_WAIT:-60}
+LOG_DIR=.cache/docker-logs
+CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
+
+log() { echo "[ensure_docker] $*" >&2; }
+die() { echo "[ensure_docker] ERROR: $*" >&2; exit 1; }
+
+as_root() {
+    if [[ $(id -u) -eq 0 ]]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+        die "need root to run: $* (run this script as root)"
+    fi
+}
+
+apt_install() {
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 \
+        install -y -qq --no-install-recommends "$@"
+}
+
+daemon_up() { docker info >/dev/null 2>&1; }
+
+# ---------------------------------------------------------------------------- 1. engine
+ensure_daemon() {
+    if daemon_up; then
+        return 0
+    fi
+    command -v docker >/dev/null || die "no docker CLI on PATH"
+    if ! command -v dockerd >/dev/null; then
+        log "no dockerd: installing the engine (apt-get install docker.io)"
+        # docker.io brings dockerd, containerd, runc and tini (docker-init, used by init=True).
+        # Its own /usr/bin/docker CLI is shadowed by an existing /usr/local/bin/docker.
+        apt_install docker.io iptables
+    fi
+    if pgrep -x dockerd >/dev/null; then
+        log "dockerd is already running; waiting for it to answer"
+    else
+        log "starting dockerd (log: $DOCKERD_LOG)"
+        as_root mkdir -p "$(dirname "$DOCKERD_LOG")"
+        # setsid + nohup: the daemon outlives this script and the CI step that ran it.
+        as_root setsid nohup dockerd --storage-driver=overlay2 >>"$DOCKERD_LOG" 2>&1 </dev/null &
+    fi
+    local waited=0
+    until daemon_up; do
+        if ((waited >= WAIT_S)); then
+            echo "----- last lines of $DOCKERD_LOG -----" >&2
+            tail -n 30 "$DOCKERD_LOG" >&2 || true
+            die "dockerd did not answer 'docker info' within ${WAIT_S}s"
+        fi
+        sleep 1
+        waited=$((waited + 1))
+    done
+    log "docker daemon ready after ${waited}s ($(docker version --format '{{.Server.Version}}'))"
+}
+
+# ---------------------------------------------------------------------------- 2. base image
+image_exists() { docker image inspect "$1" >/dev/null 2>&1; }
+
+debian_mirror() {
+    if [[ -n ${SRL_SWE_DEBIAN_MIRROR:-} ]]; then
+        echo "$SRL_SWE_DEBIAN_MIRROR"
+        return
+    fi
+    # deb822 (*.sources: "URIs: ...") or one-line ("deb URI bookworm main") formats.
+    local files=(/etc/apt/sources.list /etc/apt/sources.list.d/*.sources /etc/apt/sources.list.d/*.list)
+    local uri
+    uri=$(cat "${files[@]}" 2>/dev/null |
+        awk '/^URIs:/ {for (i = 2; i <= NF; i++) print $i}
+             /^deb[ \t]/ {for (i = 2; i <= NF; i++) if ($i !~ /^\[/) {print $i; break}}' |
+        grep -E '/debian/?$' | head -n1 || true)
+    echo "${uri:-http://deb.debian.org/debian}"
+}
+
+build_rootfs_image() {
+    # A registry image is used only if a registry answers quickly (none does on offline CI).
+    if timeout 20 docker pull -q debian:bookworm-slim >"$LOG_DIR/pull.log" 2>&1; then
+        log "registry reachable: using debian:bookworm-slim as the rootfs"
+        docker tag debian:bookworm-slim "$ROOTFS_IMAGE"
+        return
+    fi
+    command -v debootstrap >/dev/null || { log "installing debootstrap"; apt_install debootstrap; }
+    local mirror rootfs
+    mirror=$(debian_mirror)
+    rootfs=$(mktemp -d /tmp/srl-swe-rootfs.XXXXXX)
+    # shellcheck disable=SC2064
+    trap "as_root rm -rf '$rootfs'" RETURN
+    log "debootstrap --variant=minbase bookworm from $mirror (log: $LOG_DIR/debootstrap.log)"
+    if ! as_root debootstrap --variant=minbase bookworm "$rootfs" "$mirror" \
+        >"$LOG_DIR/debootstrap.log" 2>&1; then
+        tail -n 30 "$LOG_DIR/debootstrap.log" >&2
+        die "debootstrap failed (see $LOG_DIR/debootstrap.log)"
+    fi
+    # Point apt inside the image at the same mirror; drop caches to keep the layer small.
+    echo "deb $mirror bookworm main" | as_root tee "$rootfs/etc/apt/sources.list" >/dev/null
+    as_root rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
+    log "importing rootfs as $ROOTFS_IMAGE"
+    as_root tar -C "$rootfs" -c . | docker import - "$ROOTFS_IMAGE" >/dev/null
+}
+
+ensure_base_image() {
+    if image_exists "$BASE_IMAGE" && [[ ${SRL_SWE_REBUILD_BASE:-0} != 1 ]]; then
+        return 0
+    fi
+    mkdir -p "$LOG_DIR"
+    local t0=$SECONDS
+    image_exists "$ROOTFS_IMAGE" || build_rootfs_image
+    [[ -r $CA_BUNDLE ]] || die "host CA bundle $CA_BUNDLE is missing"
+    local ctx
+    ctx=$(mktemp -d /tmp/srl-swe-base-ctx.XXXXXX)
+    cp docker/base/Dockerfile "$ctx/"
+    cp "$CA_BUNDLE" "$ctx/host-ca-certificates.crt"
+    log "building $BASE_IMAGE (log: $LOG_DIR/base-build.log)"
+    if ! DOCKER_BUILDKIT=0 docker build --build-arg "ROOTFS=$ROOTFS_IMAGE" -t "$BASE_IMAGE" "$ctx" \
+        >"$LOG_DIR/base-build.log" 2>&1; then
+        rm -rf "$ctx"
+        tail -n 30 "$LOG_DIR/base-build.log" >&2
+        die "building $BASE_IMAGE failed (see $LOG_DIR/base-build.log)"
+    fi
+    rm -rf "$ctx"
+    log "built $BASE_IMAGE in $((SECONDS - t0))s ($(docker image inspect -f '{{.Size}}' "$BASE_IMAGE" |
+        awk '{printf "%.0f MB", $1 / 1e6}'))"
+}
+
+ensure_daemon
+ensure_base_image
