@@ -1,0 +1,165 @@
+"""`srl-swe` command line.
+
+JSON outputs (`--json`) are stable: keys are only ever added, never renamed or removed.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from .errors import SRLSweError
+
+
+def _load(args: argparse.Namespace):
+    from .trajectory import load_trajectories
+
+    result = load_trajectories(args.file, format=args.format, skip_invalid=args.skip_invalid)
+    if result.invalid:
+        print(f"skipped {len(result.invalid)} invalid record(s) of {args.file}:", file=sys.stderr)
+        for error in result.invalid[:10]:
+            print(f"  {error}", file=sys.stderr)
+    return result
+
+
+def dataset_stats(result) -> dict[str, Any]:
+    """Counts describing a loaded trajectory file (the `data stats --json` object)."""
+    steps_per = [len(t.actions) for t in result.trajectories]
+    tools = Counter(turn.action.name for t in result.trajectories for turn in t.actions)
+    return {
+        "source": str(result.source),
+        "format": result.format,
+        "trajectories": len(result.trajectories),
+        "steps": sum(steps_per),
+        "message_turns": sum(1 for t in result.trajectories for turn in t.turns if turn.action is None),
+        "tools": dict(sorted(tools.items())),
+        "invalid": len(result.invalid),
+        "steps_per_trajectory": {
+            "min": min(steps_per, default=0),
+            "mean": round(sum(steps_per) / len(steps_per), 2) if steps_per else 0,
+            "max": max(steps_per, default=0),
+        },
+    }
+
+
+def cmd_data_stats(args: argparse.Namespace) -> None:
+    stats = dataset_stats(_load(args))
+    if args.json:
+        print(json.dumps(stats, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    console.print(f"[bold]{stats['source']}[/bold] ({stats['format']}): {stats['trajectories']} trajectories, "
+                  f"{stats['steps']} steps, {stats['message_turns']} message turns, {stats['invalid']} invalid records")
+    table = Table("tool", "steps")
+    for tool, count in stats["tools"].items():
+        table.add_row(tool, str(count))
+    console.print(table)
+
+
+def cmd_data_convert(args: argparse.Namespace) -> None:
+    from .trajectory import write_jsonl
+
+    result = _load(args)
+    write_jsonl(result.trajectories, args.out)
+    print(f"wrote {len(result.trajectories)} trajectories ({result.format}) to {args.out}")
+
+
+def cmd_data_steps(args: argparse.Namespace) -> None:
+    from .steps import StepConfig, build_steps
+
+    result = _load(args)
+    config = StepConfig(context=args.context, max_observation_chars=args.max_observation_chars, scaffold=args.scaffold)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    count = 0
+    with out.open("w") as handle:
+        for step in build_steps(result.trajectories, config):
+            handle.write(json.dumps(step.to_dict(), ensure_ascii=False) + "\n")
+            count += 1
+    print(f"wrote {count} step instances from {len(result.trajectories)} trajectories to {out}")
+
+
+def cmd_envs_list(args: argparse.Namespace) -> None:
+    from gymnasium.envs.registration import registry
+
+    envs = [{"id": env_id, "kind": "gymnasium", "entry_point": str(spec.entry_point)}
+            for env_id, spec in sorted(registry.items()) if env_id.startswith("srl_swe/")]
+    if args.json:
+        print(json.dumps({"gymnasium": envs}, indent=2))
+        return
+    for env in envs:
+        print(f"{env['id']:24} {env['entry_point']}")
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    from .demo import DemoConfig, run_replay_demo
+
+    run_replay_demo(DemoConfig(data=args.data, policy=args.policy, metric=args.metric, context=args.context))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .rewards import DEFAULT_METRIC, METRICS
+
+    parser = argparse.ArgumentParser(prog="srl-swe", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    data = sub.add_parser("data", help="inspect and convert expert trajectories").add_subparsers(dest="data_command", required=True)
+
+    def add_input(p: argparse.ArgumentParser) -> None:
+        p.add_argument("file", help="trajectory file (.json/.jsonl/.parquet/.traj) or Hugging Face dataset name")
+        p.add_argument("--format", default=None, help="source format (default: detected)")
+        p.add_argument("--skip-invalid", action="store_true", help="skip bad records and report how many")
+
+    stats = data.add_parser("stats", help="count trajectories, steps and tools")
+    add_input(stats)
+    stats.add_argument("--json", action="store_true", help="print a stable JSON object")
+    stats.set_defaults(func=cmd_data_stats)
+
+    convert = data.add_parser("convert", help="write canonical trajectory JSONL")
+    add_input(convert)
+    convert.add_argument("--out", required=True)
+    convert.set_defaults(func=cmd_data_convert)
+
+    steps = data.add_parser("steps", help="write SRL step instances as JSONL")
+    add_input(steps)
+    steps.add_argument("--out", required=True)
+    steps.add_argument("--context", default="last:2", help="'full' or 'last:K' (default last:2, as in the paper)")
+    steps.add_argument("--max-observation-chars", type=int, default=4000)
+    steps.add_argument("--scaffold", default="openhands", help="agent scaffold under agents/ or a YAML path")
+    steps.set_defaults(func=cmd_data_steps)
+
+    envs = sub.add_parser("envs", help="registered environments").add_subparsers(dest="envs_command", required=True)
+    envs_list = envs.add_parser("list", help="list environments")
+    envs_list.add_argument("--json", action="store_true")
+    envs_list.set_defaults(func=cmd_envs_list)
+
+    demo = sub.add_parser("demo", help="replay the embedded trajectories with a baseline policy")
+    demo.add_argument("--data", default=None)
+    demo.add_argument("--policy", default="repeat-previous", choices=["repeat-previous", "oracle"])
+    demo.add_argument("--metric", default=DEFAULT_METRIC, choices=METRICS)
+    demo.add_argument("--context", default="last:2")
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except SRLSweError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
