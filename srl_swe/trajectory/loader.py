@@ -1,0 +1,258 @@
+"""Load expert trajectories from files or Hugging Face datasets, and write canonical JSONL.
+
+``load_trajectories(source)`` reads a local ``.json`` (a list of records or one object),
+``.jsonl``, ``.parquet`` or SWE-agent ``.traj`` file, a directory of such files, or else a
+Hugging Face dataset name (``datasets.load_dataset(name, split=split)``). The format of each
+file is detected from its first record that some format recognises (``format=`` overrides);
+every record is then parsed by that format's parser into a :class:`Trajectory`.
+
+Bad records raise :class:`InvalidRecordError` naming the file, the record index and the
+field; with ``skip_invalid=True`` they are collected in :attr:`LoadResult.invalid` and the
+other records still load. A ``.json`` file that is not valid JSON as a whole is an error
+naming the file, line and column (there is no record to skip).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from ..errors import InvalidRecordError, SRLSweError, UnknownFormatError
+from ..scaffold import Scaffold, load_scaffold
+from . import canonical, function_text, openhands_fc, sharegpt, sweagent
+from .common import ParseContext, TrajectoryFormat
+from .model import Trajectory
+
+#: name -> format, in detection order (the first whose ``detect`` accepts a record wins).
+FORMATS: dict[str, TrajectoryFormat] = {
+    f.name: f
+    for f in (
+        canonical.FORMAT,
+        sweagent.FORMAT,
+        sharegpt.FORMAT,
+        openhands_fc.FORMAT,
+        function_text.OPENHANDS_TEXT_FORMAT,
+        function_text.SWE_SMITH_TEXT_FORMAT,
+    )
+}
+
+FILE_SUFFIXES = (".json", ".jsonl", ".parquet", ".traj")
+
+
+@dataclass
+class LoadResult:
+    """What :func:`load_trajectories` read: trajectories, the records it skipped, from where, in which format."""
+
+    trajectories: list[Trajectory]
+    invalid: list[InvalidRecordError] = field(default_factory=list)
+    source: str = ""
+    format: str = ""
+
+    def __iter__(self) -> Iterator[Trajectory]:
+        return iter(self.trajectories)
+
+    def __len__(self) -> int:
+        return len(self.trajectories)
+
+
+def detect_format(record: Any) -> str | None:
+    """Name of the first format that recognises this record, or None."""
+    if not isinstance(record, dict):
+        return None
+    for name, fmt in FORMATS.items():
+        if fmt.detect(record):
+            return name
+    return None
+
+
+# --------------------------------------------------------------------------- reading records
+
+
+def _json_file(path: Path, display: str) -> tuple[list[Any], bool]:
+    """Records of a .json/.traj file, and whether the file is a single object."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise InvalidRecordError(display, None, None, f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+    except UnicodeDecodeError as exc:
+        raise InvalidRecordError(display, None, None, f"not UTF-8 text: {exc}") from None
+    return (data, False) if isinstance(data, list) else ([data], True)
+
+
+def _jsonl_records(path: Path, display: str) -> Iterator[Any]:
+    index = 0
+    with path.open(encoding="utf-8") as handle:
+        for lineno, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                yield json.loads(line)
+            except json.JSONDecodeError as exc:
+                yield InvalidRecordError(display, index, None, f"line {lineno}: malformed JSON at column {exc.colno}: {exc.msg}")
+            index += 1
+
+
+def _parquet_records(path: Path, display: str) -> Iterator[Any]:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:  # pragma: no cover - pyarrow comes with the `train` extra
+        raise SRLSweError(f"{display}: reading parquet needs pyarrow (pip install 'srl-swe[train]')") from None
+    try:
+        parquet = pq.ParquetFile(path)
+    except Exception as exc:  # pyarrow raises ArrowInvalid/OSError subclasses
+        raise InvalidRecordError(display, None, None, f"not a readable parquet file: {exc}") from None
+    for batch in parquet.iter_batches(batch_size=256):
+        yield from batch.to_pylist()
+
+
+def _file_records(path: Path, display: str) -> tuple[Iterator[Any], bool]:
+    """A file's records, and whether it holds a single object (then named by the file alone)."""
+    suffix = path.suffix.lower()
+    if suffix == ".jsonl":
+        return _jsonl_records(path, display), False
+    if suffix == ".parquet":
+        return _parquet_records(path, display), False
+    if suffix in (".json", ".traj"):
+        records, single = _json_file(path, display)
+        return iter(records), single
+    raise UnknownFormatError(f"{display}: cannot read files ending in {suffix!r} (known: {', '.join(FILE_SUFFIXES)})")
+
+
+def _hub_records(name: str, split: str, progress: bool) -> Iterator[Any]:
+    try:
+        import datasets
+    except ImportError:  # pragma: no cover - datasets comes with the `train` extra
+        raise SRLSweError(f"{name!r} is not a local file; loading it from the Hugging Face Hub needs `datasets`") from None
+    dataset = datasets.load_dataset(name, split=split)
+    rows: Iterable[Any] = dataset
+    if progress:
+        from tqdm.auto import tqdm
+
+        rows = tqdm(dataset, desc=f"parsing {name}", unit="traj")
+    return iter(rows)
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def _resolve_scaffold(scaffold: Scaffold | str | None) -> Scaffold:
+    if isinstance(scaffold, Scaffold):
+        return scaffold
+    return load_scaffold(scaffold) if scaffold else load_scaffold()
+
+
+def _parse_records(
+    records: Iterator[Any],
+    display: str,
+    stem: str,
+    single: bool,
+    fmt_name: str | None,
+    scaffold: Scaffold,
+    skip_invalid: bool,
+    result: LoadResult,
+) -> str | None:
+    """Parse one file's records into ``result``; return the format used (None if empty)."""
+    buffer: list[Any] = []
+    if fmt_name is None:
+        for record in records:
+            buffer.append(record)
+            fmt_name = detect_format(record)
+            if fmt_name is not None:
+                break
+        else:
+            if not buffer:
+                return None
+            valid = [r for r in buffer if not isinstance(r, InvalidRecordError)]
+            if not valid and not skip_invalid:
+                raise buffer[0]
+            if not valid:
+                result.invalid.extend(buffer)
+                return None
+            first = valid[0]
+            keys = ", ".join(sorted(map(str, first))) if isinstance(first, dict) else f"a JSON {type(first).__name__}"
+            raise UnknownFormatError(
+                f"{display}: no known trajectory format recognises its records "
+                f"(first record: {keys}); known formats: {', '.join(FORMATS)}"
+            )
+    elif fmt_name not in FORMATS:
+        raise UnknownFormatError(f"{display}: unknown format {fmt_name!r}; known formats: {', '.join(FORMATS)}")
+    fmt = FORMATS[fmt_name]
+
+    def all_records() -> Iterator[Any]:
+        yield from buffer
+        yield from records
+
+    for index, record in enumerate(all_records()):
+        if isinstance(record, InvalidRecordError):
+            error = record
+        else:
+            default_id = stem if single else f"{stem}-{index}"
+            ctx = ParseContext(source=display, index=index, default_id=default_id, scaffold=scaffold)
+            try:
+                result.trajectories.append(fmt.parse(record, ctx))
+                continue
+            except InvalidRecordError as exc:
+                error = exc
+        if not skip_invalid:
+            raise error
+        result.invalid.append(error)
+    return fmt_name
+
+
+def load_trajectories(
+    source: str | Path,
+    *,
+    format: str | None = None,
+    skip_invalid: bool = False,
+    scaffold: Scaffold | str | None = None,
+    split: str = "train",
+    progress: bool | None = None,
+) -> LoadResult:
+    """Read expert trajectories from a file, a directory of files or a Hugging Face dataset.
+
+    ``format`` forces one of :data:`FORMATS` (default: detected per file). ``skip_invalid``
+    collects bad records in ``LoadResult.invalid`` instead of raising. ``scaffold`` (a
+    :class:`Scaffold`, a name under ``agents/`` or a YAML path) maps tool aliases and argument
+    types. ``split`` is the Hugging Face split. ``progress`` shows a progress bar (default:
+    for Hub datasets only).
+    """
+    scaffold_obj = _resolve_scaffold(scaffold)
+    if format is not None and format not in FORMATS:
+        raise UnknownFormatError(f"{source}: unknown format {format!r}; known formats: {', '.join(FORMATS)}")
+    display = str(source)
+    result = LoadResult(trajectories=[], invalid=[], source=display, format=format or "")
+    path = Path(source)
+    used: list[str] = []
+
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in FILE_SUFFIXES)
+        if not files:
+            raise SRLSweError(f"{display}: directory holds no {', '.join(FILE_SUFFIXES)} files")
+        for file in files:
+            records, single = _file_records(file, str(file))
+            name = _parse_records(records, str(file), file.stem, single, format, scaffold_obj, skip_invalid, result)
+            used += [name] if name else []
+    elif path.is_file():
+        records, single = _file_records(path, display)
+        name = _parse_records(records, display, path.stem, single, format, scaffold_obj, skip_invalid, result)
+        used += [name] if name else []
+    elif path.suffix.lower() in FILE_SUFFIXES:
+        raise SRLSweError(f"{display}: no such file")
+    else:
+        records = _hub_records(display, split, progress if progress is not None else True)
+        name = _parse_records(records, f"{display}[{split}]", display.replace("/", "__"), False, format, scaffold_obj, skip_invalid, result)
+        used += [name] if name else []
+
+    distinct = sorted(set(used))
+    result.format = format or (distinct[0] if len(distinct) == 1 else ("mixed:" + ",".join(distinct) if distinct else "empty"))
+    return result
+
+
+def write_jsonl(trajectories: Iterable[Trajectory], path: str | Path) -> None:
+    """Write trajectories as canonical JSONL: one ``Trajectory.to_dict()`` per line."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as handle:
+        for trajectory in trajectories:
+            handle.write(json.dumps(trajectory.to_dict(), ensure_ascii=False) + "\n")
