@@ -158,19 +158,18 @@ def _parse(record: dict[str, Any], ctx: ParseContext, fmt: str) -> Trajectory:
     for i, message in enumerate(messages):
         field = f"messages[{i}]"
         role = role_of(message, field)
+        if role not in ("system", "user", "assistant", "tool"):
+            raise RecordError(f"{field}.role", f"unknown role {role!r}")
         if role == "system" or i in skip or i < first_index:
             continue
         text = text_of(message.get("content"), f"{field}.content")
         if role == "assistant":
             thought, calls = parse_text_calls(text, ctx, f"{field}.content")
             builder.assistant(thought, calls)
-        elif role in ("user", "tool"):
-            if observation_re.match(text) or role == "tool":
-                builder.observe(strip_prefix(text, observation_re))
-            else:
-                builder.user()
+        elif observation_re.match(text) or role == "tool":
+            builder.observe(strip_prefix(text, observation_re))
         else:
-            raise RecordError(f"{field}.role", f"unknown role {role!r}")
+            builder.user()
 
     instance_id = record.get("instance_id")
     traj_id = record.get("traj_id") or record.get("id") or instance_id or ctx.default_id
