@@ -9,6 +9,7 @@ import ast
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -535,3 +536,41 @@ def test_replays_swe_gym_editor_observations_verbatim(tmp_path):
             assert editor.run(args, state_dir=str(folder / ".state"))[0] == expected, (record["instance_id"], args)
             compared += 1
     assert compared >= 20
+
+
+# --------------------------------------------------------------------------- in a real container
+
+BASE_IMAGE = os.environ.get("SRL_SWE_BASE_IMAGE", "srl-swe/base:bookworm")
+
+
+def _image_available() -> bool:
+    try:
+        return subprocess.run(["docker", "image", "inspect", BASE_IMAGE], capture_output=True, timeout=20).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+@pytest.mark.docker
+@pytest.mark.skipif(not _image_available(), reason=f"docker or the image {BASE_IMAGE} is not available")
+def test_script_in_the_base_image_keeps_undo_across_invocations():
+    """The container's own python3 runs the script; history survives between separate runs."""
+    calls = [
+        {"command": "create", "path": "/testbed/w.txt", "file_text": "a\r\nb\r\n"},
+        {"command": "str_replace", "path": "/testbed/w.txt", "old_str": "b", "new_str": "é"},
+        {"command": "undo_edit", "path": "/testbed/w.txt"},
+        {"command": "undo_edit", "path": "/testbed/w.txt"},
+        {"command": "undo_edit", "path": "/testbed/w.txt"},
+    ]
+    script = "mkdir -p /testbed\n" + "".join(
+        f"printf '%s' '{json.dumps(c)}' | python3 /opt/srl-swe/editor.py; echo \"<rc=$?>\"\n" for c in calls
+    ) + "od -An -c /testbed/w.txt\n"
+    proc = subprocess.run(
+        ["docker", "run", "--rm", "-i", "--network", "none", "-v", f"{EDITOR_FILE}:/opt/srl-swe/editor.py:ro",
+         BASE_IMAGE, "bash", "-s"],
+        input=script.encode(), capture_output=True, timeout=120,
+    )
+    out = proc.stdout.decode()
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert [int(code) for code in re.findall(r"<rc=(\d+)>", out)] == [0, 0, 0, 0, 1]
+    assert "     2\té" in out and "No edit history found for /testbed/w.txt." in out
+    assert out.split("<rc=1>")[1].split() == ["a", "\\r", "\\n", "b", "\\r", "\\n"]
