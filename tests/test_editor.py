@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 EDITOR_FILE = Path(__file__).resolve().parent.parent / "srl_swe" / "sandbox" / "editor.py"
-SAMPLE = Path("/work/shared/data/trajectories/swe-gym-openhands-sampled.json")
+SAMPLE = "trajectories/swe-gym-openhands-sampled.json"
+"""The SWE-Gym OpenHands sample, under the `shared_data` fixture's folder."""
 
 _spec = importlib.util.spec_from_file_location("srl_swe_editor_under_test", EDITOR_FILE)
 editor = importlib.util.module_from_spec(_spec)
@@ -512,11 +513,10 @@ def test_script_is_stdlib_only_and_python36_syntax():
 # --------------------------------------------------------------------------- fidelity
 
 
-@pytest.mark.skipif(not SAMPLE.exists(), reason="SWE-Gym sample trajectories not present")
-def test_replays_swe_gym_editor_observations_verbatim(tmp_path):
+def test_replays_swe_gym_editor_observations_verbatim(tmp_path, shared_data):
     """Every recorded editor call on a file the expert created reproduces its observation exactly."""
     compared = 0
-    for index, record in enumerate(json.loads(SAMPLE.read_text())):
+    for index, record in enumerate(json.loads((shared_data / SAMPLE).read_text())):
         folder = tmp_path / f"t{index}"
         folder.mkdir()
         calls, created = {}, set()

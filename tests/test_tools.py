@@ -19,7 +19,8 @@ from srl_swe.sandbox import tools
 from srl_swe.sandbox.tools import ToolResult, execute_tool, format_bash_observation
 from srl_swe.trajectory.model import ToolCall
 
-SAMPLE = Path("/work/shared/data/trajectories/swe-gym-openhands-sampled.json")
+SAMPLE = "trajectories/swe-gym-openhands-sampled.json"
+"""The SWE-Gym OpenHands sample, under the `shared_data` fixture's folder."""
 
 
 class FakeSandbox:
@@ -162,12 +163,11 @@ def test_bash_bad_arguments(call, box, arguments, message):
     assert box.commands == []
 
 
-@pytest.mark.skipif(not SAMPLE.exists(), reason="SWE-Gym sample trajectories not present")
-def test_bash_layout_matches_swe_gym_recordings():
+def test_bash_layout_matches_swe_gym_recordings(shared_data):
     """Recorded observations, less the shell prompt this module cannot know, have our layout."""
     prompt = re.compile(r"\[Python Interpreter: [^\]]*\]\nroot@openhands-workspace:[^\n]* # (?=\n\[Command finished)")
     checked = 0
-    for record in json.loads(SAMPLE.read_text()):
+    for record in json.loads((shared_data / SAMPLE).read_text()):
         calls = {}
         for message in record["messages"]:
             for tool_call in message.get("tool_calls") or []:
