@@ -35,7 +35,12 @@ def _strip_one_newline(value: str) -> str:
 
 
 def _render_value(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    """A parameter value as text; values with an edge newline are wrapped so parsing restores them exactly."""
+    if not isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if value.startswith("\n") or value.endswith("\n"):
+        return f"\n{value}\n"
+    return value
 
 
 def render_call(call: ToolCall, scaffold: Scaffold | None = None) -> str:

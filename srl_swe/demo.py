@@ -29,7 +29,7 @@ class DemoConfig:
 
 def run_replay_demo(config: DemoConfig, console: Console | None = None) -> list[dict]:
     """Walk every trajectory with the chosen policy; print and return one row per step."""
-    console = console or Console()
+    console = console or Console(width=max(Console().width, 110))
     policy = BASELINES[config.policy]
     env = gym.make("srl_swe/Replay-v0", dataset=config.data, metric=config.metric, context=config.context)
     rows = []
@@ -45,7 +45,7 @@ def run_replay_demo(config: DemoConfig, console: Console | None = None) -> list[
     env.close()
     table = Table(title=f"Replay of {config.data or 'the embedded trajectories'} — policy {config.policy}, metric {config.metric}")
     for column in ("trajectory", "step", "expert tool", "policy tool", "format", "reward"):
-        table.add_column(column, justify="right" if column in ("step", "reward") else "left")
+        table.add_column(column, justify="right" if column in ("step", "reward") else "left", overflow="fold")
     for r in rows:
         table.add_row(r["trajectory"], str(r["step"]), r["expert_tool"], r["policy_tool"], "ok" if r["format_ok"] else "bad", f"{r['reward']:+.3f}")
     console.print(table)

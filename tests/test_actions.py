@@ -58,3 +58,21 @@ def test_malformed_outputs_say_why(text, reason):
 def test_lenient_extraction_reads_an_unclosed_last_call():
     text = "I am done.\n<function=finish>\n<parameter=message>bye</parameter>\n"
     assert extract_function_calls(text) == [("finish", {"message": "bye"})]
+
+
+@pytest.mark.parametrize("value", ["x", "", "\n", "\nx", "x\n", "\n\nx\n\n", "a\nb"])
+def test_values_with_edge_newlines_survive_a_round_trip(value):
+    call = ToolCall("execute_bash", {"command": value})
+    assert parse_action(format_action("t", call)).call == call
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.sampled_from(["command", "path", "old_str", "new_str", "file_text"]),
+                       st.text().filter(lambda v: "</parameter>" not in v and "</function>" not in v and "<parameter=" not in v)))
+def test_any_editor_call_round_trips_through_its_rendering(arguments):
+    call = ToolCall("str_replace_editor", arguments)
+    assert parse_action(format_action("t", call)).call == call

@@ -1,0 +1,72 @@
+"""Trajectories become one SRL step instance per expert action."""
+import pytest
+
+from srl_swe.data import default_dataset_path
+from srl_swe.trajectory import load_trajectories
+from srl_swe.steps import StepBuilder, StepConfig, build_steps, truncate_observation
+from srl_swe.trajectory.model import Task, ToolCall, Trajectory, Turn
+
+
+def call(i):
+    return ToolCall("execute_bash", {"command": f"echo {i}"})
+
+
+TRAJ = Trajectory(
+    "t1", Task("t1", "Fix it.", repo="o/r"),
+    [Turn("a", call(0), "out0"), Turn("I'm done talking", None, None), Turn("b", call(1), "out1"),
+     Turn("c", call(2), "x" * 10_000), Turn("d", ToolCall("finish", {}), None)],
+)
+
+
+def test_one_instance_per_action_and_messages_are_skipped():
+    steps = StepBuilder().steps(TRAJ)
+    assert [s.step_index for s in steps] == [0, 1, 2, 3]
+    assert [s.tool_name for s in steps] == ["execute_bash"] * 3 + ["finish"]
+    assert all(s.trajectory_id == "t1" and s.num_steps == 4 for s in steps)
+    assert all("I'm done talking" not in m["content"] for s in steps for m in s.prompt)
+
+
+def test_last_k_context_keeps_issue_and_k_rounds():
+    steps = StepBuilder(StepConfig(context="last:2")).steps(TRAJ)
+    prompt = steps[3].prompt
+    assert [m["role"] for m in prompt] == ["system", "user", "assistant", "user", "assistant", "user"]
+    assert "Fix it." in prompt[1]["content"] and "[1 earlier step(s) omitted]" in prompt[1]["content"]
+    assert "echo 1" in prompt[2]["content"] and "echo 0" not in "".join(m["content"] for m in prompt)
+
+
+def test_full_context_keeps_every_round():
+    steps = StepBuilder(StepConfig(context="full")).steps(TRAJ)
+    assert len(steps[3].prompt) == 2 + 2 * 3
+    assert steps[0].prompt[0]["role"] == "system" and len(steps[0].prompt) == 2
+
+
+def test_observation_budget_truncates_with_a_visible_marker():
+    steps = StepBuilder(StepConfig(context="full", max_observation_chars=100)).steps(TRAJ)
+    last_obs = steps[3].prompt[-1]["content"]
+    assert "[... 9900 characters truncated ...]" in last_obs
+    assert truncate_observation("short", 100) == "short"
+
+
+def test_bad_context_policy_is_rejected():
+    with pytest.raises(ValueError, match="last:K"):
+        StepConfig(context="last:two")
+
+
+def test_expert_action_is_the_canonical_call_and_prompts_are_chat_messages():
+    steps = list(build_steps(load_trajectories(default_dataset_path()).trajectories))
+    assert len(steps) == 6 * 7
+    for s in steps:
+        assert s.expert_action.startswith(f"<function={s.tool_name}>")
+        assert all(set(m) == {"role", "content"} for m in s.prompt)
+
+
+def test_embedded_default_data_is_sound():
+    """Each embedded episode fails its tests first, fixes the bug, then passes and finishes."""
+    trajectories = load_trajectories(default_dataset_path()).trajectories
+    assert len(trajectories) >= 6
+    for t in trajectories:
+        tools = [turn.action.name for turn in t.actions]
+        assert tools[-1] == "finish" and "str_replace_editor" in tools
+        runs = [turn.observation for turn in t.actions if "pytest" in turn.action.arguments.get("command", "")]
+        assert "exit code 1" in runs[0] and "failed" in runs[0]
+        assert "exit code 0" in runs[-1] and "passed" in runs[-1]
