@@ -308,3 +308,15 @@ def test_directory_of_files_detects_each_file(fixtures_dir):
     assert len(result) == 6
     assert result.format == "mixed:openhands_fc,sharegpt,swe_agent_traj,swe_smith_text"
     assert {t.source_format for t in result} == set(FIXTURE_FORMATS.values())
+
+
+def test_glob_pattern_selects_files(fixtures_dir, tmp_path):
+    run = tmp_path / "trajectories" / "me" / "run"
+    instance = run / "marshmallow-code__marshmallow-1867"
+    instance.mkdir(parents=True)
+    traj = fixtures_dir / "trajectories" / "marshmallow-code__marshmallow-1867.traj"
+    (instance / traj.name).write_text(traj.read_text())
+    (run / "preds.json").write_text('{"marshmallow-code__marshmallow-1867": {"model_patch": ""}}')
+    result = load_trajectories(f"{run}/**/*.traj")
+    assert result.format == "swe_agent_traj" and [t.id for t in result] == ["marshmallow-code__marshmallow-1867"]
+

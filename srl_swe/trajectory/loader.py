@@ -1,8 +1,9 @@
 """Load expert trajectories from files or Hugging Face datasets, and write canonical JSONL.
 
 ``load_trajectories(source)`` reads a local ``.json`` (a list of records or one object),
-``.jsonl``, ``.parquet`` or SWE-agent ``.traj`` file, a directory of such files, or else a
-Hugging Face dataset name (``datasets.load_dataset(name, split=split)``). The format of each
+``.jsonl``, ``.parquet`` or SWE-agent ``.traj`` file, a directory of such files (every one
+below it), a glob pattern (``"trajectories/me/run/**/*.traj"`` for an SWE-agent output
+directory, whose ``preds.json`` is no trajectory), or else a Hugging Face dataset name (``datasets.load_dataset(name, split=split)``). The format of each
 file is detected from its first record that some format recognises (``format=`` overrides);
 every record is then parsed by that format's parser into a :class:`Trajectory`.
 
@@ -13,6 +14,7 @@ naming the file, line and column (there is no record to skip).
 """
 from __future__ import annotations
 
+import glob
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -209,7 +211,7 @@ def load_trajectories(
     split: str = "train",
     progress: bool | None = None,
 ) -> LoadResult:
-    """Read expert trajectories from a file, a directory of files or a Hugging Face dataset.
+    """Read expert trajectories from a file, a directory or glob of files, or a Hugging Face dataset.
 
     ``format`` forces one of :data:`FORMATS` (default: detected per file). ``skip_invalid``
     collects bad records in ``LoadResult.invalid`` instead of raising. ``scaffold`` (a
@@ -225,10 +227,11 @@ def load_trajectories(
     path = Path(source)
     used: list[str] = []
 
-    if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in FILE_SUFFIXES)
+    if path.is_dir() or (not path.exists() and any(c in display for c in "*?[")):
+        candidates = path.rglob("*") if path.is_dir() else (Path(p) for p in glob.glob(display, recursive=True))
+        files = sorted(p for p in candidates if p.is_file() and p.suffix.lower() in FILE_SUFFIXES)
         if not files:
-            raise SRLSweError(f"{display}: directory holds no {', '.join(FILE_SUFFIXES)} files")
+            raise SRLSweError(f"{display}: matches no {', '.join(FILE_SUFFIXES)} files")
         for file in files:
             records, single = _file_records(file, str(file))
             name = _parse_records(records, str(file), file.stem, single, format, scaffold_obj, skip_invalid, result)
