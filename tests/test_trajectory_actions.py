@@ -17,32 +17,11 @@ def _reparse(call: ToolCall) -> ToolCall:
     return normalize_call(name, args)
 
 
-def _edge_newline_only(call: ToolCall, back: ToolCall) -> bool:
-    """True when the only differences are string values that start or end with a newline."""
-    if call.name != back.name or set(call.arguments) != set(back.arguments):
-        return False
-    for key, value in call.arguments.items():
-        if value != back.arguments[key]:
-            if not (isinstance(value, str) and (value.startswith("\n") or value.endswith("\n"))):
-                return False
-    return True
-
-
 def _assert_all_reparse(sources) -> None:
     actions = [t.action for source in sources for traj in load_trajectories(source) for t in traj.actions]
     assert actions
-    lossy = []
     for call in actions:
-        back = _reparse(call)
-        if back != call:
-            assert _edge_newline_only(call, back), f"{call} re-parses as {back}"
-            lossy.append(call)
-    if lossy:
-        pytest.xfail(
-            f"{len(lossy)}/{len(actions)} actions have string values starting/ending with a newline, which "
-            "srl_swe.actions.render_call writes as `<parameter=k>VALUE</parameter>` while extract_function_calls "
-            "strips one leading/trailing newline: render -> parse loses it (fix belongs in render_call)"
-        )
+        assert _reparse(call) == call, render_call(call)
 
 
 def test_fixture_actions_render_and_reparse():

@@ -50,14 +50,14 @@ class TrajectoryFormat:
         """Parse one record; bad input raises InvalidRecordError naming source, record and field."""
         ctx = ctx or ParseContext()
         if not isinstance(record, dict):
-            raise InvalidRecordError(ctx.source, ctx.index, None, f"record is a JSON {_json_kind(record)}, not an object")
+            raise InvalidRecordError(ctx.source, ctx.index, None, f"record is a JSON {json_kind(record)}, not an object")
         try:
             return self.parse_record(record, ctx)
         except RecordError as exc:
             raise InvalidRecordError(ctx.source, ctx.index, exc.field, exc.reason) from None
 
 
-def _json_kind(value: Any) -> str:
+def json_kind(value: Any) -> str:
     return {list: "array", str: "string", int: "number", float: "number", bool: "boolean", type(None): "null"}.get(
         type(value), type(value).__name__
     )
@@ -88,10 +88,10 @@ def get_messages(record: dict[str, Any], fmt: str, key: str = "messages") -> lis
     """The chat messages of a record, decoded and checked to be a list of objects with a role."""
     messages = decode_json_field(require(record, key, fmt), key)
     if not isinstance(messages, list):
-        raise RecordError(key, f"must be a list of messages, got a JSON {_json_kind(messages)}")
+        raise RecordError(key, f"must be a list of messages, got a JSON {json_kind(messages)}")
     for i, message in enumerate(messages):
         if not isinstance(message, dict):
-            raise RecordError(f"{key}[{i}]", f"must be an object, got a JSON {_json_kind(message)}")
+            raise RecordError(f"{key}[{i}]", f"must be an object, got a JSON {json_kind(message)}")
     return messages
 
 
@@ -126,7 +126,7 @@ def text_of(content: Any, field: str) -> str:
             else:
                 raise RecordError(f"{field}[{k}]", "content part has no 'text'")
         return "".join(parts)
-    raise RecordError(field, f"content must be text or a list of text parts, got a JSON {_json_kind(content)}")
+    raise RecordError(field, f"content must be text or a list of text parts, got a JSON {json_kind(content)}")
 
 
 def role_of(message: dict[str, Any], field: str, key: str = "role") -> str:
@@ -197,7 +197,7 @@ def make_call(name: Any, arguments: Any, ctx: ParseContext, field: str) -> ToolC
     if not isinstance(name, str) or not name.strip():
         raise RecordError(f"{field}.name", "tool name missing or not a string")
     if not isinstance(arguments, dict):
-        raise RecordError(f"{field}.arguments", f"must be a JSON object, got a JSON {_json_kind(arguments)}")
+        raise RecordError(f"{field}.arguments", f"must be a JSON object, got a JSON {json_kind(arguments)}")
     return actions.normalize_call(name, arguments, ctx.scaffold)
 
 
@@ -211,7 +211,7 @@ def json_arguments(raw: Any, field: str) -> dict[str, Any]:
         except json.JSONDecodeError as exc:
             raise RecordError(field, f"tool call arguments are not valid JSON: {exc}") from None
     if not isinstance(raw, dict):
-        raise RecordError(field, f"tool call arguments must be a JSON object, got a JSON {_json_kind(raw)}")
+        raise RecordError(field, f"tool call arguments must be a JSON object, got a JSON {json_kind(raw)}")
     return raw
 
 

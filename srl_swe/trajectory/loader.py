@@ -23,7 +23,7 @@ from typing import Any, Iterable, Iterator
 from ..errors import InvalidRecordError, SRLSweError, UnknownFormatError
 from ..scaffold import Scaffold, load_scaffold
 from . import canonical, function_text, openhands_fc, sharegpt, sweagent
-from .common import ParseContext, TrajectoryFormat
+from .common import ParseContext, TrajectoryFormat, json_kind
 from .model import Trajectory
 
 #: name -> format, in detection order (the first whose ``detect`` accepts a record wins).
@@ -44,12 +44,15 @@ FILE_SUFFIXES = (".json", ".jsonl", ".parquet", ".traj")
 
 @dataclass
 class LoadResult:
-    """What :func:`load_trajectories` read: trajectories, the records it skipped, from where, in which format."""
+    """What :func:`load_trajectories` read."""
 
     trajectories: list[Trajectory]
     invalid: list[InvalidRecordError] = field(default_factory=list)
+    """Records skipped with ``skip_invalid=True``, each naming its file, record and field."""
     source: str = ""
+    """The source as given (file, directory, glob or dataset name)."""
     format: str = ""
+    """The format name; ``mixed:a,b`` when files of a directory differ; ``empty`` when nothing was read."""
 
     def __iter__(self) -> Iterator[Trajectory]:
         return iter(self.trajectories)
@@ -172,7 +175,7 @@ def _parse_records(
                 result.invalid.extend(buffer)
                 return None
             first = valid[0]
-            keys = ", ".join(sorted(map(str, first))) if isinstance(first, dict) else f"a JSON {type(first).__name__}"
+            keys = ", ".join(sorted(map(str, first))) if isinstance(first, dict) else f"a JSON {json_kind(first)}"
             raise UnknownFormatError(
                 f"{display}: no known trajectory format recognises its records "
                 f"(first record: {keys}); known formats: {', '.join(FORMATS)}"

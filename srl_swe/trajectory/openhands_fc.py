@@ -131,8 +131,7 @@ def parse(record: dict[str, Any], ctx: ParseContext) -> Trajectory:
         metadata["git_patch"] = test_result["git_patch"]
     if instance_prompt is not None:
         metadata["instance_prompt"] = instance_prompt
-    metadata.update(builder.counts())
-    del metadata["unanswered_observations"]  # tool messages always answer a call here (else an error)
+    metadata["dropped_user_messages"] = builder.dropped_user_messages  # an unanswerable tool message is an error here
     return Trajectory(
         id=str(traj_id),
         task=Task(
