@@ -15,13 +15,6 @@ from srl_swe.trajectory import LoadResult, Task, ToolCall, Trajectory, Turn, loa
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "trajectories"
 
 
-def _sources(shared_data_or_none):
-    sources = sorted(FIXTURES.iterdir())
-    if shared_data_or_none is not None:
-        sources += sorted((shared_data_or_none / "trajectories").glob("*.json"))
-    return sources
-
-
 @pytest.fixture(scope="module")
 def gym_records(shared_data):
     return json.loads((shared_data / "trajectories" / "swe-gym-openhands-sampled.json").read_text())
@@ -94,8 +87,8 @@ def test_parquet_input_matches_json(tmp_path, shared_data):
     assert from_parquet.trajectories == load_trajectories(source).trajectories
 
 
-def test_parquet_tool_calls_and_json_string_messages(tmp_path, gym_records):
-    """SWE-Gym as a parquet table (struct columns, null-filled) and SWE-smith's JSON-string messages."""
+def test_parquet_tool_calls(tmp_path, gym_records):
+    """SWE-Gym as a parquet table: tool_calls become struct columns with null-filled keys."""
     pa = pytest.importorskip("pyarrow")
     pq = pytest.importorskip("pyarrow.parquet")
     rows = [{k: v for k, v in r.items() if k not in ("tools", "test_result")} for r in gym_records]
@@ -104,6 +97,11 @@ def test_parquet_tool_calls_and_json_string_messages(tmp_path, gym_records):
     expected = load_trajectories(_write_json(tmp_path / "gym.json", rows)).trajectories
     assert load_trajectories(gym).trajectories == expected
 
+
+def test_parquet_json_string_messages(tmp_path):
+    """SWE-smith-trajectories' parquet stores `messages` as a JSON string."""
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
     smith_rows = [json.loads(line) for line in (FIXTURES / "swe_smith_text.jsonl").read_text().splitlines()]
     for row in smith_rows:
         if not isinstance(row["messages"], str):
