@@ -1,0 +1,144 @@
+"""What an agent can do wrong inside the sandbox, and how the sandbox survives it.
+
+Each hazard runs INSIDE a container: a fork bomb, an endless loop, 100 MB of output, `rm -rf /`,
+a process that ignores SIGTERM, a command that reads stdin, a runner killed with SIGKILL (its
+container is an orphan that :func:`reap` removes) or SIGTERM (its container goes at once).
+After each, the agent gets a clean observation and the sandbox (or a fresh one) still works.
+"""
+from __future__ import annotations
+
+import resource
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from srl_swe.sandbox import DEFAULT_IMAGE, Sandbox, SandboxConfig, reap
+
+from test_sandbox_runtime import docker_client  # noqa: F401  session fixture: skips without Docker, checks leftovers
+
+pytestmark = pytest.mark.docker
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def box(docker_client):  # noqa: F811
+    config = SandboxConfig(command_timeout=20, pids_limit=128, memory="512m", output_limit=20_000)
+    with Sandbox(DEFAULT_IMAGE, config, client=docker_client) as sandbox:
+        yield sandbox
+
+
+def _works(sandbox: Sandbox) -> None:
+    r = sandbox.run("echo alive && ls / >/dev/null && echo $((6 * 7))", timeout=10)
+    assert (r.output, r.exit_code, r.timed_out) == ("alive\n42\n", 0, False), r
+
+
+def test_endless_loop_times_out_and_shell_keeps_state(box):
+    box.run("cd /tmp && export KEEP=yes")
+    for command in ("python3 -c 'while True: pass'", "while :; do :; done"):  # a child; the shell itself
+        t0 = time.monotonic()
+        r = box.run(command, timeout=1.5)
+        assert r.timed_out and r.exit_code == 124
+        assert "timed out after 1.5 seconds" in r.output
+        assert time.monotonic() - t0 < 6
+        assert box.run("echo $PWD $KEEP").output == "/tmp yes\n"  # cwd and exported env survive
+    assert box.run("ps -eo comm= | grep -c python3 || true").output.strip() == "0"
+    _works(box)
+
+
+def test_process_ignoring_sigterm_is_killed(box):
+    cmd = "python3 -c 'import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print(\"up\", flush=True); time.sleep(600)'"
+    r = box.run(cmd, timeout=1.5)
+    assert r.timed_out and r.output.startswith("up\n")
+    r = box.run("sh -c 'trap \"\" TERM INT HUP; sleep 600' & sleep 600", timeout=1)  # background too
+    assert r.timed_out
+    assert box.run("ps -eo args= | grep -c '^sleep 600' || true").output.strip() == "0"
+    _works(box)
+
+
+def test_reading_stdin_gets_eof(box):
+    t0 = time.monotonic()
+    r = box.run("read line; echo \"read=[$line] rc=$?\"; cat; python3 -c 'import sys; print(repr(sys.stdin.read()))'", timeout=10)
+    assert not r.timed_out and time.monotonic() - t0 < 5
+    assert r.output == "read=[] rc=1\n''\n"
+    _works(box)
+
+
+def test_100mb_of_output_is_truncated_without_host_memory(box):
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    r = box.run("head -c 100000000 /dev/zero | tr '\\0' x; echo; echo THE-END", timeout=60)
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) / 1024
+    assert r.exit_code == 0 and r.truncated and not r.timed_out
+    assert len(r.output) < 21_000 and "output truncated" in r.output and "100000009 bytes" in r.output
+    assert r.output.startswith("x" * 1000) and r.output.endswith("THE-END\n")
+    assert grown_mb < 50, f"host memory grew by {grown_mb:.0f} MB"
+    r = box.run("yes", timeout=1.5)  # endless output: both limits at once
+    assert r.timed_out and r.truncated and "timed out" in r.output
+    _works(box)
+
+
+def test_fork_bomb_is_contained(box):
+    t0 = time.monotonic()
+    r = box.run("bomb() { bomb | bomb & }; bomb; sleep 600", timeout=3)
+    assert r.timed_out and r.exit_code == 124
+    assert time.monotonic() - t0 < 15
+    _works(box)
+    assert int(box.run("ls -d /proc/[0-9]* | wc -l").output) < 10  # the bomb is gone
+
+
+def test_rm_rf_root_stays_inside(box, docker_client):  # noqa: F811
+    host_files = [p for p in (Path("/usr/bin/docker-init").resolve(), Path("/etc/hostname"), ROOT / "pyproject.toml") if p.exists()]
+    r = box.run("rm -rf --no-preserve-root / 2>&1 | tail -n 3; echo done", timeout=60)
+    assert not r.timed_out and r.output.endswith("done\n")
+    assert box.run("ls").exit_code == 127  # the container is wrecked: `ls` is gone ...
+    assert box.run("echo shell-builtin").output == "shell-builtin\n"  # ... its shell still answers
+    assert all(p.exists() for p in host_files)  # the host is not
+    with Sandbox(DEFAULT_IMAGE, client=docker_client) as fresh:  # a fresh sandbox works
+        _works(fresh)
+
+
+RUNNER = """
+import sys, time
+from srl_swe.sandbox import Sandbox
+sb = Sandbox()
+sb.run("sleep 600 &")
+print(sb.id, flush=True)
+time.sleep(600)
+"""
+
+
+def _start_runner() -> tuple[subprocess.Popen, str]:
+    proc = subprocess.Popen([sys.executable, "-c", RUNNER], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    cid = proc.stdout.readline().strip()
+    assert cid, "the runner did not start a sandbox"
+    return proc, cid
+
+
+def test_sigkilled_runner_leaves_an_orphan_that_reap_removes(docker_client):  # noqa: F811
+    proc, cid = _start_runner()
+    assert cid not in reap()  # a live owner's container is never reaped
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    assert docker_client.containers.get(cid).status == "running"  # the orphan
+    assert cid not in reap(max_age=3600)  # too young for this call
+    assert cid in reap()
+    assert not docker_client.containers.list(all=True, filters={"id": cid})
+
+
+def test_sigterm_to_the_runner_removes_its_container(docker_client):  # noqa: F811
+    proc, cid = _start_runner()
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == -signal.SIGTERM
+    assert not docker_client.containers.list(all=True, filters={"id": cid})
+
+
+def test_timeouts_do_not_leak_exec_processes(box):
+    for _ in range(3):
+        assert box.run("sleep 600", timeout=0.5).timed_out
+    procs = box.exec("ps -eo args=").output.splitlines()
+    assert not [p for p in procs if p.startswith("sleep 600")], procs
+    assert len([p for p in procs if p.startswith("bash --noprofile")]) == 2, procs  # worker + control
