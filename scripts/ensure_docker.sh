@@ -14,7 +14,9 @@
 #   SRL_SWE_DOCKERD_LOG     dockerd log file (default /var/log/srl-swe-dockerd.log)
 #   SRL_SWE_DOCKER_WAIT     seconds to wait for the daemon (default 60)
 #   SRL_SWE_DEBIAN_MIRROR   Debian mirror for debootstrap (default: the one apt already uses)
-#   SRL_SWE_REBUILD_BASE=1  rebuild the base image even if it exists
+#   SRL_SWE_REBUILD_BASE=1  rebuild the base image even if it is up to date
+# The base image is rebuilt by itself when docker/base/Dockerfile or the host CA bundle change
+# (their hash is stored in the image's label srl-swe.base-hash).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -120,19 +122,24 @@ build_rootfs_image() {
 }
 
 ensure_base_image() {
-    if image_exists "$BASE_IMAGE" && [[ ${SRL_SWE_REBUILD_BASE:-0} != 1 ]]; then
+    [[ -r $CA_BUNDLE ]] || die "host CA bundle $CA_BUNDLE is missing"
+    local want have
+    want=$(cat docker/base/Dockerfile "$CA_BUNDLE" | sha256sum | cut -c1-16)
+    have=$(docker image inspect -f '{{index .Config.Labels "srl-swe.base-hash"}}' "$BASE_IMAGE" 2>/dev/null || true)
+    if [[ $have == "$want" && ${SRL_SWE_REBUILD_BASE:-0} != 1 ]]; then
         return 0
     fi
+    [[ -n $have ]] && log "$BASE_IMAGE is out of date (Dockerfile or CA bundle changed): rebuilding"
     mkdir -p "$LOG_DIR"
     local t0=$SECONDS
     image_exists "$ROOTFS_IMAGE" || build_rootfs_image
-    [[ -r $CA_BUNDLE ]] || die "host CA bundle $CA_BUNDLE is missing"
     local ctx
     ctx=$(mktemp -d /tmp/srl-swe-base-ctx.XXXXXX)
     cp docker/base/Dockerfile "$ctx/"
     cp "$CA_BUNDLE" "$ctx/host-ca-certificates.crt"
     log "building $BASE_IMAGE (log: $LOG_DIR/base-build.log)"
-    if ! DOCKER_BUILDKIT=0 docker build --build-arg "ROOTFS=$ROOTFS_IMAGE" -t "$BASE_IMAGE" "$ctx" \
+    if ! DOCKER_BUILDKIT=0 docker build --build-arg "ROOTFS=$ROOTFS_IMAGE" \
+        --label "srl-swe.base-hash=$want" -t "$BASE_IMAGE" "$ctx" \
         >"$LOG_DIR/base-build.log" 2>&1; then
         rm -rf "$ctx"
         tail -n 30 "$LOG_DIR/base-build.log" >&2

@@ -160,9 +160,11 @@ class ExecStream:
             wait = deadline - time.monotonic()
             if wait <= 0:
                 return None
-            ready, _, _ = select.select([self.sock], [], [], wait)
-            if not ready:
-                return None
+            pending = getattr(self.sock, "pending", None)  # TLS (tcp+tls DOCKER_HOST) buffers records
+            if not (pending and pending()):
+                ready, _, _ = select.select([self.sock], [], [], wait)
+                if not ready:
+                    return None
             try:
                 chunk = self.sock.recv(_RECV_SIZE)
             except (BlockingIOError, InterruptedError):
