@@ -50,6 +50,16 @@ def test_endless_loop_times_out_and_shell_keeps_state(box):
     _works(box)
 
 
+def test_timeout_observation_is_clean(box):
+    r = box.run("echo start; sleep 600 | cat", timeout=0.5)
+    assert r.output == "start\n[sandbox: the command timed out after 0.5 seconds and was killed]\n"
+    box.config.notes = False
+    try:
+        assert box.run("echo start; sleep 600", timeout=0.5).output == "start\n"
+    finally:
+        box.config.notes = True
+
+
 def test_process_ignoring_sigterm_is_killed(box):
     cmd = "python3 -c 'import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print(\"up\", flush=True); time.sleep(600)'"
     r = box.run(cmd, timeout=1.5)

@@ -25,6 +25,7 @@ import io
 import logging
 import os
 import posixpath
+import re
 import signal
 import socket
 import tarfile
@@ -83,6 +84,8 @@ class SandboxConfig:
     """Default timeout of :meth:`Sandbox.run` and :meth:`Sandbox.exec`, in seconds."""
     output_limit: int = 65_536
     """Most output bytes a command result keeps (head and tail, with a marker between)."""
+    notes: bool = True
+    """Append a ``[sandbox: ...]`` line to the output on timeouts and shell restarts."""
     interrupt_grace: float = 2.0
     """Seconds to wait for the shell to come back after a timed-out command's processes are killed."""
     env: dict[str, str] = field(default_factory=_default_env)
@@ -372,7 +375,9 @@ class Sandbox:
             exit_code = out.exit_code if out.exit_code is not None else -1
             self._cwd = out.cwd or self._cwd
         text = out.output.decode("utf-8", errors="replace")
-        if notes:
+        if timed_out:  # bash's job notice about our SIGKILL ("bash: line 7:  42 Killed  sleep 9") is noise
+            text = text[:-4096] + _KILLED_NOTICE.sub("", text[-4096:])
+        if notes and self.config.notes:
             sep = "" if not text or text.endswith("\n") else "\n"
             text += f"{sep}[sandbox: {'; '.join(notes)}]\n"
         return CommandResult(text, exit_code, timed_out, out.truncated, time.monotonic() - t0)
@@ -431,7 +436,7 @@ class Sandbox:
         duration = time.monotonic() - t0
         text = capture.result().decode("utf-8", errors="replace")
         timed_out = exit_code in (124, 137) and duration >= limit - 0.05
-        if timed_out:
+        if timed_out and self.config.notes:
             text += f"{'' if not text or text.endswith(chr(10)) else chr(10)}[sandbox: the command timed out after {limit:g} seconds and was killed]\n"
             exit_code = TIMEOUT_EXIT_CODE
         return CommandResult(text, -1 if exit_code is None else exit_code, timed_out, capture.truncated, duration)
@@ -505,6 +510,9 @@ class Sandbox:
             detail = (err or b"").decode(errors="replace").strip() or (out or b"").decode(errors="replace").strip()
             raise SandboxError(f"git diff against {base!r} failed in {self.config.workdir} (exit {code}): {detail}")
         return (out or b"").decode("utf-8", errors="replace")
+
+
+_KILLED_NOTICE = re.compile(r"(?m)^bash: line \d+: +\d+ Killed .*\n(?: +\d+ +(?:Killed +)?\| .*\n)*")
 
 
 def _shell_quote(text: str) -> str:
