@@ -1,0 +1,114 @@
+"""Grade one patch for one SWE-bench 5.x row, the way the swebench harness does.
+
+Same steps as `swebench.harness.run_evaluation.run_instance`: a fresh container of the
+row's image, the patch applied with the harness's own `git apply` fallbacks, the row's
+eval script (with the test exit code recorded), and the harness's parser and grading
+(`swebench.harness.grading.get_eval_report`). Only the container orchestration is ours
+(the Docker sandbox: no network, resource limits, removed at once).
+"""
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..sandbox.runtime import Sandbox, SandboxConfig, SandboxError
+
+PATCH_PATH = "/tmp/srl_swe_patch.diff"
+EVAL_PATH = "/eval.sh"
+LOG_PATH = "/tmp/srl_swe_eval.log"
+
+
+@dataclass
+class GradeResult:
+    """Outcome of grading one patch."""
+
+    instance_id: str
+    resolved: bool = False
+    applied: bool = False
+    fail_to_pass: float = 0.0
+    """Fraction of FAIL_TO_PASS tests that pass with the patch."""
+    pass_to_pass_regressions: list[str] = field(default_factory=list)
+    """PASS_TO_PASS tests that fail with the patch."""
+    report: dict[str, Any] = field(default_factory=dict)
+    """The harness's report for this instance (the content of its report.json)."""
+    infra_error: str | None = None
+    """Set when grading itself failed (image missing, daemon error, test timeout): not a verdict on the patch."""
+    log: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _apply(sandbox: Sandbox, patch: str) -> tuple[bool, str]:
+    from swebench.harness.run_evaluation import GIT_APPLY_CMDS
+
+    if not patch.strip():
+        return True, "empty patch: nothing to apply"
+    sandbox.write_file(PATCH_PATH, patch if patch.endswith("\n") else patch + "\n")
+    output = ""
+    for attempt, command in enumerate(GIT_APPLY_CMDS):
+        if attempt:
+            sandbox.exec("git checkout -- . ; git clean -fd")
+        result = sandbox.exec(f"{command} {PATCH_PATH}")
+        output = result.output
+        if result.exit_code == 0:
+            return True, output
+    if sandbox.exec(f"git apply --check --reverse {PATCH_PATH}").exit_code == 0:
+        return True, "patch already applied"
+    return False, output
+
+
+def grade_patch(row: dict[str, Any], patch: str, *, timeout: float = 1800.0, config: SandboxConfig | None = None) -> GradeResult:
+    """Apply `patch` in a fresh container of `row["image"]`, run its eval script, grade with swebench."""
+    from swebench.harness.constants import APPLY_PATCH_FAIL, APPLY_PATCH_PASS
+    from swebench.harness.grading import compute_fail_to_pass, get_eval_report
+    from swebench.harness.utils import make_test_spec
+
+    instance_id = row["instance_id"]
+    result = GradeResult(instance_id)
+    spec = make_test_spec(row)
+    config = config or SandboxConfig(command_timeout=timeout)
+    try:
+        with Sandbox(row["image"], config) as sandbox:
+            applied, apply_output = _apply(sandbox, patch)
+            if not applied:
+                result.log = f"{APPLY_PATCH_FAIL}:\n{apply_output}"
+                result.report = {instance_id: {"patch_is_None": False, "patch_exists": True,
+                                               "patch_successfully_applied": False, "resolved": False}}
+                return result
+            sandbox.write_file(EVAL_PATH, spec.eval_script)
+            run = sandbox.exec(f"/bin/bash {EVAL_PATH} > {LOG_PATH} 2>&1", timeout=timeout)
+            if run.timed_out:
+                result.infra_error = f"eval script timed out after {timeout:.0f} s"
+                return result
+            log = f"{APPLY_PATCH_PASS}:\n{apply_output}\n" + sandbox.read_file(LOG_PATH)
+    except SandboxError as exc:
+        result.infra_error = str(exc)
+        return result
+    with tempfile.TemporaryDirectory() as tmp:
+        log_path = Path(tmp, "test_output.txt")
+        log_path.write_text(log)
+        prediction = {"instance_id": instance_id, "model_name_or_path": "srl-swe", "model_patch": patch}
+        report = get_eval_report(spec, prediction, str(log_path), include_tests_status=True)
+    entry = report[instance_id]
+    result.report, result.log = report, log
+    result.applied = entry.get("patch_successfully_applied", False)
+    result.resolved = bool(entry.get("resolved"))
+    status = entry.get("tests_status")
+    if status:
+        result.fail_to_pass = compute_fail_to_pass(status)
+        result.pass_to_pass_regressions = list(status["PASS_TO_PASS"]["failure"])
+    elif entry.get("infra_failure"):
+        result.infra_error = entry.get("infra_failure_reason", "no test results in the log")
+    return result
+
+
+def load_rows(path: str | Path) -> list[dict[str, Any]]:
+    """SWE-bench rows from a .json (list) or .jsonl file."""
+    text = Path(path).read_text()
+    if str(path).endswith(".jsonl"):
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+    return json.loads(text)

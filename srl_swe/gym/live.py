@@ -1,0 +1,193 @@
+"""Live SWE environment: the policy's tool calls run in a Docker sandbox of a task's image.
+
+`reset` starts a sandbox at the task's base commit and returns the task prompt; `step(text)`
+parses `<think>` + one tool call, runs it, and returns the conversation so far. The episode
+ends on `finish` (terminated) or at the step limit (truncated); then the repository's diff
+(test files restored: edits to them are reported, not graded) is graded in a fresh
+container with the task's own eval script and swebench's grading. Reward: 1.0 when resolved.
+Infrastructure failures are flagged in `info["infra_error"]` with `info["reward_valid"] = False`.
+"""
+from __future__ import annotations
+
+import fnmatch
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import gymnasium as gym
+
+from ..actions import parse_action
+from ..errors import FormatError, SRLSweError
+from ..evaluation.grader import grade_patch
+from ..sandbox.runtime import Sandbox, SandboxConfig, SandboxError
+from ..sandbox.tools import execute_tool
+from ..scaffold import DEFAULT_SCAFFOLD, load_scaffold
+from .spaces import UnicodeText, chat_messages_space
+
+DEFAULT_TEST_GLOBS = ("tests/*", "test/*", "*/tests/*", "*/test/*", "test_*.py", "*/test_*.py", "*_test.py", "conftest.py", "*/conftest.py")
+ARTIFACT_GLOBS = ("*.pyc", "__pycache__/*", "*/__pycache__/*", ".pytest_cache/*", "*.egg-info/*", ".mypy_cache/*", ".coverage")
+FORMAT_HINT = "ERROR: {reason}. Reply with <think>...</think> followed by exactly one tool call."
+
+
+@dataclass
+class LiveConfig:
+    """Options of the live SWE environment."""
+
+    max_steps: int = 30
+    """Tool calls allowed before the episode is truncated (and graded)."""
+    command_timeout: float = 120.0
+    """Seconds one tool call may run in the sandbox."""
+    grade_timeout: float = 1800.0
+    """Seconds the eval script may run when grading."""
+    scaffold: str = DEFAULT_SCAFFOLD
+    """Agent scaffold: tools, prompts."""
+    sandbox: SandboxConfig = field(default_factory=SandboxConfig)
+    """Container limits; the network is off unless enabled here."""
+    test_globs: tuple[str, ...] = DEFAULT_TEST_GLOBS
+    """Paths treated as test files (restored before grading); the env spec's `test_files` when known."""
+    artifact_globs: tuple[str, ...] = ARTIFACT_GLOBS
+    """Build artifacts left by running code (bytecode, caches): dropped from the graded patch."""
+
+
+def split_patch(patch: str) -> list[tuple[str, str]]:
+    """A unified git diff as (path, section) pairs, one per file."""
+    sections = re.split(r"(?m)^(?=diff --git )", patch)
+    out = []
+    for section in sections:
+        match = re.match(r"diff --git a/(\S+) b/(\S+)", section)
+        if match:
+            out.append((match.group(2), section))
+    return out
+
+
+def _find_task(env_name: str | None, task_id: str | None, task: dict[str, Any] | None, rng) -> tuple[dict[str, Any], tuple[str, ...] | None]:
+    if task is not None:
+        return task, None
+    if env_name is None:
+        raise SRLSweError("SWE-v0 needs env_name (a registered environment) or task (a SWE-bench row)")
+    from ..registry import load_env
+
+    spec = load_env(env_name)
+    tasks = spec.load_tasks()
+    if not tasks:
+        raise SRLSweError(f"environment {env_name!r} has no tasks ({spec.tasks_path}); run `srl-swe tasks synthesize {env_name}`")
+    globs = tuple(spec.test_files) or None
+    if task_id is None:
+        return tasks[int(rng.integers(len(tasks)))], globs
+    for row in tasks:
+        if row["instance_id"] == task_id:
+            return row, globs
+    raise SRLSweError(f"environment {env_name!r} has no task {task_id!r}")
+
+
+class SWEEnv(gym.Env):
+    """A software-engineering task in a live Docker sandbox, graded by its tests."""
+
+    metadata = {"render_modes": ["ansi"], "render_fps": 4}
+
+    def __init__(self, env_name: str | None = None, task_id: str | None = None, *, task: dict[str, Any] | None = None,
+                 max_steps: int | None = None, config: LiveConfig | None = None, render_mode: str | None = None):
+        self.config = config or LiveConfig()
+        if max_steps is not None:
+            self.config.max_steps = max_steps
+        self.env_name, self.task_id, self._fixed_task = env_name, task_id, task
+        self.render_mode = render_mode
+        self.scaffold = load_scaffold(self.config.scaffold)
+        self.observation_space = chat_messages_space()
+        self.action_space = UnicodeText(100_000)
+        self.sandbox: Sandbox | None = None
+        self.task: dict[str, Any] | None = None
+        self.messages: list[dict[str, str]] = []
+        self.steps_taken = 0
+        self._test_globs = self.config.test_globs
+
+    # ----------------------------------------------------------------- episode
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        options = options or {}
+        self._close_sandbox()
+        task, globs = _find_task(self.env_name, options.get("task_id", self.task_id), options.get("task", self._fixed_task), self.np_random)
+        self.task, self._test_globs = task, globs or self.config.test_globs
+        sandbox_config = self.config.sandbox
+        sandbox_config.command_timeout = self.config.command_timeout
+        self.sandbox = Sandbox(task["image"], sandbox_config)
+        head = self.sandbox.exec("git rev-parse HEAD").output.strip()
+        if head != task["base_commit"]:
+            self.sandbox.exec(f"git checkout -q {task['base_commit']}")
+        issue = self.scaffold.instance_prompt.format(
+            workdir=self.scaffold.workdir, repo_clause=f" ({task['repo']})" if task.get("repo") else "",
+            problem_statement=task["problem_statement"].strip()).strip()
+        self.messages = [{"role": "system", "content": self.scaffold.render_system_prompt()}, {"role": "user", "content": issue}]
+        self.steps_taken = 0
+        return self._obs(), {"instance_id": task["instance_id"], "image": task["image"], "base_commit": task["base_commit"]}
+
+    def step(self, action: str):
+        if self.sandbox is None or self.task is None:
+            raise SRLSweError("call reset() before step()")
+        self.steps_taken += 1
+        info: dict[str, Any] = {"instance_id": self.task["instance_id"], "step": self.steps_taken}
+        finished = False
+        try:
+            parsed = parse_action(action, self.scaffold)
+            result = execute_tool(parsed.call, self.sandbox, timeout=self.config.command_timeout)
+            observation, finished = result.observation, result.finished
+            info.update(format_ok=True, tool=parsed.call.name, tool_error=result.error)
+        except FormatError as exc:
+            observation = FORMAT_HINT.format(reason=exc)
+            info.update(format_ok=False, format_error=str(exc))
+        except SandboxError as exc:
+            observation = f"ERROR: the sandbox failed: {exc}"
+            info.update(format_ok=True, infra_error=str(exc), reward_valid=False)
+            self.messages += [{"role": "assistant", "content": action}, {"role": "user", "content": observation}]
+            return self._obs(), 0.0, True, False, info
+        self.messages.append({"role": "assistant", "content": action})
+        if not finished:
+            self.messages.append({"role": "user", "content": self.scaffold.observation_template.format(observation=observation)})
+        truncated = not finished and self.steps_taken >= self.config.max_steps
+        reward = 0.0
+        if finished or truncated:
+            reward = self._grade(info)
+        return self._obs(), reward, finished, truncated, info
+
+    def _grade(self, info: dict[str, Any]) -> float:
+        """Grade the repository's diff; fills `info` and returns the reward."""
+        try:
+            full_patch = self.sandbox.diff(self.task["base_commit"])
+        except SandboxError as exc:
+            info.update(infra_error=str(exc), reward_valid=False, resolved=False)
+            return 0.0
+        kept, touched_tests = [], []
+        for path, section in split_patch(full_patch):
+            if any(fnmatch.fnmatch(path, g) for g in self.config.artifact_globs):
+                continue
+            if any(fnmatch.fnmatch(path, g) for g in self._test_globs):
+                touched_tests.append(path)
+            else:
+                kept.append(section)
+        patch = "".join(kept)
+        grade = grade_patch(self.task, patch, timeout=self.config.grade_timeout)
+        info.update(
+            patch=patch, test_files_modified=touched_tests, resolved=grade.resolved, patch_applied=grade.applied,
+            fail_to_pass=grade.fail_to_pass, pass_to_pass_regressions=grade.pass_to_pass_regressions,
+            infra_error=grade.infra_error, reward_valid=grade.infra_error is None, report=grade.report,
+        )
+        return 1.0 if grade.resolved else 0.0
+
+    def _obs(self) -> tuple[dict[str, str], ...]:
+        return tuple(dict(m) for m in self.messages)
+
+    def render(self) -> str | None:
+        if self.render_mode != "ansi" or not self.messages:
+            return None
+        last = self.messages[-1]
+        return f"[{self.task['instance_id'] if self.task else '-'} step {self.steps_taken}] {last['role']}: {last['content'][:2000]}"
+
+    def _close_sandbox(self) -> None:
+        if self.sandbox is not None:
+            self.sandbox.close()
+            self.sandbox = None
+
+    def close(self) -> None:
+        self._close_sandbox()
+        super().close()

@@ -1,0 +1,140 @@
+"""The live SWE environment: tool calls in a Docker sandbox, grading by the task's tests.
+
+Builds a small task image of its own (one of the embedded synthetic bugs, pytest in a venv)
+so it does not depend on the registered environments.
+"""
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+
+import gymnasium as gym
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+import srl_swe  # noqa: F401
+from srl_swe.actions import format_action
+from srl_swe.data.synthetic import BUGS, _files
+from srl_swe.evaluation.grader import grade_patch
+from srl_swe.gym.live import SWEEnv, split_patch
+from srl_swe.sandbox import DEFAULT_IMAGE
+from srl_swe.trajectory.model import ToolCall
+from test_sandbox_runtime import docker_client  # noqa: F401  session fixture: skips without Docker, checks leftovers
+
+pytestmark = pytest.mark.docker
+BUG = BUGS[0]  # clamp-upper-bound
+IMAGE = "srl-swe-test/live-clamp:1"
+DOCKERFILE = f"""FROM {DEFAULT_IMAGE}
+RUN python3 -m venv /opt/venv && /opt/venv/bin/pip install -q pytest==8.3.5
+ENV PATH=/opt/venv/bin:$PATH
+COPY repo/ /testbed/
+RUN cd /testbed && git init -q && git add -A && \\
+    GIT_AUTHOR_NAME=t GIT_AUTHOR_EMAIL=t@t GIT_COMMITTER_NAME=t GIT_COMMITTER_EMAIL=t@t \\
+    GIT_AUTHOR_DATE=2020-01-01T00:00:00Z GIT_COMMITTER_DATE=2020-01-01T00:00:00Z git commit -qm base
+"""
+EVAL = """#!/bin/bash
+set -uxo pipefail
+cd /testbed
+git checkout {base} -- tests
+echo '>>>>> Start Test Output'
+python -m pytest -rA tests
+echo '>>>>> End Test Output'
+git checkout {base} -- tests
+"""
+
+
+@pytest.fixture(scope="module")
+def task(docker_client):
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for path, text in {"Dockerfile": DOCKERFILE, **{f"repo/{p}": t for p, t in _files(BUG).items()}}.items():
+            data = text.encode()
+            info = tarfile.TarInfo(path)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    buf.seek(0)
+    docker_client.images.build(fileobj=buf, custom_context=True, tag=IMAGE, rm=True)
+    base = docker_client.containers.run(IMAGE, "git -C /testbed rev-parse HEAD", remove=True, network_mode="none").decode().strip()
+    module = f"/testbed/{BUG.module}"
+    fix = f"--- a/{BUG.module}\n+++ b/{BUG.module}\n"
+    return {
+        "instance_id": "srl-swe-test__clamp-1", "repo": "srl-swe/numtools", "version": "0.1", "base_commit": base,
+        "environment_setup_commit": base, "image": IMAGE, "problem_statement": BUG.issue,
+        "patch": None, "test_patch": "", "eval_script": EVAL.format(base=base), "log_parser": "parse_log_pytest",
+        "eval_type": "pass_and_fail", "FAIL_TO_PASS": json.dumps(["tests/test_bounds.py::test_clamp_above"]),
+        "PASS_TO_PASS": json.dumps(["tests/test_bounds.py::test_clamp_inside"]), "_module": module, "_fix_header": fix,
+    }
+
+
+@pytest.fixture
+def make_env(task):
+    """gym.make for the test task; every env made is closed (its sandbox removed) even when a test fails."""
+    made = []
+
+    def make(**kwargs):
+        made.append(gym.make("srl_swe/SWE-v0", task=task, **kwargs))
+        return made[-1]
+
+    yield make
+    for env in made:
+        env.close()
+
+
+def act(tool, **arguments):
+    return format_action("next step", ToolCall(tool, arguments))
+
+
+def fix_action(task):
+    return act("str_replace_editor", command="str_replace", path=task["_module"], old_str=BUG.fix_old, new_str=BUG.fix_new)
+
+
+def test_check_env_passes(task):
+    env = SWEEnv(task=task, max_steps=3)
+    try:
+        check_env(env, skip_render_check=True)
+    finally:
+        env.close()
+
+
+def test_solving_the_task_earns_reward_one(task, make_env):
+    env = make_env(max_steps=10)
+    obs, info = env.reset(seed=0)
+    assert BUG.issue in obs[1]["content"] and info["base_commit"] == task["base_commit"]
+    obs, reward, terminated, truncated, info = env.step(act("execute_bash", command="python -m pytest -q tests | tail -3"))
+    assert "1 failed" in obs[-1]["content"] and reward == 0 and not (terminated or truncated)
+    obs, *_ = env.step(fix_action(task))
+    assert "has been edited" in obs[-1]["content"]
+    obs, reward, terminated, truncated, info = env.step(act("finish", message="done"))
+    assert terminated and not truncated and reward == 1.0
+    assert info["resolved"] and info["fail_to_pass"] == 1.0 and info["pass_to_pass_regressions"] == []
+    assert info["reward_valid"] and info["test_files_modified"] == [] and BUG.module in info["patch"]
+
+
+def test_editing_tests_is_reported_and_not_graded(make_env):
+    env = make_env(max_steps=5)
+    env.reset(seed=0)
+    test_file = "/testbed/tests/test_bounds.py"
+    env.step(act("str_replace_editor", command="str_replace", path=test_file, old_str="== 10\n", new_str="== 12\n"))
+    _, reward, terminated, _, info = env.step(act("finish"))
+    assert terminated and reward == 0.0 and not info["resolved"]
+    assert info["test_files_modified"] == ["tests/test_bounds.py"] and info["patch"] == ""
+
+
+def test_malformed_actions_get_a_hint_and_the_step_limit_truncates(make_env):
+    env = make_env(max_steps=2)
+    env.reset(seed=0)
+    obs, reward, terminated, truncated, info = env.step("just prose")
+    assert not info["format_ok"] and obs[-1]["content"].startswith("OBSERVATION:\nERROR:") and not truncated
+    _, reward, terminated, truncated, info = env.step(act("think", thought="hmm"))
+    assert truncated and not terminated and reward == 0.0 and info["reward_valid"] and info["fail_to_pass"] == 0.0
+
+
+def test_grading_a_missing_image_is_an_infrastructure_failure(task):
+    result = grade_patch({**task, "image": "srl-swe-test/does-not-exist:0"}, "")
+    assert result.infra_error and "missing" in result.infra_error and not result.resolved
+
+
+def test_split_patch_by_file():
+    patch = "diff --git a/x.py b/x.py\n--- a/x.py\n+++ b/x.py\n@@ -1 +1 @@\n-a\n+b\ndiff --git a/tests/t.py b/tests/t.py\n+c\n"
+    assert [p for p, _ in split_patch(patch)] == ["x.py", "tests/t.py"]
