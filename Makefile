@@ -1,13 +1,20 @@
-.PHONY: setup demo test docker bench clean
+.PHONY: setup docker demo test bench
 
+# Python environment in .venv (CPU torch from the local wheel; never vllm). Idempotent.
 setup:
 	bash scripts/setup_python.sh
+
+# Docker engine running + offline base image built. Idempotent.
+docker:
+	bash scripts/ensure_docker.sh
 
 demo: setup
 	.venv/bin/srl-swe demo
 
-test: setup
-	.venv/bin/python -m pytest -q
+# Docker tests fail (instead of skipping) when the daemon is missing under `make test`.
+test: setup docker
+	SRL_SWE_REQUIRE_DOCKER=1 .venv/bin/python -m pytest -q
 
-bench: setup
-	.venv/bin/python benchmarks/run_all.py
+bench: setup docker
+	.venv/bin/python benchmarks/bench_core.py
+	.venv/bin/python benchmarks/bench_sandbox.py
