@@ -15,10 +15,12 @@ from gymnasium.utils.env_checker import check_env
 
 import srl_swe  # noqa: F401
 from srl_swe.actions import format_action
+from srl_swe.agent.recorder import record_episode
+from srl_swe.agent.scripted_expert import ScriptedExpert
 from srl_swe.data.synthetic import BUGS, _files
 from srl_swe.evaluation.grader import grade_patch
 from srl_swe.gym.live import SWEEnv, split_patch
-from srl_swe.sandbox import DEFAULT_IMAGE
+from srl_swe.sandbox import DEFAULT_IMAGE, Sandbox
 from srl_swe.trajectory.model import ToolCall
 from test_sandbox_runtime import docker_client  # noqa: F401  session fixture: skips without Docker, checks leftovers
 
@@ -56,14 +58,15 @@ def task(docker_client):
     buf.seek(0)
     docker_client.images.build(fileobj=buf, custom_context=True, tag=IMAGE, rm=True)
     base = docker_client.containers.run(IMAGE, "git -C /testbed rev-parse HEAD", remove=True, network_mode="none").decode().strip()
-    module = f"/testbed/{BUG.module}"
-    fix = f"--- a/{BUG.module}\n+++ b/{BUG.module}\n"
+    with Sandbox(IMAGE, client=docker_client) as sandbox:
+        sandbox.write_file(BUG.module, sandbox.read_file(BUG.module).replace(BUG.fix_old, BUG.fix_new))
+        gold = sandbox.diff()
     return {
         "instance_id": "srl-swe-test__clamp-1", "repo": "srl-swe/numtools", "version": "0.1", "base_commit": base,
         "environment_setup_commit": base, "image": IMAGE, "problem_statement": BUG.issue,
-        "patch": None, "test_patch": "", "eval_script": EVAL.format(base=base), "log_parser": "parse_log_pytest",
+        "patch": gold, "test_patch": "", "eval_script": EVAL.format(base=base), "log_parser": "parse_log_pytest",
         "eval_type": "pass_and_fail", "FAIL_TO_PASS": json.dumps(["tests/test_bounds.py::test_clamp_above"]),
-        "PASS_TO_PASS": json.dumps(["tests/test_bounds.py::test_clamp_inside"]), "_module": module, "_fix_header": fix,
+        "PASS_TO_PASS": json.dumps(["tests/test_bounds.py::test_clamp_inside"]), "_module": f"/testbed/{BUG.module}",
     }
 
 
@@ -138,3 +141,18 @@ def test_grading_a_missing_image_is_an_infrastructure_failure(task):
 def test_split_patch_by_file():
     patch = "diff --git a/x.py b/x.py\n--- a/x.py\n+++ b/x.py\n@@ -1 +1 @@\n-a\n+b\ndiff --git a/tests/t.py b/tests/t.py\n+c\n"
     assert [p for p, _ in split_patch(patch)] == ["x.py", "tests/t.py"]
+
+
+def test_scripted_expert_records_a_resolving_trajectory_with_real_observations(task):
+    env = SWEEnv(task=task, max_steps=12)
+    try:
+        episode = record_episode(env, ScriptedExpert(task).actions())
+    finally:
+        env.close()
+    t = episode.trajectory
+    assert episode.reward == 1.0 and t.metadata["resolved"]
+    tools = [turn.action.name for turn in t.turns]
+    assert tools == ["str_replace_editor", "execute_bash", "execute_bash", "str_replace_editor", "str_replace_editor", "execute_bash", "finish"]
+    assert "1 failed" in t.turns[1].observation and "def clamp" in t.turns[2].observation
+    assert "has been edited" in t.turns[4].observation and "2 passed" in t.turns[5].observation
+    assert t.turns[-1].observation is None

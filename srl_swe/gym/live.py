@@ -132,7 +132,7 @@ class SWEEnv(gym.Env):
             parsed = parse_action(action, self.scaffold)
             result = execute_tool(parsed.call, self.sandbox, timeout=self.config.command_timeout)
             observation, finished = result.observation, result.finished
-            info.update(format_ok=True, tool=parsed.call.name, tool_error=result.error)
+            info.update(format_ok=True, tool=parsed.call.name, tool_error=result.error, action=parsed.call)
         except FormatError as exc:
             observation = FORMAT_HINT.format(reason=exc)
             info.update(format_ok=False, format_error=str(exc))
@@ -141,6 +141,7 @@ class SWEEnv(gym.Env):
             info.update(format_ok=True, infra_error=str(exc), reward_valid=False)
             self.messages += [{"role": "assistant", "content": action}, {"role": "user", "content": observation}]
             return self._obs(), 0.0, True, False, info
+        info["observation"] = None if finished else observation
         self.messages.append({"role": "assistant", "content": action})
         if not finished:
             self.messages.append({"role": "user", "content": self.scaffold.observation_template.format(observation=observation)})
