@@ -97,6 +97,86 @@ def cmd_envs_list(args: argparse.Namespace) -> None:
         print(f"{env['id']:24} {env['entry_point']}")
 
 
+def _task_index(env_names: list[str] | None, tasks_file: str | None) -> dict[str, dict[str, Any]]:
+    """instance_id -> SWE-bench row, from a tasks file or the registered environments."""
+    if tasks_file:
+        from .evaluation.grader import load_rows
+
+        return {row["instance_id"]: row for row in load_rows(tasks_file)}
+    from .registry import list_envs, load_env
+
+    specs = [load_env(n) for n in env_names] if env_names else list_envs()
+    return {row["instance_id"]: row for spec in specs for row in spec.load_tasks()}
+
+
+def cmd_trajectories_record(args: argparse.Namespace) -> None:
+    from concurrent.futures import ThreadPoolExecutor, as_completed
+
+    from tqdm import tqdm
+
+    from .agent.recorder import record_episode
+    from .agent.scripted_expert import ScriptedExpert
+    from .gym.live import LiveConfig, SWEEnv
+    from .trajectory import load_trajectories, write_jsonl
+
+    tasks = list(_task_index(args.env, args.tasks).values())
+    out = Path(args.out)
+    done = {t.id: t for t in load_trajectories(out).trajectories} if out.exists() else {}
+    todo = [t for t in tasks if t["instance_id"] not in done]
+    print(f"{len(tasks)} tasks, {len(done)} already recorded in {out}, recording {len(todo)}")
+
+    def record(task: dict[str, Any]):
+        env = SWEEnv(task=task, config=LiveConfig(max_steps=args.max_steps))
+        try:
+            return record_episode(env, ScriptedExpert(task).actions())
+        finally:
+            env.close()
+
+    failures = []
+    with ThreadPoolExecutor(max_workers=args.workers) as pool:
+        futures = {pool.submit(record, t): t["instance_id"] for t in todo}
+        for future in tqdm(as_completed(futures), total=len(futures), desc="recording"):
+            try:
+                episode = future.result()
+            except Exception as exc:  # noqa: BLE001 - one task's failure must not lose the others
+                failures.append(f"{futures[future]}: {exc}")
+                continue
+            if not episode.trajectory.metadata["resolved"]:
+                failures.append(f"{futures[future]}: the scripted expert did not resolve it ({episode.info.get('infra_error') or 'tests fail'})")
+                continue
+            done[episode.trajectory.id] = episode.trajectory
+            write_jsonl([done[k] for k in sorted(done)], out)  # after every episode: a killed run loses nothing
+    print(f"{len(done)} resolved trajectories in {out}; {len(failures)} failed")
+    for failure in failures:
+        print(f"  {failure}", file=sys.stderr)
+    if failures:
+        raise SRLSweError(f"{len(failures)} task(s) could not be recorded")
+
+
+def cmd_trajectories_verify(args: argparse.Namespace) -> None:
+    from .agent.verify import verify_trajectory
+    from .trajectory import load_trajectories
+
+    index = _task_index(args.env, args.tasks)
+    results = []
+    for trajectory in load_trajectories(args.file).trajectories:
+        if trajectory.id not in index:
+            raise SRLSweError(f"{args.file}: no task {trajectory.id!r} among the registered environments' tasks (use --tasks)")
+        results.append(verify_trajectory(trajectory, index[trajectory.id]).to_dict())
+        if not args.json:
+            r = results[-1]
+            print(f"{r['trajectory_id']}: resolved={r['resolved']} mean observation similarity {r['mean_similarity']:.3f} "
+                  f"(min {min(r['step_similarity'], default=1):.3f})")
+    summary = {"trajectories": len(results), "resolved": sum(r["resolved"] for r in results),
+               "mean_similarity": round(sum(r["mean_similarity"] for r in results) / max(1, len(results)), 4), "results": results}
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(f"{summary['resolved']}/{summary['trajectories']} resolved; mean observation similarity {summary['mean_similarity']:.3f}")
+    if summary["resolved"] != summary["trajectories"]:
+        raise SRLSweError("some trajectories do not resolve their task when re-executed")
+
+
 def cmd_demo(args: argparse.Namespace) -> None:
     from .demo import DemoConfig, run_replay_demo
 
@@ -138,6 +218,22 @@ def build_parser() -> argparse.ArgumentParser:
     envs_list = envs.add_parser("list", help="list environments")
     envs_list.add_argument("--json", action="store_true")
     envs_list.set_defaults(func=cmd_envs_list)
+
+    traj = sub.add_parser("trajectories", help="record and verify expert trajectories in live sandboxes").add_subparsers(
+        dest="trajectories_command", required=True)
+    record = traj.add_parser("record", help="run the scripted expert on every task of the environments")
+    record.add_argument("env", nargs="*", help="registered environment names (default: all)")
+    record.add_argument("--tasks", default=None, help="a SWE-bench rows file instead of the registered environments")
+    record.add_argument("--out", required=True, help="canonical trajectory JSONL (resumable: recorded tasks are skipped)")
+    record.add_argument("--workers", type=int, default=2)
+    record.add_argument("--max-steps", type=int, default=30)
+    record.set_defaults(func=cmd_trajectories_record)
+    verify = traj.add_parser("verify", help="re-execute trajectories and compare observations")
+    verify.add_argument("file")
+    verify.add_argument("--env", nargs="*", default=None, help="environments whose tasks the trajectories solve (default: all)")
+    verify.add_argument("--tasks", default=None, help="a SWE-bench rows file holding the tasks")
+    verify.add_argument("--json", action="store_true")
+    verify.set_defaults(func=cmd_trajectories_verify)
 
     demo = sub.add_parser("demo", help="replay the embedded trajectories with a baseline policy")
     demo.add_argument("--data", default=None)

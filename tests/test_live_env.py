@@ -156,3 +156,20 @@ def test_scripted_expert_records_a_resolving_trajectory_with_real_observations(t
     assert "1 failed" in t.turns[1].observation and "def clamp" in t.turns[2].observation
     assert "has been edited" in t.turns[4].observation and "2 passed" in t.turns[5].observation
     assert t.turns[-1].observation is None
+
+
+def test_record_then_verify_from_the_command_line(task, tmp_path, capsys):
+    from srl_swe.cli import main
+    from srl_swe.trajectory import load_trajectories
+
+    tasks_file = tmp_path / "tasks.jsonl"
+    tasks_file.write_text(json.dumps({k: v for k, v in task.items() if not k.startswith("_")}) + "\n")
+    out = tmp_path / "recorded.jsonl"
+    assert main(["trajectories", "record", "--tasks", str(tasks_file), "--out", str(out), "--workers", "1"]) == 0
+    [trajectory] = load_trajectories(out).trajectories
+    assert trajectory.id == task["instance_id"] and trajectory.metadata["resolved"]
+    assert main(["trajectories", "record", "--tasks", str(tasks_file), "--out", str(out)]) == 0  # resumable: nothing to redo
+    assert "recording 0" in capsys.readouterr().out
+    assert main(["trajectories", "verify", str(out), "--tasks", str(tasks_file), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["resolved"] == 1 and report["mean_similarity"] > 0.9

@@ -1,0 +1,52 @@
+"""Re-execute recorded trajectories in the live env: is the expert data sound?"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ..actions import format_action
+from ..gym.live import LiveConfig, SWEEnv
+from ..rewards import similarity
+from ..trajectory.model import Trajectory
+
+
+@dataclass
+class VerifyResult:
+    """Per-step observation similarity (recorded vs re-executed) and the replayed patch's grade."""
+
+    trajectory_id: str
+    step_similarity: list[float] = field(default_factory=list)
+    resolved: bool = False
+    infra_error: str | None = None
+
+    @property
+    def mean_similarity(self) -> float:
+        return sum(self.step_similarity) / len(self.step_similarity) if self.step_similarity else 1.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "mean_similarity": round(self.mean_similarity, 4)}
+
+
+def verify_trajectory(trajectory: Trajectory, task: dict[str, Any], config: LiveConfig | None = None) -> VerifyResult:
+    """Replay every recorded action in a fresh sandbox of the task and compare observations."""
+    config = config or LiveConfig()
+    config.max_steps = max(config.max_steps, len(trajectory.actions) + 1)
+    env = SWEEnv(task=task, config=config)
+    result = VerifyResult(trajectory.id)
+    try:
+        env.reset()
+        info: dict[str, Any] = {}
+        for turn in trajectory.actions:
+            _, _, terminated, truncated, info = env.step(format_action(turn.thought, turn.action))
+            if turn.observation is not None and info.get("observation") is not None:
+                result.step_similarity.append(round(similarity(turn.observation, info["observation"], "indel"), 4))
+            if terminated or truncated:
+                break
+        else:  # the trajectory did not finish: grade what it left
+            info = {}
+            env._grade(info)
+        result.resolved = bool(info.get("resolved"))
+        result.infra_error = info.get("infra_error")
+    finally:
+        env.close()
+    return result
