@@ -27,6 +27,10 @@ WAIT_S=${SRL_SWE_DOCKER_WAIT:-60}
 LOG_DIR=.cache/docker-logs
 CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
 
+TMP_DIRS=()
+APT_UPDATED=0
+trap 'if ((${#TMP_DIRS[@]})); then rm -rf "${TMP_DIRS[@]}"; fi' EXIT
+
 log() { echo "[ensure_docker] $*" >&2; }
 die() { echo "[ensure_docker] ERROR: $*" >&2; exit 1; }
 
@@ -37,7 +41,10 @@ as_root() {
 }
 
 apt_install() {
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 update -qq
+    if ((APT_UPDATED == 0)); then
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 update -qq
+        APT_UPDATED=1
+    fi
     as_root env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 \
         install -y -qq --no-install-recommends "$@"
 }
@@ -49,14 +56,14 @@ ensure_daemon() {
     if daemon_up; then
         return 0
     fi
-    command -v docker >/dev/null || die "no docker CLI on PATH"
     if ! command -v dockerd >/dev/null; then
         log "no dockerd: installing the engine (apt-get install docker.io)"
         # docker.io brings dockerd, containerd, runc and tini (docker-init, used by init=True).
         # Its own /usr/bin/docker CLI is shadowed by an existing /usr/local/bin/docker.
         apt_install docker.io iptables
     fi
-    if pgrep -x dockerd >/dev/null; then
+    command -v docker >/dev/null || die "no docker CLI on PATH"
+    if command -v pgrep >/dev/null && pgrep -x dockerd >/dev/null; then
         log "dockerd is already running; waiting for it to answer"
     else
         log "starting dockerd (log: $DOCKERD_LOG)"
@@ -106,8 +113,7 @@ build_rootfs_image() {
     local mirror rootfs
     mirror=$(debian_mirror)
     rootfs=$(mktemp -d /tmp/srl-swe-rootfs.XXXXXX)
-    # shellcheck disable=SC2064
-    trap "as_root rm -rf '$rootfs'" RETURN
+    TMP_DIRS+=("$rootfs")
     log "debootstrap --variant=minbase bookworm from $mirror (log: $LOG_DIR/debootstrap.log)"
     if ! as_root debootstrap --variant=minbase bookworm "$rootfs" "$mirror" \
         >"$LOG_DIR/debootstrap.log" 2>&1; then
@@ -119,6 +125,7 @@ build_rootfs_image() {
     as_root rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
     log "importing rootfs as $ROOTFS_IMAGE"
     as_root tar -C "$rootfs" -c . | docker import - "$ROOTFS_IMAGE" >/dev/null
+    as_root rm -rf "$rootfs"
 }
 
 ensure_base_image() {
@@ -129,23 +136,26 @@ ensure_base_image() {
     if [[ $have == "$want" && ${SRL_SWE_REBUILD_BASE:-0} != 1 ]]; then
         return 0
     fi
-    [[ -n $have ]] && log "$BASE_IMAGE is out of date (Dockerfile or CA bundle changed): rebuilding"
+    if [[ ${SRL_SWE_REBUILD_BASE:-0} == 1 ]]; then
+        log "rebuilding $BASE_IMAGE (SRL_SWE_REBUILD_BASE=1)"
+    elif [[ -n $have ]]; then
+        log "$BASE_IMAGE is out of date (Dockerfile or CA bundle changed): rebuilding"
+    fi
     mkdir -p "$LOG_DIR"
     local t0=$SECONDS
     image_exists "$ROOTFS_IMAGE" || build_rootfs_image
     local ctx
     ctx=$(mktemp -d /tmp/srl-swe-base-ctx.XXXXXX)
+    TMP_DIRS+=("$ctx")
     cp docker/base/Dockerfile "$ctx/"
     cp "$CA_BUNDLE" "$ctx/host-ca-certificates.crt"
     log "building $BASE_IMAGE (log: $LOG_DIR/base-build.log)"
     if ! DOCKER_BUILDKIT=0 docker build --build-arg "ROOTFS=$ROOTFS_IMAGE" \
         --label "srl-swe.base-hash=$want" -t "$BASE_IMAGE" "$ctx" \
         >"$LOG_DIR/base-build.log" 2>&1; then
-        rm -rf "$ctx"
         tail -n 30 "$LOG_DIR/base-build.log" >&2
         die "building $BASE_IMAGE failed (see $LOG_DIR/base-build.log)"
     fi
-    rm -rf "$ctx"
     log "built $BASE_IMAGE in $((SECONDS - t0))s ($(docker image inspect -f '{{.Size}}' "$BASE_IMAGE" |
         awk '{printf "%.0f MB", $1 / 1e6}'))"
 }
