@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import SRLSweError
-from .shell import ShellGone, ShellOutput, ShellSession, _Capture
+from .shell import ShellGone, ShellOutput, ShellSession, OutputCapture
 
 log = logging.getLogger(__name__)
 
@@ -429,7 +429,7 @@ class Sandbox:
         cmd = ["timeout", "-k", "2", f"{limit:g}", "bash", "-c", command]
         exec_id = api.exec_create(self.container.id, cmd, stdout=True, stderr=True, stdin=False, tty=False,
                                   workdir=workdir or self.config.workdir, user=self.config.user)["Id"]
-        capture = _Capture(self.config.output_limit)
+        capture = OutputCapture(self.config.output_limit)
         for chunk in api.exec_start(exec_id, stream=True, tty=False):
             capture.feed(chunk)
         exit_code = api.exec_inspect(exec_id).get("ExitCode")

@@ -80,7 +80,7 @@ class ShellGone(Exception):
     """The shell's stream ended: the bash process exited or was killed."""
 
 
-class _Capture:
+class OutputCapture:
     """Keeps the first and last bytes of a stream within a budget; counts the rest."""
 
     def __init__(self, limit: int):
@@ -188,11 +188,17 @@ class ExecStream:
             del buf[:pos]
         return bytes(out)
 
-    def exit_code(self) -> int | None:
-        try:
-            return self.api.exec_inspect(self.exec_id).get("ExitCode")
-        except Exception:  # noqa: BLE001 - container gone: no status to report
-            return None
+    def exit_code(self, wait: float = 2.0) -> int | None:
+        """The exec'd process's exit status, waiting up to ``wait`` s for Docker to record it."""
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                info = self.api.exec_inspect(self.exec_id)
+            except Exception:  # noqa: BLE001 - container gone: no status to report
+                return None
+            if not info.get("Running") or time.monotonic() > deadline:
+                return info.get("ExitCode")
+            time.sleep(0.02)
 
     def close(self) -> None:
         self.eof = True
@@ -245,7 +251,7 @@ class ShellSession:
 
     def _call(self, wrapped: str, *, timeout: float, limit: int) -> ShellOutput:
         self._sentinel = f"__SRL_SWE_{uuid.uuid4().hex}__".encode()
-        self._capture = _Capture(limit)
+        self._capture = OutputCapture(limit)
         self._pending = bytearray()
         self.stream.send(f"{wrapped}\n__srl_ep {self._sentinel.decode()}\n".encode())
         return self.wait(timeout)
