@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import SRLSweError
-from .shell import ShellGone, ShellOutput, ShellSession, OutputCapture
+from .shell import OutputCapture, ShellGone, ShellOutput, ShellSession
 
 log = logging.getLogger(__name__)
 
