@@ -22,7 +22,6 @@ from srl_swe.evaluation.grader import grade_patch
 from srl_swe.gym.live import SWEEnv, split_patch
 from srl_swe.sandbox import DEFAULT_IMAGE, Sandbox
 from srl_swe.trajectory.model import ToolCall
-from test_sandbox_runtime import docker_client  # noqa: F401  session fixture: skips without Docker, checks leftovers
 
 pytestmark = pytest.mark.docker
 BUG = BUGS[0]  # clamp-upper-bound

@@ -18,7 +18,6 @@ import pytest
 
 from srl_swe.sandbox import DEFAULT_IMAGE, Sandbox, SandboxConfig, reap
 
-from test_sandbox_runtime import docker_client  # noqa: F401  session fixture: skips without Docker, checks leftovers
 
 pytestmark = pytest.mark.docker
 

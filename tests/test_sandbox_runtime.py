@@ -17,41 +17,6 @@ from srl_swe.sandbox.runtime import LABEL_OWNER_PID, LABEL_SESSION, _owner_gone
 pytestmark = pytest.mark.docker
 
 
-def _docker_client_or_skip():
-    """A docker client for a daemon that answers and has the base image; else skip (or fail in CI)."""
-    why = None
-    try:
-        import docker
-
-        client = docker.from_env(timeout=30)
-        client.ping()
-        try:
-            client.images.get(DEFAULT_IMAGE)
-        except docker.errors.ImageNotFound:
-            why = f"image {DEFAULT_IMAGE} is missing: run scripts/ensure_docker.sh"
-    except Exception as exc:  # noqa: BLE001 - any failure means no usable daemon
-        why = f"no Docker daemon answers ({type(exc).__name__}): run scripts/ensure_docker.sh"
-    if why:
-        if os.environ.get("SRL_SWE_REQUIRE_DOCKER") == "1":
-            pytest.fail(why)
-        pytest.skip(why)
-    return client
-
-
-@pytest.fixture(scope="session")
-def docker_client():
-    """The session's docker client; at the end no sandbox of this process nor any orphan may remain."""
-    client = _docker_client_or_skip()
-    yield client
-    left = [
-        c for c in client.containers.list(all=True, sparse=True, filters={"label": f"{LABEL_MANAGED}=true"})
-        if (c.attrs.get("Labels") or {}).get(LABEL_OWNER_PID) == str(os.getpid()) or _owner_gone(c.attrs.get("Labels") or {})
-    ]
-    for c in left:
-        c.remove(force=True)
-    assert not left, f"sandbox containers left behind: {[c.id[:12] for c in left]}"
-
-
 @pytest.fixture(scope="module")
 def sb(docker_client):
     with Sandbox(DEFAULT_IMAGE, SandboxConfig(command_timeout=30), client=docker_client) as sandbox:
