@@ -41,8 +41,8 @@ class LiveConfig:
     """Seconds the eval script may run when grading."""
     scaffold: str = DEFAULT_SCAFFOLD
     """Agent scaffold: tools, prompts."""
-    sandbox: SandboxConfig = field(default_factory=SandboxConfig)
-    """Container limits; the network is off unless enabled here."""
+    sandbox: SandboxConfig = field(default_factory=lambda: SandboxConfig(notes=False))
+    """Container limits; the network is off unless enabled here (timeout notes come from the tools, once)."""
     test_globs: tuple[str, ...] = DEFAULT_TEST_GLOBS
     """Paths treated as test files (restored before grading); the env spec's `test_files` when known."""
     artifact_globs: tuple[str, ...] = ARTIFACT_GLOBS
