@@ -88,13 +88,17 @@ def cmd_data_steps(args: argparse.Namespace) -> None:
 def cmd_envs_list(args: argparse.Namespace) -> None:
     from gymnasium.envs.registration import registry
 
+    from .cli_envs import print_repository_envs, repository_envs
+
     envs = [{"id": env_id, "kind": "gymnasium", "entry_point": str(spec.entry_point)}
             for env_id, spec in sorted(registry.items()) if env_id.startswith("srl_swe/")]
+    repositories = repository_envs()
     if args.json:
-        print(json.dumps({"gymnasium": envs}, indent=2))
+        print(json.dumps({"gymnasium": envs, "repositories": repositories}, indent=2))
         return
     for env in envs:
         print(f"{env['id']:24} {env['entry_point']}")
+    print_repository_envs(repositories)
 
 
 def _task_index(env_names: list[str] | None, tasks_file: str | None) -> dict[str, dict[str, Any]]:
@@ -218,6 +222,9 @@ def build_parser() -> argparse.ArgumentParser:
     envs_list = envs.add_parser("list", help="list environments")
     envs_list.add_argument("--json", action="store_true")
     envs_list.set_defaults(func=cmd_envs_list)
+    from .cli_envs import register as register_repository_envs
+
+    register_repository_envs(sub, envs)  # `images …` and `envs add|build|validate`
 
     traj = sub.add_parser("trajectories", help="record and verify expert trajectories in live sandboxes").add_subparsers(
         dest="trajectories_command", required=True)

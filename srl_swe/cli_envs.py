@@ -1,0 +1,277 @@
+"""`srl-swe images …` and `srl-swe envs add|build|validate`: repository environments from the CLI.
+
+::
+
+    srl-swe images build [--env NAME ...] [--tasks] [--rebuild] [--jobs N] [--no-base] [--json]
+    srl-swe images list [--json]
+    srl-swe envs add NAME --pypi NAME==VERSION [--test-command CMD] [--install CMD ...] [--build]
+    srl-swe envs build NAME [NAME ...] [--tasks] [--rebuild]
+    srl-swe envs validate NAME [--workers N]
+
+:func:`register` is called by :func:`srl_swe.cli.build_parser`.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import json
+import sys
+from typing import Any
+
+from .errors import SRLSweError
+
+DEFAULT_PYTEST = "pytest==8.4.2"
+"""The pytest pinned by the specs `envs add` writes (and by the shipped envs)."""
+
+
+# --------------------------------------------------------------------------- shared
+
+
+def _progress(args: argparse.Namespace):
+    if getattr(args, "json", False) or getattr(args, "quiet", False):
+        return None
+    return lambda line: print(line, file=sys.stderr, flush=True)
+
+
+def _print_results(results, errors, as_json: bool) -> None:
+    """Print the built images (a table, or JSON); then, if any build failed, raise naming how many."""
+    if as_json:
+        print(json.dumps({"images": [r.to_dict() for r in results], "errors": [str(e) for e in errors]}, indent=2))
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table("image", "kind", "build s", "size MB", "cached", "base commit", "tests passed", "test s",
+                      "test summary")
+        for r in results:
+            table.add_row(r.image, r.kind, f"{r.seconds:.1f}", f"{r.size_mb:.1f}", "yes" if r.cached else "no",
+                          r.base_commit[:12], "" if r.tests_passed is None else str(r.tests_passed),
+                          "" if r.test_seconds is None else f"{r.test_seconds:.1f}", r.test_summary)
+        console = Console(stderr=False)
+        if results:
+            console.print(table)
+        for error in errors:
+            print(f"error: {error}", file=sys.stderr)
+    if errors:
+        raise SRLSweError(f"{len(errors)} image build(s) failed (see above)")
+
+
+def _specs(names: list[str] | None):
+    from .registry import list_envs, load_env
+
+    if names:
+        return [load_env(name) for name in names]
+    return list_envs()
+
+
+# --------------------------------------------------------------------------- images
+
+
+def cmd_images_build(args: argparse.Namespace) -> None:
+    from .images import build_images
+
+    specs = _specs(args.env)
+    if not specs:
+        raise SRLSweError("no repository environments registered (envs/*.yaml); add one with `srl-swe envs add`")
+    results, errors = build_images(specs, tasks=args.tasks, rebuild=args.rebuild, base=not args.no_base,
+                                   jobs=args.jobs, progress=_progress(args))
+    _print_results(results, errors, args.json)
+
+
+def cmd_images_list(args: argparse.Namespace) -> None:
+    from .images import LABEL_ENV, LABEL_TASK, docker_client
+
+    client = docker_client(timeout=60)
+    rows = []
+    for image in client.images.list():
+        for tag in image.tags:
+            if tag.startswith("srl-swe/"):
+                labels = image.labels or {}
+                rows.append({"image": tag, "id": image.short_id.split(":")[-1], "env": labels.get(LABEL_ENV, ""),
+                             "task": labels.get(LABEL_TASK, ""), "size_mb": round(image.attrs.get("Size", 0) / 1e6, 1),
+                             "created": image.attrs.get("Created", "")})
+    rows.sort(key=lambda r: r["image"])
+    if args.json:
+        print(json.dumps({"images": rows}, indent=2))
+    else:
+        for row in rows:
+            print(f"{row['image']:48} {row['size_mb']:>8.1f} MB  {row['created'][:19]}")
+
+
+def register_images(subparsers) -> None:
+    """Add the `images` command group to the top-level subparsers."""
+    images = subparsers.add_parser("images", help="build the Docker images of repository environments and tasks")
+    sub = images.add_subparsers(dest="images_command", required=True)
+    build = sub.add_parser("build", help="build the base image, env images and (--tasks) task images",
+                           description="Builds srl-swe/base:bookworm (scripts/ensure_docker.sh), then "
+                                       "srl-swe/env.NAME:latest for each env (docker/env/Dockerfile; the test suite "
+                                       "runs at build time), then with --tasks one srl-swe/task.NAME:SUFFIX per row "
+                                       "of envs/tasks/NAME.jsonl (docker/task/Dockerfile). Logs: .cache/docker-logs/.")
+    build.add_argument("--env", action="append", metavar="NAME", help="only this env (repeatable; default: all)")
+    build.add_argument("--tasks", action="store_true", help="also build the task images of each env")
+    build.add_argument("--rebuild", action="store_true", help="ignore the layer cache (docker build --no-cache)")
+    build.add_argument("--jobs", type=int, default=1, help="task images built at once (default 1)")
+    build.add_argument("--no-base", action="store_true", help="do not run scripts/ensure_docker.sh first")
+    build.add_argument("--json", action="store_true", help="print {images: [...], errors: [...]} as JSON")
+    build.set_defaults(func=cmd_images_build)
+    listing = sub.add_parser("list", help="list the local srl-swe/* images and their sizes")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(func=cmd_images_list)
+
+
+# --------------------------------------------------------------------------- envs
+
+
+def repository_envs(*, check_images: bool = True) -> list[dict[str, Any]]:
+    """The `repositories` entries of `envs list --json`: name, source, image, image_built, task_count, ..."""
+    from .registry import list_envs
+
+    specs = list_envs()
+    client = None
+    if check_images and specs:
+        try:
+            from .images import docker_client
+
+            client = docker_client(timeout=10)
+        except (SRLSweError, ImportError):
+            client = None
+    rows = []
+    for spec in specs:
+        status = {"image_built": False, "image_current": False}
+        if client is not None:
+            from .images import env_image_status
+
+            status = env_image_status(spec, client)
+        rows.append({"name": spec.name, "source": str(spec.source), "image": spec.image, **status,
+                     "task_count": spec.task_count, "tasks_path": str(spec.tasks_path), "python": spec.python,
+                     "log_parser": spec.log_parser, "description": spec.description})
+    return rows
+
+
+def print_repository_envs(rows: list[dict[str, Any]]) -> None:
+    """Text form of :func:`repository_envs` for `envs list`."""
+    for row in rows:
+        built = "built" if row["image_built"] else "not built"
+        if row["image_built"] and not row["image_current"]:
+            built = "stale"
+        print(f"{row['name']:24} {row['source']:36} {row['image']:40} {built:9} {row['task_count']:>5} tasks")
+
+
+def _default_source_files(package: str) -> list[str]:
+    module = package.lower().replace("-", "_").replace(".", "_")
+    module = module[len("python_"):] if module.startswith("python_") else module
+    return [f"{module}/**/*.py", f"src/{module}/**/*.py"]
+
+
+def cmd_envs_add(args: argparse.Namespace) -> None:
+    from .registry import EnvSpec, Registry, Source, parse_env
+
+    kinds = [k for k in ("pypi", "path", "git") if getattr(args, k)]
+    if len(kinds) != 1:
+        raise SRLSweError("give exactly one source: --pypi NAME==VERSION, --path DIR or --git URL --ref REF")
+    source: dict[str, str] = {kinds[0]: getattr(args, kinds[0])}
+    if args.git:
+        source["ref"] = args.ref or ""
+    if args.sha256:
+        source["sha256"] = args.sha256
+    package = args.pypi.split("==")[0] if args.pypi else args.name
+    registry = Registry(args.envs_dir)
+    data = {
+        "name": args.name,
+        "description": args.description or "",
+        "source": source,
+        "python": args.python,
+        "install": args.install or [f"pip install -e . {DEFAULT_PYTEST}"],
+        "test_command": args.test_command,
+        "test_files": args.test_files or ["tests/**/*.py", "test/**/*.py", "**/test_*.py"],
+        "source_files": args.source_files or _default_source_files(package),
+        "log_parser": args.log_parser,
+    }
+    if args.repo:
+        data["repo"] = args.repo
+    where = registry.spec_path(args.name)
+    spec: EnvSpec = parse_env(data, where, expect_name=args.name)
+    path = registry.add(spec, overwrite=args.force)
+    print(f"wrote {path}: review test_files and source_files, then `srl-swe envs build {spec.name}`")
+    if args.build:
+        from .images import build_images
+        from .registry import load_spec_file
+
+        results, errors = build_images([load_spec_file(path)], base=True, progress=_progress(args))
+        _print_results(results, errors, False)
+
+
+def cmd_envs_build(args: argparse.Namespace) -> None:
+    from .images import build_images
+
+    results, errors = build_images(_specs(args.names), tasks=args.tasks, rebuild=args.rebuild, base=not args.no_base,
+                                   jobs=args.jobs, progress=_progress(args))
+    _print_results(results, errors, args.json)
+
+
+VALIDATE_MODULE = "srl_swe.tasks.validate"
+
+
+def cmd_envs_validate(args: argparse.Namespace) -> None:
+    from .registry import load_env
+
+    spec = load_env(args.name)  # a clear error for an unknown env before anything else
+    if importlib.util.find_spec(VALIDATE_MODULE) is None:
+        raise SRLSweError(f"task validation is not available yet: {VALIDATE_MODULE} (validate_env) does not exist; "
+                          f"env {spec.name} has {spec.task_count} task(s) in {spec.tasks_path}")
+    validate_env = getattr(importlib.import_module(VALIDATE_MODULE), "validate_env", None)
+    if validate_env is None:
+        raise SRLSweError(f"{VALIDATE_MODULE} defines no validate_env(name, workers=...)")
+    result = validate_env(spec.name, workers=args.workers)
+    if result is not None:
+        if hasattr(result, "to_dict"):
+            result = result.to_dict()
+        print(json.dumps(result, indent=2, default=str) if isinstance(result, (dict, list)) else result)
+
+
+def register_envs(envs_subparsers) -> None:
+    """Add `add`, `build` and `validate` to the `envs` command group (`list` is in srl_swe.cli)."""
+    add = envs_subparsers.add_parser("add", help="register a repository environment (writes envs/NAME.yaml)")
+    add.add_argument("name", help="env name (lower case; names the images srl-swe/env.NAME)")
+    src = add.add_argument_group("source (exactly one)")
+    src.add_argument("--pypi", metavar="NAME==VERSION", help="a PyPI sdist that includes its tests")
+    src.add_argument("--path", metavar="DIR", help="a local directory")
+    src.add_argument("--git", metavar="URL", help="a git repository (with --ref)")
+    src.add_argument("--ref", help="git tag, branch or commit")
+    src.add_argument("--sha256", help="expected sha256 of the sdist (pypi)")
+    add.add_argument("--test-command", default="pytest -rA -p no:cacheprovider",
+                     help="runs the suite in /testbed (default: %(default)s)")
+    add.add_argument("--install", action="append", metavar="CMD",
+                     help=f"install command, repeatable (default: pip install -e . {DEFAULT_PYTEST})")
+    add.add_argument("--test-files", action="append", metavar="GLOB", help="test file glob, repeatable")
+    add.add_argument("--source-files", action="append", metavar="GLOB", help="library code glob, repeatable")
+    add.add_argument("--log-parser", default="parse_log_pytest", help="swebench log parser (default: %(default)s)")
+    add.add_argument("--python", default="3.11")
+    add.add_argument("--description", default="")
+    add.add_argument("--repo", help="upstream owner/name")
+    add.add_argument("--envs-dir", default=None, help="registry directory (default: envs/)")
+    add.add_argument("--force", action="store_true", help="overwrite an existing spec")
+    add.add_argument("--build", action="store_true", help="build the env image right away")
+    add.set_defaults(func=cmd_envs_add)
+
+    build = envs_subparsers.add_parser("build", help="build env images (same as `images build --env NAME`)")
+    build.add_argument("names", nargs="+", metavar="NAME")
+    build.add_argument("--tasks", action="store_true", help="also build the task images")
+    build.add_argument("--rebuild", action="store_true", help="ignore the layer cache")
+    build.add_argument("--jobs", type=int, default=1)
+    build.add_argument("--no-base", action="store_true", help="do not run scripts/ensure_docker.sh first")
+    build.add_argument("--json", action="store_true")
+    build.set_defaults(func=cmd_envs_build)
+
+    validate = envs_subparsers.add_parser("validate", help="run the SWE-bench harness on an env's tasks")
+    validate.add_argument("name")
+    validate.add_argument("--workers", type=int, default=2)
+    validate.set_defaults(func=cmd_envs_validate)
+
+
+def register(subparsers, envs_subparsers=None) -> None:
+    """Add the `images` group and, given the `envs` group's subparsers, `envs add|build|validate`."""
+    register_images(subparsers)
+    if envs_subparsers is not None:
+        register_envs(envs_subparsers)
