@@ -1,0 +1,1 @@
+"""Training: the tiny offline default model, step datasets, SFT, step-level evaluation (and SRL/RLVR trainers)."""
