@@ -1,0 +1,242 @@
+"""Supervised fine-tuning on SRL step instances with TRL's SFTTrainer.
+
+Every expert action becomes one conversational example: the step prompt, then the expert's
+`<think>` + canonical call as the assistant answer; the loss covers assistant tokens only
+(`assistant_only_loss=True`). The run directory (`output_dir`) holds `config.json` (the
+resolved config), `metrics.jsonl` (one JSON object per logged step), `checkpoint-N/`
+folders and the final model + tokenizer in `final/`.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from transformers import TrainerCallback
+
+from ..errors import SRLSweError
+from ..scaffold import DEFAULT_SCAFFOLD
+from ..steps import StepConfig
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class SFTRunConfig:
+    """One SFT run: model, data, optimisation, LoRA, checkpointing and step-prompt settings."""
+
+    model: str | None = None
+    """Model id or local path; None builds/uses the cached tiny offline Qwen2 model."""
+    data: str | None = None
+    """Trajectory file or dataset name (any format `load_trajectories` reads); None = the embedded trajectories."""
+    output_dir: str = "runs/sft"
+    """Run directory: config.json, metrics.jsonl, checkpoint-N/, final/."""
+    max_steps: int = 100
+    """Optimizer steps to train for (counted from the start of the run, also when resuming)."""
+    learning_rate: float = 1e-4
+    """Peak AdamW learning rate."""
+    lr_scheduler_type: str = "cosine"
+    """transformers scheduler name (linear, cosine, constant, ...)."""
+    warmup_steps: int = 0
+    """Linear warmup steps."""
+    batch_size: int = 4
+    """Examples per device per forward pass."""
+    gradient_accumulation_steps: int = 1
+    """Forward passes accumulated per optimizer step."""
+    max_length: int = 4096
+    """Token limit of prompt + completion; longer examples are dropped (truncation would cut off the target)."""
+    loss_on: str = "final"
+    """'final': loss on the step's expert completion only; 'assistant': on every assistant message (see data.sft_dataset)."""
+    heldout_fraction: float = 0.2
+    """Fraction of trajectories held out for evaluation (split by trajectory with `seed`); 0 trains on all."""
+    seed: int = 0
+    """Seed for the train/held-out split, data order and initialisation."""
+    context: str = "last:2"
+    """Step prompt history: 'last:K' (issue + last K expert rounds; the paper's K=2) or 'full'."""
+    max_observation_chars: int = 4000
+    """Observations longer than this are cut to head + tail in prompts (0 = no limit)."""
+    scaffold: str = DEFAULT_SCAFFOLD
+    """Agent scaffold (name under agents/ or a YAML path) giving the system prompt and tools."""
+    lora_r: int = 0
+    """LoRA rank; 0 trains all weights, >0 trains a peft LoRA adapter (merged into final/)."""
+    lora_alpha: int = 32
+    """LoRA scaling alpha."""
+    lora_dropout: float = 0.05
+    """Dropout on LoRA inputs."""
+    lora_target_modules: list[str] | str = "all-linear"
+    """Modules LoRA adapts: 'all-linear' or a list of module names (e.g. q_proj, v_proj)."""
+    save_steps: int = 50
+    """Write a checkpoint every this many steps."""
+    save_total_limit: int | None = 2
+    """Keep at most this many checkpoints (None keeps all)."""
+    logging_steps: int = 1
+    """Log (to metrics.jsonl) every this many steps."""
+    resume: bool = False
+    """Continue from the last checkpoint-N in output_dir (start fresh if there is none)."""
+    overwrite: bool = False
+    """Allow a fresh run in an output_dir that already has checkpoints (they are overwritten as training proceeds)."""
+    dtype: str = "float32"
+    """dtype the weights are loaded in (float32, bfloat16, auto); bf16 autocast is separate (see bf16)."""
+    bf16: bool | None = None
+    """bf16 mixed precision; None = on when a CUDA GPU with bf16 support is present, off on CPU."""
+    gradient_checkpointing: bool = False
+    """Recompute activations in the backward pass to save memory."""
+    report_to: str = "none"
+    """transformers integrations to log to (none, tensorboard, wandb, ...)."""
+
+    def step_config(self) -> StepConfig:
+        return StepConfig(context=self.context, max_observation_chars=self.max_observation_chars, scaffold=self.scaffold)
+
+
+def _auto_bf16() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+
+
+def _has_cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+class MetricsCallback(TrainerCallback):
+    """Appends every trainer log event to `metrics.jsonl` as one JSON object (step, loss, learning_rate, ...)."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.start = time.time()
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not state.is_world_process_zero or not logs:
+            return
+        record: dict[str, Any] = {"step": state.global_step, "epoch": state.epoch}
+        record.update({k: v for k, v in logs.items() if v is None or isinstance(v, (int, float, str, bool))})
+        record["elapsed_s"] = round(time.time() - self.start, 3)
+        with self.path.open("a") as handle:
+            handle.write(json.dumps(record) + "\n")
+
+
+def _filter_long(dataset, tokenizer, max_length: int):
+    """Drop examples whose chat-formatted prompt + completion exceeds `max_length` tokens."""
+    def length(example) -> dict[str, int]:
+        messages = example["messages"] if "messages" in example else example["prompt"] + example["completion"]
+        ids = tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True)["input_ids"]
+        return {"_length": len(ids)}
+
+    with_len = dataset.map(length, desc="Measuring examples")
+    kept = with_len.filter(lambda ex: ex["_length"] <= max_length).remove_columns("_length")
+    return kept, len(dataset) - len(kept)
+
+
+def build_sft_trainer(config: SFTRunConfig):
+    """The configured TRL `SFTTrainer` and the checkpoint to resume from (or None); writes config.json.
+
+    Exposed so callers (and tests) can inspect the prepared dataset before training.
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
+    from transformers.trainer_utils import get_last_checkpoint
+    from trl import SFTConfig, SFTTrainer
+
+    from .data import load_data, sft_dataset, split_by_trajectory
+    from .tiny_model import default_tiny_model
+
+    out = Path(config.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    checkpoint = get_last_checkpoint(str(out)) if out.is_dir() else None
+    if checkpoint and not (config.resume or config.overwrite):
+        raise SRLSweError(f"{out} already has {Path(checkpoint).name}: pass --resume to continue it, "
+                          "or --overwrite to start over")
+    if config.resume and checkpoint is None:
+        logger.warning("resume requested but %s has no checkpoint: starting from scratch", out)
+    resume_from = checkpoint if config.resume else None
+
+    set_seed(config.seed)
+    model_path = config.model or str(default_tiny_model())
+    trajectories = load_data(config.data)
+    train, heldout = split_by_trajectory(trajectories, config.heldout_fraction, config.seed)
+    if not train:
+        raise SRLSweError(f"{config.data or 'embedded data'}: no training trajectories")
+
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    dataset, dropped = _filter_long(sft_dataset(train, config.step_config(), loss_on=config.loss_on), tokenizer, config.max_length)
+    if dropped:
+        logger.warning("dropped %d of %d examples longer than max_length=%d tokens", dropped, dropped + len(dataset), config.max_length)
+    if len(dataset) == 0:
+        raise SRLSweError(f"every example is longer than max_length={config.max_length} tokens")
+
+    bf16 = _auto_bf16() if config.bf16 is None else config.bf16
+    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=config.dtype)
+    peft_config = None
+    if config.lora_r > 0:
+        from peft import LoraConfig
+
+        peft_config = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+                                 target_modules=config.lora_target_modules, task_type="CAUSAL_LM")
+
+    resolved = {
+        **asdict(config),
+        "resolved": {
+            "model_path": model_path,
+            "data": str(config.data) if config.data else "embedded",
+            "train_trajectories": [t.id for t in train],
+            "heldout_trajectories": [t.id for t in heldout],
+            "train_examples": len(dataset),
+            "dropped_too_long": dropped,
+            "bf16": bf16,
+            "resume_from": resume_from,
+        },
+    }
+    (out / "config.json").write_text(json.dumps(resolved, indent=2) + "\n")
+    metrics = out / "metrics.jsonl"
+    if resume_from is None:
+        metrics.write_text("")
+
+    args = SFTConfig(
+        output_dir=str(out),
+        max_steps=config.max_steps,
+        learning_rate=config.learning_rate,
+        lr_scheduler_type=config.lr_scheduler_type,
+        warmup_steps=config.warmup_steps,
+        per_device_train_batch_size=config.batch_size,
+        gradient_accumulation_steps=config.gradient_accumulation_steps,
+        max_length=config.max_length,
+        assistant_only_loss=True,
+        bf16=bf16,
+        fp16=False,
+        gradient_checkpointing=config.gradient_checkpointing,
+        logging_steps=config.logging_steps,
+        save_strategy="steps",
+        save_steps=config.save_steps,
+        save_total_limit=config.save_total_limit,
+        seed=config.seed,
+        data_seed=config.seed,
+        report_to=config.report_to,
+        dataloader_num_workers=0,
+        dataloader_pin_memory=_has_cuda(),
+    )
+    trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
+                         peft_config=peft_config, callbacks=[MetricsCallback(metrics)])
+    return trainer, resume_from
+
+
+def train_sft(config: SFTRunConfig) -> Path:
+    """Run SFT as configured; return the path of the final model (`output_dir/final`).
+
+    With LoRA the adapter is merged, so `final/` is always a plain model + tokenizer that
+    `from_pretrained` loads.
+    """
+    trainer, resume_from = build_sft_trainer(config)
+    trainer.train(resume_from_checkpoint=resume_from)
+    final = Path(config.output_dir) / "final"
+    trained = trainer.model
+    if hasattr(trained, "merge_and_unload"):
+        trained = trained.merge_and_unload()
+    trained.save_pretrained(final)
+    trainer.processing_class.save_pretrained(final)
+    return final
