@@ -1,0 +1,120 @@
+"""`srl-swe train ...` and `srl-swe eval steps` subcommands.
+
+`register(sub)` adds both groups to the top-level subparsers of `srl_swe.cli.build_parser`
+and returns the `train` group's subparsers so more trainers can be added to it.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def cmd_train_sft(args: argparse.Namespace) -> None:
+    from .sft import SFTRunConfig, train_sft
+
+    config = SFTRunConfig(
+        model=args.model, data=args.data, output_dir=args.output_dir, max_steps=args.max_steps,
+        learning_rate=args.lr, batch_size=args.batch_size, gradient_accumulation_steps=args.grad_accum,
+        max_length=args.max_length, loss_on=args.loss_on, heldout_fraction=args.heldout_fraction, seed=args.seed,
+        context=args.context, max_observation_chars=args.max_observation_chars, scaffold=args.scaffold,
+        lora_r=args.lora_r, lora_alpha=args.lora_alpha, save_steps=args.save_steps, resume=args.resume,
+        overwrite=args.overwrite, gradient_checkpointing=args.gradient_checkpointing,
+    )
+    final = train_sft(config)
+    print(f"final model: {final}\nmetrics: {Path(args.output_dir) / 'metrics.jsonl'}")
+
+
+def cmd_eval_steps(args: argparse.Namespace) -> None:
+    from ..steps import StepConfig
+    from .evaluate_steps import evaluate_steps, to_markdown
+
+    out = Path(args.out) if args.out else None
+    report = evaluate_steps(
+        args.model, args.data, heldout_only=not args.all, heldout_fraction=args.heldout_fraction, seed=args.seed,
+        max_new_tokens=args.max_new_tokens, metric=args.metric, limit=args.limit, batch_size=args.batch_size,
+        step_config=StepConfig(context=args.context, max_observation_chars=args.max_observation_chars,
+                               scaffold=args.scaffold),
+        predictions_path=out / "predictions.jsonl" if out else None, progress=not args.json,
+    )
+    markdown = to_markdown(report)
+    if out:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+        (out / "report.md").write_text(markdown)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(markdown)
+        if out:
+            print(f"wrote {out / 'report.json'}, {out / 'report.md'}, {out / 'predictions.jsonl'}", file=sys.stderr)
+
+
+def add_step_options(p: argparse.ArgumentParser) -> None:
+    """Options that shape step prompts and the train/held-out split (shared by trainers and evaluation)."""
+    p.add_argument("--data", default=None, help="trajectory file or dataset name (default: the embedded trajectories)")
+    p.add_argument("--context", default="last:2", help="'last:K' (issue + last K expert rounds; default last:2) or 'full'")
+    p.add_argument("--max-observation-chars", type=int, default=4000, help="cut longer observations to head + tail")
+    p.add_argument("--scaffold", default="openhands", help="agent scaffold under agents/ or a YAML path")
+    p.add_argument("--heldout-fraction", type=float, default=0.2, help="trajectories held out for evaluation")
+    p.add_argument("--seed", type=int, default=0, help="seed of the split (and of training)")
+
+
+def add_train_group(subparsers) -> argparse._SubParsersAction:
+    """Create the `train` command group; return its subparsers (to add `sft`, `srl`, `rlvr`, ...)."""
+    train = subparsers.add_parser("train", help="train a policy (sft, ...)")
+    return train.add_subparsers(dest="train_command", required=True)
+
+
+def add_eval_group(subparsers) -> argparse._SubParsersAction:
+    """Create the `eval` command group; return its subparsers."""
+    group = subparsers.add_parser("eval", help="evaluate a policy")
+    return group.add_subparsers(dest="eval_command", required=True)
+
+
+def add_sft_parser(train_sub) -> argparse.ArgumentParser:
+    sft = train_sub.add_parser("sft", help="supervised fine-tuning on expert step completions (TRL SFTTrainer)")
+    sft.add_argument("--model", default=None, help="model id or path (default: the tiny offline Qwen2 model)")
+    sft.add_argument("--output-dir", required=True, help="run dir: config.json, metrics.jsonl, checkpoint-N/, final/")
+    sft.add_argument("--max-steps", type=int, default=100)
+    sft.add_argument("--lr", type=float, default=1e-4, help="peak learning rate")
+    sft.add_argument("--batch-size", type=int, default=4)
+    sft.add_argument("--grad-accum", type=int, default=1, help="gradient accumulation steps")
+    sft.add_argument("--max-length", type=int, default=4096, help="token limit; longer examples are dropped")
+    sft.add_argument("--loss-on", default="final", choices=["final", "assistant"],
+                     help="final: the step's expert completion only; assistant: every assistant message")
+    sft.add_argument("--lora-r", type=int, default=0, help="LoRA rank (0 = full fine-tuning)")
+    sft.add_argument("--lora-alpha", type=int, default=32)
+    sft.add_argument("--save-steps", type=int, default=50)
+    sft.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --output-dir")
+    sft.add_argument("--overwrite", action="store_true", help="start over in an --output-dir that has checkpoints")
+    sft.add_argument("--gradient-checkpointing", action="store_true")
+    add_step_options(sft)
+    sft.set_defaults(func=cmd_train_sft)
+    return sft
+
+
+def add_eval_steps_parser(eval_sub) -> argparse.ArgumentParser:
+    from ..rewards import DEFAULT_METRIC, METRICS
+
+    steps = eval_sub.add_parser("steps", help="greedy step actions on held-out steps, scored by the SRL reward")
+    steps.add_argument("--model", required=True, help="model path or id")
+    steps.add_argument("--out", default=None, help="write report.json, report.md and predictions.jsonl here")
+    steps.add_argument("--json", action="store_true", help="print the report as JSON")
+    steps.add_argument("--all", action="store_true", help="evaluate every step, not only the held-out split")
+    steps.add_argument("--limit", type=int, default=None, help="evaluate at most N steps")
+    steps.add_argument("--max-new-tokens", type=int, default=256)
+    steps.add_argument("--batch-size", type=int, default=8)
+    steps.add_argument("--metric", default=DEFAULT_METRIC, choices=METRICS)
+    add_step_options(steps)
+    steps.set_defaults(func=cmd_eval_steps)
+    return steps
+
+
+def register(subparsers) -> argparse._SubParsersAction:
+    """Add `train sft` and `eval steps` to the top-level subparsers; return the `train` group's subparsers."""
+    train_sub = add_train_group(subparsers)
+    add_sft_parser(train_sub)
+    add_eval_steps_parser(add_eval_group(subparsers))
+    return train_sub
