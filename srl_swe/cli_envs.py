@@ -39,18 +39,15 @@ def _print_results(results, errors, as_json: bool) -> None:
     if as_json:
         print(json.dumps({"images": [r.to_dict() for r in results], "errors": [str(e) for e in errors]}, indent=2))
     else:
-        from rich.console import Console
-        from rich.table import Table
-
-        table = Table("image", "kind", "build s", "size MB", "cached", "base commit", "tests passed", "test s",
-                      "test summary")
-        for r in results:
-            table.add_row(r.image, r.kind, f"{r.seconds:.1f}", f"{r.size_mb:.1f}", "yes" if r.cached else "no",
-                          r.base_commit[:12], "" if r.tests_passed is None else str(r.tests_passed),
-                          "" if r.test_seconds is None else f"{r.test_seconds:.1f}", r.test_summary)
-        console = Console(stderr=False)
+        header = f"{'image':40} {'kind':4} {'build s':>7} {'size MB':>7} {'+MB':>6} {'cached':6} {'base commit':12} " \
+                 f"{'passed':>6} {'test s':>6}  test summary"
         if results:
-            console.print(table)
+            print(header)
+        for r in results:
+            print(f"{r.image:40} {r.kind:4} {r.seconds:7.1f} {r.size_mb:7.1f} {r.added_bytes / 1e6:6.1f} "
+                  f"{'yes' if r.cached else 'no':6} {r.base_commit[:12]:12} "
+                  f"{'' if r.tests_passed is None else r.tests_passed:>6} "
+                  f"{'' if r.test_seconds is None else f'{r.test_seconds:.1f}':>6}  {r.test_summary}")
         for error in errors:
             print(f"error: {error}", file=sys.stderr)
     if errors:

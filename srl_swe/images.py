@@ -52,9 +52,17 @@ LABEL_SPEC = "srl-swe.spec-sha256"
 """Label on env images: sha256 of the spec's data (tells a stale image from a current one)."""
 LABEL_TASK = "srl-swe.task"
 """Label on task images: the task's instance_id."""
+COMMIT_ENV: dict[str, str] = {
+    "GIT_AUTHOR_NAME": "srl-swe", "GIT_AUTHOR_EMAIL": "srl-swe@localhost", "GIT_AUTHOR_DATE": "2000-01-01T00:00:00+0000",
+    "GIT_COMMITTER_NAME": "srl-swe", "GIT_COMMITTER_EMAIL": "srl-swe@localhost",
+    "GIT_COMMITTER_DATE": "2000-01-01T00:00:00+0000",
+}
+"""The fixed git metadata docker/env/commit.sh and docker/task/apply-bug.sh commit with."""
 _FIXED_MTIME = 946684800  # 2000-01-01: context files get one mtime, so the layer cache sees content only
 
 _STEP_RE = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
+_ANSI_RE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_NOISE = ("Removing intermediate container", "---> Running in", "---> Using cache")
 _STEP_NAMES = {
     "python3 -m venv": "create the venv /opt/venv",
     "fetch-source.sh": "fetch the source into /testbed",
@@ -93,6 +101,8 @@ class BuildResult:
     """Wall-clock build time (a fully cached build takes a few seconds)."""
     size_bytes: int
     """The image's size (all layers, base included)."""
+    added_bytes: int = 0
+    """What it adds to the image it is built FROM (env: over the base; task: over the env image)."""
     cached: bool = False
     """Every step came from the layer cache."""
     base_commit: str = ""
@@ -183,17 +193,18 @@ def _stream_build(client, *, context: Path, tag: str, buildargs: dict[str, str],
                                       decode=True)
             for chunk in stream:
                 if "stream" in chunk:
-                    text = chunk["stream"]
+                    text = _ANSI_RE.sub("", chunk["stream"])
                     log.write(text)
                     log.flush()
                     pending += text
                     *lines, pending = pending.split("\n")
                     for line in lines:
                         recent.append(line)
-                        del recent[:-60]
+                        del recent[:-200]
                         match = _STEP_RE.match(line.strip())
                         if match:
                             step, step_line = line.strip(), line.strip()
+                            recent = [line]  # the tail of an error shows the failing step's output only
                             if progress is not None:
                                 progress(f"{prefix} {step_line}")
                         elif line.strip() == "---> Using cache":
@@ -207,12 +218,15 @@ def _stream_build(client, *, context: Path, tag: str, buildargs: dict[str, str],
                     image_id = chunk["aux"]["ID"]
                 elif "error" in chunk or "errorDetail" in chunk:
                     reason = chunk.get("error") or (chunk.get("errorDetail") or {}).get("message", "unknown error")
+                    reason = _ANSI_RE.sub("", reason)
                     log.write(f"\nERROR: {reason}\n")
                     if pending:
                         recent.append(pending)
                     what = _describe_step(step_line)
                     where = f"{step_line}" + (f" ({what})" if what else "")
-                    tail = "\n".join(line for line in recent[-30:] if line.strip())
+                    tail = "\n".join(line for line in recent if line.strip()
+                                     and not line.strip().startswith(_NOISE))
+                    tail = "\n".join(tail.splitlines()[-60:])
                     raise BuildError(tag, where, reason.strip(), log_path, tail)
         except BuildError:
             raise
@@ -379,7 +393,8 @@ def build_env(spec: EnvSpec, *, rebuild: bool = False, client=None, progress: Pr
     info = env_build_info(spec.image, spec, client)
     tests = info.get("tests", {})
     size = client.images.get(spec.image).attrs.get("Size", 0)
-    return BuildResult(spec.image, "env", seconds, size, cached=cached, base_commit=info["base_commit"],
+    added = size - client.images.get(BASE_IMAGE).attrs.get("Size", 0)
+    return BuildResult(spec.image, "env", seconds, size, added, cached=cached, base_commit=info["base_commit"],
                        tests_passed=tests.get("PASSED"), tests_failed=tests.get("FAILED", 0) + tests.get("ERROR", 0),
                        tests_skipped=tests.get("SKIPPED"), test_seconds=info["test_seconds"],
                        test_summary=info["test_summary"],
@@ -439,7 +454,8 @@ def build_task(spec: EnvSpec, row: dict[str, Any], *, rebuild: bool = False, cli
                                  f"is {expected} but the task image {tag} has {base_commit} "
                                  "(compute it with srl_swe.images.task_base_commit)")
     size = client.images.get(tag).attrs.get("Size", 0)
-    return BuildResult(tag, "task", seconds, size, cached=cached, base_commit=base_commit, log_path=str(log_path),
+    added = size - client.images.get(spec.image).attrs.get("Size", 0)
+    return BuildResult(tag, "task", seconds, size, added, cached=cached, base_commit=base_commit, log_path=str(log_path),
                        name=f"{spec.name}/{instance}")
 
 

@@ -264,3 +264,12 @@ def test_cli_parser_has_images_and_envs_commands():
     assert args.names == ["toolz"] and args.tasks
     args = parser.parse_args(["envs", "validate", "toolz", "--workers", "3"])
     assert args.name == "toolz" and args.workers == 3
+
+
+def test_commit_scripts_use_the_published_metadata():
+    from srl_swe.images import COMMIT_ENV, DOCKER_DIR
+
+    for script in (DOCKER_DIR / "env" / "commit.sh", DOCKER_DIR / "task" / "apply-bug.sh"):
+        text = script.read_text()
+        for key, value in COMMIT_ENV.items():
+            assert f"{key}={value}" in text or f'{key}="{value}"' in text, (script, key)

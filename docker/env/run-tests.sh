@@ -14,14 +14,14 @@ rc=$?
 end=$(date +%s.%N)
 awk -v a="$start" -v b="$end" 'BEGIN {printf "%.2f\n", b - a}' > /srl-swe/test_seconds
 echo "$rc" > /srl-swe/test_exit_code
-tail -n 40 /srl-swe/build-tests.log
+tail -n 25 /srl-swe/build-tests.log
 if ((rc == 124 || rc == 137)); then
     echo "[tests] ERROR: the test command timed out after ${timeout_s}s (raise 'timeout' in the spec)"
     exit 1
 fi
 if ((rc != 0)); then
     echo "[tests] ERROR: the test suite FAILED at the pinned version (exit $rc). Failing tests:"
-    grep -E '^(FAILED|ERROR) ' /srl-swe/build-tests.log | head -n 50
+    grep -E '^(FAILED|ERROR) ' /srl-swe/build-tests.log | head -n 20
     echo "[tests] If they fail for environmental reasons, list their ids under known_failing in the spec."
     exit 1
 fi
