@@ -64,6 +64,12 @@ def client():
     return _client_or_skip()
 
 
+@pytest.fixture(autouse=True)
+def _logs_in_tmp(monkeypatch, tmp_path):
+    """Build logs of the throwaway images of these tests go to tmp_path, not .cache/docker-logs."""
+    monkeypatch.setenv("SRL_SWE_DOCKER_LOGS", str(tmp_path / "docker-logs"))
+
+
 @pytest.fixture(scope="module")
 def inflection(client):
     spec = load_env("inflection")
@@ -224,6 +230,16 @@ def test_failing_test_suite_fails_the_build_at_the_test_step(client, tmp_path):
     assert error.log_path == Path(error.log_path) and error.log_path.name == f"{spec.name}.log"
     assert "AssertionError: 2 != 3" in error.log_path.read_text() and f"full build log: {error.log_path}" in str(error)
     assert not any(spec.image in (image.tags or []) for image in client.images.list())
+
+
+def test_sdist_with_another_sha256_fails_at_the_fetch_step(client, tmp_path, inflection):
+    spec, _ = inflection
+    data = {**spec.to_dict(), "name": f"pytest-sha-{uuid.uuid4().hex[:8]}",
+            "source": {"pypi": "inflection==0.5.1", "sha256": "0" * 64}}
+    with pytest.raises(BuildError) as info:
+        build_env(parse_env(data, tmp_path / f"{data['name']}.yaml"), client=client)
+    assert "fetch-source.sh" in info.value.step and "fetch the source" in info.value.step
+    assert "differs from source.sha256" in str(info.value)
 
 
 def test_failing_install_names_the_install_step(client, tmp_path):
