@@ -1,0 +1,178 @@
+"""`srl-swe train srl`: Supervised RL on expert step instances with GRPO and dynamic sampling.
+
+Defaults follow the paper (Deng et al., SRL): 8 rollouts per prompt, temperature 1.0, no
+KL term, PPO-style clipping (epsilon 0.2), per-group advantage normalisation, dynamic
+sampling of groups with non-zero reward spread. The reward is `srl_reward`: similarity of
+the completion's tool call to the expert's, -1 when malformed.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..rewards import DEFAULT_METRIC, SRLReward
+from ..steps import StepConfig
+from .run_dir import MetricsCallback, RunDir
+
+
+@dataclass
+class SRLRunConfig:
+    """Everything one SRL run needs; every field can be set from YAML or the command line."""
+
+    output_dir: str = "runs/srl"
+    """Run directory: config.json, metrics.jsonl, plots, checkpoints, final/."""
+    model: str | None = None
+    """Hugging Face model id or local path (None = the tiny offline Qwen2-shaped model)."""
+    data: str | None = None
+    """Trajectory file or dataset name (None = the embedded trajectories)."""
+    max_steps: int = 20
+    """Optimizer steps."""
+    metric: str = DEFAULT_METRIC
+    """Reward similarity metric: indel, difflib (paper-exact) or structured."""
+    context: str = "last:2"
+    """Step context: `last:K` expert rounds (paper: 2) or `full`."""
+    max_observation_chars: int = 2000
+    """Observation budget in step prompts."""
+    num_generations: int = 8
+    """Rollouts per prompt (the GRPO group size)."""
+    prompts_per_step: int = 2
+    """Prompt groups per optimizer step (per device); the batch is prompts_per_step * num_generations completions."""
+    max_completion_length: int = 256
+    """Longest completion, in tokens."""
+    temperature: float = 1.0
+    """Sampling temperature of rollouts."""
+    learning_rate: float = 1e-6
+    """Learning rate (the paper uses 5e-7 at 7B)."""
+    beta: float = 0.0
+    """KL coefficient (the paper uses none)."""
+    clip_epsilon: float = 0.2
+    """PPO-style clipping range."""
+    dynamic_sampling: bool = True
+    """Drop prompt groups whose reward std <= dynamic_sampling_epsilon and refill the batch."""
+    dynamic_sampling_epsilon: float = 1e-4
+    """Reward-spread threshold of dynamic sampling."""
+    max_refill_rounds: int = 4
+    """Extra generation rounds allowed to refill a batch with informative groups."""
+    lora_r: int = 0
+    """LoRA rank (0 = full fine-tuning)."""
+    lora_alpha: int = 32
+    """LoRA alpha."""
+    heldout_fraction: float = 0.2
+    """Fraction of trajectories held out for step-level evaluation (split by trajectory)."""
+    eval_limit: int = 32
+    """Held-out step instances evaluated before and after training (0 = skip)."""
+    save_steps: int = 10
+    """Checkpoint every N steps."""
+    logging_steps: int = 1
+    """Log metrics every N steps."""
+    seed: int = 0
+    """Seed of data split, sampling and initialisation."""
+    use_vllm: bool | None = None
+    """Generate with vLLM (None = when the `vllm` extra is installed and a GPU is present)."""
+    bf16: bool | None = None
+    """bf16 training (None = when a GPU is present)."""
+    resume: bool = False
+    """Resume from the newest checkpoint in output_dir."""
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def latest_checkpoint(output_dir: str | Path) -> Path | None:
+    checkpoints = sorted(Path(output_dir).glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
+    return checkpoints[-1] if checkpoints else None
+
+
+def load_step_splits(data: str | None, step_config: StepConfig, heldout_fraction: float, seed: int):
+    """(train step dataset, all trajectories) for a trajectory source, split by trajectory."""
+    from .data import load_data, split_by_trajectory, step_dataset
+
+    trajectories = load_data(data)
+    train, _ = split_by_trajectory(trajectories, heldout_fraction=heldout_fraction, seed=seed)
+    return step_dataset(train, step_config), trajectories
+
+
+def train_srl(config: SRLRunConfig) -> Path:
+    """Run SRL; returns the directory of the final model."""
+    from peft import LoraConfig
+    from transformers import AutoTokenizer
+    from trl import GRPOConfig
+
+    from .dynamic_sampling import DynamicSamplingGRPOTrainer
+    from .tiny_model import default_tiny_model
+
+    run = RunDir(config.output_dir)
+    run.write_config(config)
+    model_path = config.model or str(default_tiny_model())
+    step_config = StepConfig(context=config.context, max_observation_chars=config.max_observation_chars)
+    train_dataset, trajectories = load_step_splits(config.data, step_config, config.heldout_fraction, config.seed)
+    checkpoint = latest_checkpoint(config.output_dir) if config.resume else None
+    if checkpoint is not None:
+        run.truncate_after(int(checkpoint.name.split("-")[-1]))
+    elif config.eval_limit:
+        _heldout_eval(run, model_path, trajectories, step_config, config, step=0)
+
+    cuda = _cuda()
+    use_vllm = config.use_vllm if config.use_vllm is not None else (cuda and importlib.util.find_spec("vllm") is not None)
+    args = GRPOConfig(
+        output_dir=config.output_dir,
+        max_steps=config.max_steps,
+        per_device_train_batch_size=config.prompts_per_step * config.num_generations,
+        num_generations=config.num_generations,
+        max_completion_length=config.max_completion_length,
+        temperature=config.temperature,
+        learning_rate=config.learning_rate,
+        beta=config.beta,
+        epsilon=config.clip_epsilon,
+        scale_rewards="group",
+        loss_type="grpo",
+        logging_steps=config.logging_steps,
+        save_steps=config.save_steps,
+        save_strategy="steps",
+        seed=config.seed,
+        bf16=config.bf16 if config.bf16 is not None else cuda,
+        use_vllm=use_vllm,
+        report_to="none",
+        disable_tqdm=False,
+        remove_unused_columns=False,
+    )
+    peft_config = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, task_type="CAUSAL_LM", target_modules="all-linear") if config.lora_r else None
+    trainer = DynamicSamplingGRPOTrainer(
+        model=model_path,
+        reward_funcs=[SRLReward(config.metric)],
+        args=args,
+        train_dataset=train_dataset,
+        processing_class=AutoTokenizer.from_pretrained(model_path),
+        peft_config=peft_config,
+        callbacks=[MetricsCallback(run)],
+        dynamic_sampling=config.dynamic_sampling,
+        dynamic_sampling_epsilon=config.dynamic_sampling_epsilon,
+        max_refill_rounds=config.max_refill_rounds,
+    )
+    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    final = Path(config.output_dir) / "final"
+    model = trainer.model.merge_and_unload() if peft_config else trainer.model
+    model.save_pretrained(final)
+    trainer.processing_class.save_pretrained(final)
+    if config.eval_limit:
+        _heldout_eval(run, str(final), trajectories, step_config, config, step=trainer.state.global_step)
+    run.plot()
+    return final
+
+
+def _heldout_eval(run: RunDir, model_path: str, trajectories, step_config: StepConfig, config: SRLRunConfig, step: int) -> dict[str, Any]:
+    """Greedy step-level evaluation on the held-out trajectories, recorded in metrics.jsonl."""
+    from .evaluate_steps import evaluate_steps
+
+    report = evaluate_steps(model_path, trajectories, heldout_only=True, heldout_fraction=config.heldout_fraction, seed=config.seed,
+                            step_config=step_config, metric=config.metric, limit=config.eval_limit,
+                            max_new_tokens=config.max_completion_length, progress=False)
+    run.append({"step": step, "heldout_reward": report["mean_reward"], "heldout_format_rate": report["format_rate"]})
+    (run.path / f"heldout_step{step}.json").write_text(json.dumps(report, indent=2) + "\n")
+    return report

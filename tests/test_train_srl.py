@@ -1,0 +1,107 @@
+"""SRL training: the dynamic-sampling filter, reward wiring, run files, resume (tiny model, CPU)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from srl_swe.rewards import SRLReward
+from srl_swe.steps import StepConfig
+from srl_swe.train.dynamic_sampling import DynamicSamplingGRPOTrainer, group_std, informative_groups, merge_batches
+from srl_swe.train.srl import SRLRunConfig, latest_checkpoint, train_srl
+
+SMALL = dict(context="last:0", max_observation_chars=200)
+
+
+def test_group_spread_and_filter():
+    rewards = torch.tensor([0.5, 0.5, 0.5, 0.5, 0.1, 0.9, -1.0, -1.0])
+    assert torch.allclose(group_std(rewards, 2), torch.tensor([0.0, 0.0, 0.4, 0.0]))
+    assert informative_groups(rewards, 2, 1e-4).tolist() == [False, False, True, False]
+    assert informative_groups(rewards, 4, 1e-4).tolist() == [False, True]
+
+
+def test_merge_repads_prompts_left_and_completions_right():
+    a = {"prompt_ids": torch.tensor([[9, 1, 2]]), "prompt_mask": torch.tensor([[0, 1, 1]]),
+         "completion_ids": torch.tensor([[5, 9]]), "completion_mask": torch.tensor([[1, 0]]), "advantages": torch.tensor([1.0])}
+    b = {"prompt_ids": torch.tensor([[3, 4, 5, 6]]), "prompt_mask": torch.tensor([[1, 1, 1, 1]]),
+         "completion_ids": torch.tensor([[7, 8, 6]]), "completion_mask": torch.tensor([[1, 1, 1]]), "advantages": torch.tensor([-1.0])}
+    merged = merge_batches([a, b], pad_token_id=9)
+    assert merged["prompt_ids"].tolist() == [[9, 9, 1, 2], [3, 4, 5, 6]]
+    assert merged["prompt_mask"].tolist() == [[0, 0, 1, 1], [1, 1, 1, 1]]
+    assert merged["completion_ids"].tolist() == [[5, 9, 9], [7, 8, 6]]
+    assert merged["completion_mask"].tolist() == [[1, 0, 0], [1, 1, 1]]
+    assert merged["advantages"].tolist() == [1.0, -1.0]
+
+
+def rigged_reward(prompts, completions, step_index, **_):
+    """Zero spread for even steps, random spread for odd ones."""
+    return [0.5 if s % 2 == 0 else float(torch.rand(1)) for s in step_index]
+
+
+@pytest.fixture(scope="module")
+def tiny_trainer(tmp_path_factory):
+    from trl import GRPOConfig
+
+    from srl_swe.train.data import load_data, step_dataset
+    from srl_swe.train.tiny_model import default_tiny_model
+
+    dataset = step_dataset(load_data(None)[:2], StepConfig(**SMALL))
+    args = GRPOConfig(output_dir=str(tmp_path_factory.mktemp("grpo")), per_device_train_batch_size=4, num_generations=2,
+                      max_completion_length=6, max_steps=1, report_to="none", bf16=False, remove_unused_columns=False, seed=0)
+    trainer = DynamicSamplingGRPOTrainer(model=str(default_tiny_model()), reward_funcs=[rigged_reward], args=args,
+                                         train_dataset=dataset, max_refill_rounds=20)
+    trainer.model.train()
+    return trainer, dataset
+
+
+def test_zero_spread_groups_never_reach_the_loss_and_the_batch_is_refilled(tiny_trainer):
+    trainer, dataset = tiny_trainer
+    even = [dict(r) for r in dataset if r["step_index"] % 2 == 0][:2]
+    inputs = [row for row in even for _ in range(2)]  # two zero-spread groups
+    batch = trainer._generate_and_score_completions(inputs)
+    assert len(batch["advantages"]) == len(inputs)
+    assert batch["completion_mask"].sum() > 0 and (batch["advantages"] != 0).all()
+    tokenizer = trainer.processing_class
+    odd_prompts = {r["prompt"][-1]["content"][-60:] for r in dataset if r["step_index"] % 2 == 1}
+    decoded = tokenizer.batch_decode(batch["prompt_ids"], skip_special_tokens=True)
+    assert all(any(p in text for p in odd_prompts) for text in decoded)  # every kept row comes from an odd step
+    rate = trainer._metrics["train"]["dynamic_sampling/filter_rate"][-1]
+    assert 0 < rate < 1
+
+
+def test_when_refill_is_exhausted_filtered_rows_are_masked_out(tiny_trainer):
+    trainer, dataset = tiny_trainer
+    trainer.max_refill_rounds = 0
+    even = [dict(r) for r in dataset if r["step_index"] % 2 == 0][:2]
+    batch = trainer._generate_and_score_completions([row for row in even for _ in range(2)])
+    assert batch["completion_mask"].sum() == 0 and batch["num_items_in_batch"] == 0
+    assert (batch["advantages"] == 0).all()
+    assert trainer._metrics["train"]["dynamic_sampling/unfilled_rows"][-1] == 4
+    trainer.max_refill_rounds = 20
+
+
+def test_reward_wiring_scores_expert_one_and_garbage_minus_one(tiny_trainer):
+    _, dataset = tiny_trainer
+    row = dataset[0]
+    reward = SRLReward()
+    assert reward([row["prompt"]] * 2, [row["expert_completion"], "garbage"], expert_action=[row["expert_action"]] * 2) == [1.0, -1.0]
+
+
+def test_two_step_run_writes_metrics_and_plots_then_resumes_to_the_same_step_count(tmp_path):
+    config = SRLRunConfig(output_dir=str(tmp_path / "run"), max_steps=2, num_generations=2, prompts_per_step=1,
+                          max_completion_length=8, eval_limit=2, save_steps=1, max_refill_rounds=0, **SMALL)
+    final = train_srl(config)
+    assert (final / "config.json").exists() and latest_checkpoint(config.output_dir).name == "checkpoint-2"
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    steps = [r for r in records if "reward_mean" in r]
+    assert [r["step"] for r in steps] == [1, 2]
+    assert {"reward_mean", "reward_std", "filter_rate", "format_failure_rate"} <= set(steps[0])
+    assert [r["step"] for r in records if "heldout_reward" in r] == [0, 2]
+    for name in ("reward", "filter_rate", "format_failure_rate", "heldout_reward"):
+        assert (tmp_path / "run" / f"{name}.png").stat().st_size > 0
+    resumed = SRLRunConfig(**{**config.__dict__, "max_steps": 3, "resume": True})
+    train_srl(resumed)
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records if "reward_mean" in r] == [1, 2, 3]
+    assert latest_checkpoint(config.output_dir).name == "checkpoint-3"
