@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import inspect
 import json
 import sys
 from typing import Any
@@ -220,11 +221,19 @@ def cmd_envs_validate(args: argparse.Namespace) -> None:
     validate_env = getattr(importlib.import_module(VALIDATE_MODULE), "validate_env", None)
     if validate_env is None:
         raise SRLSweError(f"{VALIDATE_MODULE} defines no validate_env(name, workers=...)")
-    result = validate_env(spec.name, workers=args.workers)
-    if result is not None:
-        if hasattr(result, "to_dict"):
-            result = result.to_dict()
-        print(json.dumps(result, indent=2, default=str) if isinstance(result, (dict, list)) else result)
+    kwargs: dict[str, Any] = {"workers": args.workers}
+    accepted = inspect.signature(validate_env).parameters
+    if "progress" in accepted:
+        kwargs["progress"] = lambda line: print(line, file=sys.stderr, flush=True)
+    if args.instance_id and "instance_ids" in accepted:
+        kwargs["instance_ids"] = args.instance_id
+    result = validate_env(spec.name, **kwargs)
+    if result is None:
+        return
+    data = result.to_dict() if hasattr(result, "to_dict") else result
+    print(json.dumps(data, indent=2, default=str) if isinstance(data, (dict, list)) else data)
+    if getattr(result, "ok", True) is False:
+        raise SRLSweError(f"validation of {spec.name}'s tasks failed (see the report above)")
 
 
 def register_envs(envs_subparsers) -> None:
@@ -263,7 +272,8 @@ def register_envs(envs_subparsers) -> None:
 
     validate = envs_subparsers.add_parser("validate", help="run the SWE-bench harness on an env's tasks")
     validate.add_argument("name")
-    validate.add_argument("--workers", type=int, default=2)
+    validate.add_argument("--workers", type=int, default=2, help="harness workers (default 2)")
+    validate.add_argument("--instance-id", action="append", metavar="ID", help="only this task (repeatable)")
     validate.set_defaults(func=cmd_envs_validate)
 
 

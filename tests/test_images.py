@@ -9,6 +9,7 @@ module takes about a minute on 2 cores.
 from __future__ import annotations
 
 import difflib
+import json
 import os
 import uuid
 from pathlib import Path
@@ -22,8 +23,10 @@ from srl_swe.images import (
     LABEL_SPEC,
     BuildError,
     build_env,
+    build_images,
     build_task,
     env_build_info,
+    image_exists,
     spec_digest,
     task_base_commit,
 )
@@ -181,6 +184,27 @@ def test_task_patch_that_does_not_apply_names_the_step(client, inflection, gold_
         build_task(spec, {"instance_id": "x", "image": tag, "bug_patch": gold_patch}, client=client)
     assert "apply-bug.sh" in info.value.step and "bug patch" in str(info.value)
     assert "does not apply" in str(info.value) and Path(info.value.log_path).is_file()
+
+
+def test_build_images_builds_the_tasks_of_a_tasks_file_and_collects_failures(client, tmp_path, inflection, gold_patch):
+    spec, _ = inflection
+    local = parse_env(spec.to_dict(), tmp_path / "inflection.yaml")  # same env, tasks under tmp_path/tasks/
+    suffix = uuid.uuid4().hex[:8]
+    good = {"instance_id": "inflection-good", "image": f"srl-swe/task.inflection:pytest-good-{suffix}",
+            "patch": gold_patch}
+    bad = {"instance_id": "inflection-bad", "image": f"srl-swe/task.inflection:pytest-bad-{suffix}",
+           "bug_patch": gold_patch}  # the fix given as the bug: does not apply
+    local.tasks_path.parent.mkdir()
+    local.tasks_path.write_text(json.dumps(good) + "\n" + json.dumps(bad) + "\n")
+    try:
+        results, errors = build_images([local], tasks=True, base=False, jobs=2)
+        assert [(r.kind, r.image) for r in results] == [("env", spec.image), ("task", good["image"])]
+        assert results[1].base_commit == task_base_commit(spec, gold_patch, reverse=True, client=client)
+        assert len(errors) == 1 and isinstance(errors[0], BuildError) and errors[0].image == bad["image"]
+    finally:
+        for row in (good, bad):
+            if image_exists(row["image"], client):
+                client.images.remove(row["image"], force=True)
 
 
 # --------------------------------------------------------------------------- local sources and failures
