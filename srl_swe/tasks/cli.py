@@ -1,0 +1,61 @@
+"""`srl-swe tasks …`: make validated bug-fix tasks for a registered repository environment.
+
+::
+
+    srl-swe tasks synthesize NAME [--max-tasks N] [--seed S] [--workers W] [--repeats R]
+                                  [--kinds K,K] [--max-candidates N] [--out FILE] [--no-cache] [--json]
+
+:func:`register` adds the group to the top-level parser (called by :func:`srl_swe.cli.build_parser`).
+Validation through the SWE-bench harness is ``srl-swe envs validate NAME``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def cmd_tasks_synthesize(args: argparse.Namespace) -> None:
+    from .mutations import MUTATION_KINDS
+    from .synthesize import SynthesisConfig, synthesize_tasks
+    from ..errors import SRLSweError
+
+    kinds = tuple(k.strip() for k in args.kinds.split(",") if k.strip()) if args.kinds else None
+    if kinds:
+        unknown = sorted(set(kinds) - set(MUTATION_KINDS))
+        if unknown:
+            raise SRLSweError(f"unknown mutation kind(s) {', '.join(unknown)}; known: {', '.join(MUTATION_KINDS)}")
+    config = SynthesisConfig(max_tasks=args.max_tasks, seed=args.seed, workers=args.workers, repeats=args.repeats,
+                             max_candidates=args.max_candidates, kinds=kinds, use_cache=not args.no_cache,
+                             eval_scope=args.eval_scope)
+    progress = None if args.json else (lambda line: print(line, file=sys.stderr, flush=True))
+    report = synthesize_tasks(args.name, config, tasks_path=args.out, progress=progress)
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+        return
+    total = report.existing + len(report.kept)
+    rejected = ", ".join(f"{reason} {count}" for reason, count in report.rejected.most_common()) or "none"
+    print(f"{args.name}: kept {len(report.kept)} new task(s) ({total} in {report.path}); tried {report.tried} "
+          f"of {report.candidates} untried candidates in {report.seconds:.0f}s; rejected: {rejected}")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``tasks`` command group to the top-level ``srl-swe`` subparsers."""
+    tasks = subparsers.add_parser("tasks", help="synthesize validated bug-fix tasks for an env").add_subparsers(
+        dest="tasks_command", required=True)
+    synth = tasks.add_parser("synthesize", help="inject bugs, keep those the tests catch and the fix repairs; "
+                                                 "append SWE-bench rows to envs/tasks/NAME.jsonl")
+    synth.add_argument("name", help="registered env (envs/NAME.yaml); its image must be built")
+    synth.add_argument("--max-tasks", type=int, default=12, help="stop when the tasks file holds this many (default 12)")
+    synth.add_argument("--seed", type=int, default=0, help="seed of the candidate order (default 0)")
+    synth.add_argument("--workers", type=int, default=1, help="sandboxes screening candidates in parallel (default 1)")
+    synth.add_argument("--repeats", type=int, default=3,
+                       help="runs of the clean and of the buggy code; flaky tests are dropped (default 3)")
+    synth.add_argument("--kinds", default=None, help="comma-separated mutation kinds (default: all)")
+    synth.add_argument("--max-candidates", type=int, default=None, help="try at most this many candidates")
+    synth.add_argument("--eval-scope", choices=["files", "all"], default="files",
+                       help="eval scripts run the failing tests' files (default) or the whole suite")
+    synth.add_argument("--out", default=None, help="tasks file (default envs/tasks/NAME.jsonl)")
+    synth.add_argument("--no-cache", action="store_true", help="retry candidates rejected by earlier runs")
+    synth.add_argument("--json", action="store_true", help="print the run's report as JSON")
+    synth.set_defaults(func=cmd_tasks_synthesize)

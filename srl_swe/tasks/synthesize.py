@@ -1,0 +1,619 @@
+"""Task synthesis: validated bugs for a registered repository environment.
+
+For env ``NAME`` (``envs/NAME.yaml``, image ``srl-swe/env.NAME:latest``)::
+
+    from srl_swe.tasks.synthesize import SynthesisConfig, synthesize_tasks
+    report = synthesize_tasks("toolz", SynthesisConfig(max_tasks=12, seed=0, workers=2))
+    report.kept, report.tried, report.path      # rows appended to envs/tasks/toolz.jsonl
+
+How a bug is kept (all in long-lived sandboxes of the env image: write the mutant, run the
+tests, ``git checkout`` back — no container per candidate):
+
+1. baseline: the whole suite runs ``repeats`` times on the clean code; tests that do not
+   pass every time are *unstable* and never enter a task;
+2. screen: the mutant runs the whole suite once; it goes on when 1..``max_fail_to_pass``
+   stable tests fail (FAILED/ERROR, or vanished because their file no longer imports), at
+   least one of them reported as failing, and the run did not time out;
+3. confirm: the eval command (the suite restricted to the failing tests' files, exactly as
+   the row's ``eval_script`` runs it) runs ``repeats - 1`` more times on the mutant; then the
+   gold patch is applied with ``git apply`` (the tree must come back byte-identical) and the
+   eval command runs once more;
+4. ``FAIL_TO_PASS`` = stable tests failing in every mutant run and passing with the gold
+   patch; ``PASS_TO_PASS`` = tests of the evaluated files passing in every run (baseline,
+   mutant, gold). Tests whose status varies go into neither list. A bug with an empty
+   ``FAIL_TO_PASS`` is dropped;
+5. diversity: at most ``max_per_function`` task per function, ``max_per_file`` per file and
+   ``max_per_kind`` per mutation kind; candidates are tried in :func:`sample_mutations` order
+   (seeded, kinds/files/functions interleaved).
+
+Rows are appended to ``envs/NAME.jsonl`` as soon as a task is kept; a rerun skips the mutations
+the file already holds (and, through a cache in ``~/.cache/srl-swe/tasks``, those already
+rejected for the same env commit) and stops when the file holds ``max_tasks`` rows.
+Results are committed in candidate order whatever the number of workers, so a run is
+reproducible from its seed (up to flaky tests).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import shlex
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from ..errors import SRLSweError
+from .mutations import Mutation, find_mutations, sample_mutations
+from .problem import write_problem_statement
+
+log = logging.getLogger(__name__)
+
+START_MARKER = ">>>>> Start Test Output"
+END_MARKER = ">>>>> End Test Output"
+EVAL_TYPE = "pass_and_fail"
+TESTBED = "/testbed"
+INSTANCE_PREFIX = "srl-swe__"
+FAILING = ("FAILED", "ERROR")
+PASSING = ("PASSED", "XFAIL")
+try:  # the metadata docker/env/commit.sh and docker/task/apply-bug.sh commit with (one source of truth)
+    from ..images import COMMIT_ENV
+except ImportError:  # pragma: no cover - images.py predates COMMIT_ENV
+    COMMIT_ENV = {
+        "GIT_AUTHOR_NAME": "srl-swe", "GIT_AUTHOR_EMAIL": "srl-swe@localhost",
+        "GIT_AUTHOR_DATE": "2000-01-01T00:00:00+0000", "GIT_COMMITTER_NAME": "srl-swe",
+        "GIT_COMMITTER_EMAIL": "srl-swe@localhost", "GIT_COMMITTER_DATE": "2000-01-01T00:00:00+0000",
+    }
+ROW_FIELDS = ("instance_id", "repo", "base_commit", "patch", "test_patch", "problem_statement", "hints_text",
+              "created_at", "version", "FAIL_TO_PASS", "PASS_TO_PASS", "environment_setup_commit", "image",
+              "eval_script", "log_parser", "eval_type", "bug_patch")
+"""The swebench 5.x fields every task row carries (plus ``env`` and ``mutation``, for provenance)."""
+
+
+@dataclass
+class SynthesisConfig:
+    """How many tasks to make and how hard to check them."""
+
+    max_tasks: int = 12
+    """Stop when the tasks file holds this many rows (existing rows count)."""
+    seed: int = 0
+    """Seed of the candidate order (:func:`sample_mutations`)."""
+    workers: int = 1
+    """Sandboxes screening candidates in parallel (each one container of the env image)."""
+    repeats: int = 3
+    """Runs of the clean code (baseline) and of each kept mutant; statuses must agree across them."""
+    max_candidates: int | None = None
+    """Give up after trying this many candidates in this run (None: until ``max_tasks`` or exhaustion)."""
+    max_fail_to_pass: int = 100
+    """Drop bugs that break more tests than this (too loud to make a focused task)..."""
+    max_fail_fraction: float = 0.25
+    """... or more than this fraction of the stable tests."""
+    max_per_function: int = 1
+    """At most this many tasks per mutated function."""
+    max_per_file: int | None = None
+    """At most this many tasks per mutated file (None: 40 % of ``max_tasks``, at least 2, at least
+    ``max_tasks`` / the number of mutable files: a one-module project gets all its tasks there)."""
+    max_per_kind: int | None = None
+    """At most this many tasks per mutation kind (None: 25 % of ``max_tasks``, at least 2)."""
+    kinds: tuple[str, ...] | None = None
+    """Restrict to these mutation kinds (None: all)."""
+    eval_scope: str = "files"
+    """``files``: eval scripts run the test files holding FAIL_TO_PASS tests; ``all``: the whole suite."""
+    cpus: float = 1.0
+    """CPU limit of each sandbox."""
+    memory: str = "4g"
+    """Memory limit of each sandbox."""
+    test_timeout: float | None = None
+    """Seconds a test run may take (None: 5 x the baseline's duration + 30)."""
+    use_cache: bool = True
+    """Remember rejected candidates (per env commit) so that reruns skip them."""
+    cache_dir: Path | None = None
+    """Where that memory lives (None: ``$XDG_CACHE_HOME/srl-swe/tasks`` or ``~/.cache/srl-swe/tasks``)."""
+
+    def limits(self, files: int = 1) -> tuple[int, int, int]:
+        per_file = self.max_per_file or max(2, math.ceil(0.4 * self.max_tasks), math.ceil(self.max_tasks / max(1, files)))
+        per_kind = self.max_per_kind or max(2, math.ceil(0.25 * self.max_tasks))
+        return self.max_per_function, per_file, per_kind
+
+
+@dataclass
+class Outcome:
+    """What checking one candidate found."""
+
+    mutation: Mutation
+    kept: bool
+    reason: str = ""
+    fail_to_pass: list[str] = field(default_factory=list)
+    pass_to_pass: list[str] = field(default_factory=list)
+    eval_files: list[str] = field(default_factory=list)
+    bug_patch: str = ""
+    gold_patch: str = ""
+    base_commit: str = ""
+    failure_output: str = ""
+    seconds: float = 0.0
+
+
+@dataclass
+class SynthesisReport:
+    """What a synthesis run did."""
+
+    env: str
+    path: Path
+    kept: list[str] = field(default_factory=list)
+    """instance_ids appended by this run."""
+    existing: int = 0
+    """Rows the file held before."""
+    tried: int = 0
+    candidates: int = 0
+    rejected: Counter = field(default_factory=Counter)
+    """Rejection reasons and their counts."""
+    baseline_tests: int = 0
+    unstable_tests: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"env": self.env, "path": str(self.path), "kept": self.kept, "existing": self.existing,
+                "tried": self.tried, "candidates": self.candidates, "rejected": dict(self.rejected),
+                "baseline_tests": self.baseline_tests, "unstable_tests": self.unstable_tests,
+                "seconds": round(self.seconds, 1)}
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def parse_test_log(log_parser: str, output: str) -> dict[str, str]:
+    """Test id -> status, read by the same swebench parser the harness grades with."""
+    from swebench.harness.log_parsers import PARSER_REGISTRY
+
+    try:
+        parser = PARSER_REGISTRY[log_parser]
+    except KeyError:
+        raise SRLSweError(f"log parser {log_parser!r} is not in swebench's PARSER_REGISTRY") from None
+    return parser(output, None)
+
+
+def gradable(test_id: str) -> bool:
+    """Whether a parsed test id is whole (balanced brackets: not cut at a space by the log parser)."""
+    return test_id.count("[") == test_id.count("]")
+
+
+def task_image(env_name: str, number: int) -> str:
+    """The task image tag of a row: ``srl-swe/task.NAME:NNNN``."""
+    from ..registry import TASK_IMAGE_PREFIX
+
+    return f"{TASK_IMAGE_PREFIX}{env_name}:{number:04d}"
+
+
+def instance_id(env_name: str, number: int) -> str:
+    """``srl-swe__NAME-NNNN``: stable once written (numbers are never reused)."""
+    return f"{INSTANCE_PREFIX}{env_name}-{number:04d}"
+
+
+def instance_number(row_id: str) -> int:
+    try:
+        return int(row_id.rsplit("-", 1)[1])
+    except (IndexError, ValueError):
+        return 0
+
+
+def make_eval_script(test_command: str, base_commit: str, test_files: Iterable[str]) -> str:
+    """Bash run by the harness in the task container (after the prediction's patch is applied).
+
+    Restores the test files from ``base_commit`` (an agent's edits to tests do not count), runs
+    ``test_command`` between the markers swebench slices the log with, and restores them again.
+    """
+    files = " ".join(shlex.quote(f) for f in sorted(set(test_files)))
+    restore = f"git checkout {base_commit} -- {files}" if files else ":"
+    return "\n".join([
+        "#!/bin/bash",
+        "set -uxo pipefail",
+        f"cd {TESTBED}",
+        "source /opt/venv/bin/activate",
+        "export PYTHONDONTWRITEBYTECODE=1",
+        restore,
+        f"echo '{START_MARKER}'",
+        test_command,
+        f"echo '{END_MARKER}'",
+        restore,
+        "",
+    ])
+
+
+def _cache_path(config: SynthesisConfig, env_name: str, env_commit: str) -> Path:
+    root = config.cache_dir
+    if root is None:
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+        root = base / "srl-swe" / "tasks"
+    return Path(root) / f"{env_name}-{env_commit[:12]}.rejected.jsonl"
+
+
+def _read_cache(path: Path) -> dict[str, str]:
+    out: dict[str, str] = {}
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            try:
+                rec = json.loads(line)
+                out[rec["id"]] = rec.get("reason", "")
+            except (ValueError, KeyError, TypeError):
+                continue
+    return out
+
+
+# --------------------------------------------------------------------------- one sandbox
+
+
+class Bench:
+    """One long-lived sandbox of the env image that runs tests on mutants."""
+
+    def __init__(self, spec: Any, config: SynthesisConfig, *, client: Any = None):
+        from ..sandbox import Sandbox, SandboxConfig
+
+        self.spec = spec
+        self.config = config
+        cfg = SandboxConfig(workdir=TESTBED, memory=config.memory, cpus=config.cpus, command_timeout=600.0)
+        cfg.env = {**cfg.env, "PYTHONDONTWRITEBYTECODE": "1"}
+        self.sb = Sandbox(spec.image, cfg, client=client)
+        self.timeout = config.test_timeout or 600.0
+
+    def close(self) -> None:
+        self.sb.close()
+
+    def sh(self, command: str, *, timeout: float = 120.0, check: bool = True) -> str:
+        """Run ``command`` in a subshell of the sandbox's shell (nothing it sets or exports persists)."""
+        result = self.sb.run(f"( {command}\n)", timeout=timeout)
+        if check and result.exit_code != 0:
+            raise SRLSweError(f"command failed in the {self.spec.name} sandbox (exit {result.exit_code}): "
+                              f"{command}\n{result.output[-2000:]}")
+        return result.output
+
+    def run_tests(self, command: str) -> tuple[dict[str, str], str, bool, float]:
+        """(status map, full output, timed out, seconds) of one test command run in /testbed."""
+        t0 = time.monotonic()
+        limit = self.timeout
+        res = self.sb.run(f"(cd {TESTBED} && timeout -k 5 {limit:g} bash -c {shlex.quote(command)} "
+                          f"> /tmp/srl-tests.log 2>&1; echo $?)", timeout=limit + 30)
+        code = res.output.strip().splitlines()[-1] if res.output.strip() else ""
+        timed_out = res.timed_out or code in ("124", "137")
+        output = self.sb.read_file("/tmp/srl-tests.log")
+        assert isinstance(output, str)
+        return parse_test_log(self.spec.log_parser, output), output, timed_out, time.monotonic() - t0
+
+    def restore(self) -> None:
+        self.sh(f"cd {TESTBED} && git checkout -q -- . && git clean -fdq")
+
+    def bug_commit(self, path: str) -> str:
+        """Hash of the commit docker/task/apply-bug.sh makes for the current content of ``path``.
+
+        Same tree (HEAD's with ``path`` as it is now), same message, no parent, same fixed
+        author/committer/dates: ``git commit --amend`` of the env's root commit.
+        """
+        env = " ".join(f"{k}={shlex.quote(v)}" for k, v in COMMIT_ENV.items())
+        q = shlex.quote(path)
+        script = (
+            f"set -e; cd {TESTBED}; idx=$(mktemp -u); msg=$(mktemp); trap 'rm -f \"$idx\" \"$msg\"' EXIT; "
+            f"mode=$(git ls-files -s -- {q} | cut -d' ' -f1); blob=$(git hash-object -w -- {q}); "
+            "git cat-file commit HEAD | sed '1,/^$/d' > \"$msg\"; "
+            "parents=; for p in $(git rev-list --parents -n 1 HEAD | cut -s -d' ' -f2-); do parents=\"$parents -p $p\"; done; "
+            "export GIT_INDEX_FILE=\"$idx\"; git read-tree HEAD; "
+            f"git update-index --add --cacheinfo \"$mode,$blob,\"{q}; "
+            f"tree=$(git write-tree); {env} git commit-tree \"$tree\" $parents -F \"$msg\""
+        )
+        return self.sh(script).strip().splitlines()[-1]
+
+    def patches(self, path: str) -> tuple[str, str]:
+        """(bug patch, gold patch) of the mutant now written at ``path``, as ``git diff`` prints them."""
+        q = shlex.quote(path)
+        diff = f"cd {TESTBED} && git -c core.quotepath=off diff --no-color --no-ext-diff --no-renames"
+        # -R swaps the sides and with them the a/ b/ prefixes: swap the prefixes back
+        return self.sh(f"{diff} HEAD -- {q}"), self.sh(f"{diff} -R --src-prefix=b/ --dst-prefix=a/ HEAD -- {q}")
+
+
+# --------------------------------------------------------------------------- the job
+
+
+class Synthesizer:
+    """Screens candidates for one env in ``config.workers`` sandboxes; see the module doc."""
+
+    def __init__(self, spec: Any, config: SynthesisConfig, *, tasks_path: Path | None = None,
+                 progress: Callable[[str], None] | None = None, client: Any = None):
+        self.spec = spec
+        self.config = config
+        self.path = Path(tasks_path) if tasks_path is not None else Path(spec.tasks_path)
+        self.progress = progress or (lambda msg: log.info("%s", msg))
+        self.client = client
+        self.stable_pass: set[str] = set()
+        self.unstable: set[str] = set()
+        self.test_files: list[str] = []
+        self.env_commit = ""
+        self.baseline_seconds = 0.0
+        self.sources: dict[str, str] = {}
+
+    # -------------------------------------------------------------- setup
+
+    def _ls(self, bench: Bench) -> list[str]:
+        out = bench.sh(f"cd {TESTBED} && git -c core.quotepath=off ls-files")
+        return [line for line in out.splitlines() if line.strip()]
+
+    def _baseline(self, bench: Bench) -> None:
+        status = bench.sh(f"cd {TESTBED} && git status --porcelain --untracked-files=all")
+        if status.strip():
+            raise SRLSweError(f"{self.spec.image}: /testbed is not clean at start:\n{status[:1000]}")
+        self.env_commit = bench.sh(f"cd {TESTBED} && git rev-parse HEAD").strip().splitlines()[-1]
+        files = self._ls(bench)
+        self.test_files = [f for f in files if self.spec.is_test_file(f)]
+        sources = [f for f in files if f.endswith(".py") and self.spec.is_source_file(f)]
+        for path in sources:
+            text = bench.sb.read_file(f"{TESTBED}/{path}")
+            assert isinstance(text, str)
+            self.sources[path] = text
+        runs = []
+        for i in range(self.config.repeats):
+            status_map, output, timed_out, seconds = bench.run_tests(self.spec.full_test_command)
+            if timed_out or not status_map:
+                raise SRLSweError(f"{self.spec.image}: the baseline test run {'timed out' if timed_out else 'reported no tests'}"
+                                  f":\n{output[-2000:]}")
+            runs.append(status_map)
+            self.baseline_seconds = max(self.baseline_seconds, seconds)
+            self.progress(f"baseline run {i + 1}/{self.config.repeats}: {len(status_map)} tests in {seconds:.1f}s")
+        names = set().union(*runs)
+        # ids the log parser cut at a space (`test_x[a b]` -> `test_x[a`) may stand for several
+        # tests at once: the harness cannot grade them reliably, so they never enter a task
+        self.stable_pass = {t for t in names if all(r.get(t) in PASSING for r in runs) and gradable(t)}
+        self.unstable = {t for t in names if len({r.get(t) in PASSING for r in runs}) > 1}
+        if self.config.test_timeout is None:
+            bench.timeout = 5 * self.baseline_seconds + 30
+
+    def _eval_files(self, fail_to_pass: Iterable[str]) -> list[str]:
+        if self.config.eval_scope == "all":
+            return []
+        return sorted({t.split("::")[0] for t in fail_to_pass})
+
+    def eval_command(self, files: list[str]) -> str:
+        return self.spec.test_command_for(files) if files else self.spec.full_test_command
+
+    # -------------------------------------------------------------- one candidate
+
+    def check(self, bench: Bench, m: Mutation) -> Outcome:
+        t0 = time.monotonic()
+        source = self.sources[m.file]
+        out = Outcome(m, kept=False)
+        try:
+            bench.sb.write_file(f"{TESTBED}/{m.file}", m.apply(source))
+            out.bug_patch, out.gold_patch = bench.patches(m.file)
+            screen, _, timed_out, _ = bench.run_tests(self.spec.full_test_command)
+            if timed_out:
+                out.reason = "timeout"
+                return out
+            failed = {t for t in self.stable_pass if screen.get(t, "MISSING") not in PASSING}
+            reported = {t for t in failed if screen.get(t) in FAILING}
+            if not reported:
+                out.reason = "no test fails"
+                return out
+            if (len(failed) > self.config.max_fail_to_pass
+                    or len(failed) > self.config.max_fail_fraction * len(self.stable_pass)):
+                out.reason = "too many tests fail"
+                return out
+            files = self._eval_files(failed)
+            command = self.eval_command(files)
+            bug_runs = [screen]
+            for _ in range(self.config.repeats - 1):
+                status_map, _, timed_out, _ = bench.run_tests(command)
+                if timed_out:
+                    out.reason = "timeout"
+                    return out
+                bug_runs.append(status_map)
+            # what a problem statement is written from: the failing tests again, short tracebacks
+            ids = [t for t in sorted(failed) if t.count("[") == t.count("]") and " " not in t][:5]
+            if ids:
+                _, out.failure_output, _, _ = bench.run_tests(
+                    f"{self.spec.full_test_command} --tb=short " + " ".join(shlex.quote(t) for t in ids))
+            out.base_commit = bench.bug_commit(m.file)
+            # gold: apply the fix with git; the tree must be the env commit's again
+            bench.sb.write_file("/tmp/srl-gold.diff", out.gold_patch)
+            bench.sh(f"cd {TESTBED} && git apply /tmp/srl-gold.diff && git diff --quiet HEAD")
+            gold, _, timed_out, _ = bench.run_tests(command)
+            if timed_out:
+                out.reason = "gold run timed out"
+                return out
+            evaluated = set(gold)
+            for run in bug_runs[1:]:
+                evaluated |= set(run)
+            f2p = sorted(t for t in failed & evaluated
+                         if all(r.get(t, "MISSING") not in PASSING for r in bug_runs) and gold.get(t) in PASSING)
+            if not f2p:
+                out.reason = "failure not reproducible"
+                return out
+            if any(gold.get(t) not in PASSING for t in self.stable_pass & evaluated):
+                out.reason = "gold patch does not restore every test"
+                return out
+            p2p = sorted(t for t in (self.stable_pass & evaluated) - failed
+                         if all(r.get(t) in PASSING for r in bug_runs) and gold.get(t) in PASSING)
+            out.fail_to_pass, out.pass_to_pass, out.eval_files = f2p, p2p, files
+            out.kept, out.reason = True, "kept"
+            return out
+        except Exception as exc:  # noqa: BLE001 - one bad candidate must not end the run
+            log.debug("candidate %s failed", m.id, exc_info=True)
+            out.reason = f"error: {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
+            return out
+        finally:
+            try:
+                bench.restore()
+            except Exception:  # noqa: BLE001
+                log.warning("could not restore /testbed after %s", m.id, exc_info=True)
+            out.seconds = time.monotonic() - t0
+
+    # -------------------------------------------------------------- rows
+
+    def make_row(self, outcome: Outcome, number: int) -> dict[str, Any]:
+        m = outcome.mutation
+        iid = instance_id(self.spec.name, number)
+        files = outcome.eval_files
+        statement = write_problem_statement(
+            self.spec.name, outcome.fail_to_pass, outcome.failure_output, outcome.gold_patch,
+            test_files=self.test_files, total_tests=len(self.stable_pass))
+        version = getattr(getattr(self.spec, "source", None), "version", "") or "0"
+        return {
+            "instance_id": iid,
+            "repo": getattr(self.spec, "repo_name", f"srl-swe/{self.spec.name}"),
+            "base_commit": outcome.base_commit,
+            "patch": outcome.gold_patch,
+            "test_patch": "",
+            "problem_statement": statement,
+            "hints_text": "",
+            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "version": str(version),
+            "FAIL_TO_PASS": outcome.fail_to_pass,
+            "PASS_TO_PASS": outcome.pass_to_pass,
+            "environment_setup_commit": self.env_commit,
+            "image": task_image(self.spec.name, number),
+            "eval_script": make_eval_script(self.eval_command(files), outcome.base_commit, self.test_files),
+            "log_parser": self.spec.log_parser,
+            "eval_type": EVAL_TYPE,
+            "bug_patch": outcome.bug_patch,
+            "env": self.spec.name,
+            "mutation": m.to_dict(),
+        }
+
+    # -------------------------------------------------------------- driver
+
+    def run(self) -> SynthesisReport:
+        from ..registry import read_tasks
+
+        t_start = time.monotonic()
+        cfg = self.config
+        existing = read_tasks(self.path)
+        report = SynthesisReport(self.spec.name, self.path, existing=len(existing))
+        if len(existing) >= cfg.max_tasks:
+            self.progress(f"{self.path} already holds {len(existing)} tasks (>= {cfg.max_tasks}); nothing to do")
+            report.seconds = time.monotonic() - t_start
+            return report
+        done_ids = {row.get("mutation", {}).get("id") for row in existing}
+        per_function = Counter((r["mutation"]["file"], r["mutation"]["function"]) for r in existing if "mutation" in r)
+        per_file = Counter(r["mutation"]["file"] for r in existing if "mutation" in r)
+        per_kind = Counter(r["mutation"]["kind"] for r in existing if "mutation" in r)
+        number = max((instance_number(r.get("instance_id", "")) for r in existing), default=0)
+        lim_fn, lim_file, lim_kind = cfg.limits()  # set again once the mutable files are known
+
+        def allowed(m: Mutation) -> bool:
+            return (per_function[(m.file, m.function)] < lim_fn and per_file[m.file] < lim_file
+                    and per_kind[m.kind] < lim_kind)
+
+        benches: list[Bench] = []
+        lock = threading.Lock()
+        try:
+            benches.append(Bench(self.spec, cfg, client=self.client))
+            self._baseline(benches[0])
+            report.baseline_tests = len(self.stable_pass)
+            report.unstable_tests = sorted(self.unstable)
+            for bench in benches:
+                bench.timeout = benches[0].timeout
+            candidates = [m for path in sorted(self.sources)
+                          for m in find_mutations(self.sources[path], path, kinds=cfg.kinds)]
+            lim_fn, lim_file, lim_kind = cfg.limits(len({m.file for m in candidates}))
+            cache_file = _cache_path(cfg, self.spec.name, self.env_commit)
+            rejected = _read_cache(cache_file) if cfg.use_cache else {}
+            ordered = [m for m in sample_mutations(candidates, cfg.seed) if m.id not in done_ids and m.id not in rejected]
+            report.candidates = len(ordered)
+            self.progress(f"{self.spec.name}: {len(self.stable_pass)} stable tests ({len(self.unstable)} unstable), "
+                          f"{len(self.sources)} source files, {len(candidates)} candidate mutations, "
+                          f"{len(ordered)} untried; baseline {self.baseline_seconds:.1f}s per run")
+            if cfg.max_candidates is not None:
+                ordered = ordered[:cfg.max_candidates]
+
+            results: dict[int, Outcome | None] = {}
+            cursor = {"next": 0}
+            stop = threading.Event()
+            ready = threading.Condition(lock)
+
+            def worker(bench: Bench) -> None:
+                while not stop.is_set():
+                    with lock:
+                        i = cursor["next"]
+                        if i >= len(ordered):
+                            return
+                        cursor["next"] += 1
+                        skip = not allowed(ordered[i])
+                    outcome = None if skip else self.check(bench, ordered[i])
+                    with lock:
+                        results[i] = outcome
+                        ready.notify_all()
+
+            threads = []
+            for k in range(max(1, cfg.workers)):
+                if k > 0:
+                    try:
+                        bench = Bench(self.spec, cfg, client=self.client)
+                    except Exception as exc:  # noqa: BLE001 - fewer workers is still progress
+                        log.warning("could not start sandbox %d: %s", k, exc)
+                        break
+                    bench.timeout = benches[0].timeout
+                    benches.append(bench)
+                thread = threading.Thread(target=worker, args=(benches[k],), daemon=True, name=f"synth-{k}")
+                thread.start()
+                threads.append(thread)
+
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            kept_total = len(existing)
+            for i in range(len(ordered)):
+                with lock:
+                    while i not in results and any(t.is_alive() for t in threads):
+                        ready.wait(timeout=5)
+                    if i not in results:
+                        break  # every worker is gone
+                    outcome = results.pop(i)
+                m = ordered[i]
+                if outcome is None:
+                    report.rejected["diversity limit"] += 1
+                    continue
+                report.tried += 1
+                with lock:
+                    ok = outcome.kept and allowed(m)
+                if not outcome.kept:
+                    report.rejected[outcome.reason.split(":")[0]] += 1
+                    if cfg.use_cache and not outcome.reason.startswith("error"):
+                        cache_file.parent.mkdir(parents=True, exist_ok=True)
+                        with cache_file.open("a") as fh:
+                            fh.write(json.dumps({"id": m.id, "reason": outcome.reason}) + "\n")
+                elif not ok:
+                    report.rejected["diversity limit"] += 1
+                if ok:
+                    number += 1
+                    row = self.make_row(outcome, number)
+                    with self.path.open("a", encoding="utf-8") as fh:
+                        fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+                    with lock:
+                        per_function[(m.file, m.function)] += 1
+                        per_file[m.file] += 1
+                        per_kind[m.kind] += 1
+                    kept_total += 1
+                    report.kept.append(row["instance_id"])
+                    self.progress(f"kept {row['instance_id']}: {m.kind} in {m.file}::{m.function} "
+                                  f"({len(outcome.fail_to_pass)} FAIL_TO_PASS, {len(outcome.pass_to_pass)} PASS_TO_PASS, "
+                                  f"{outcome.seconds:.1f}s) [{kept_total}/{cfg.max_tasks}]")
+                else:
+                    self.progress(f"rejected {m.id} ({m.file}::{m.function}): {outcome.reason} ({outcome.seconds:.1f}s)")
+                if kept_total >= cfg.max_tasks:
+                    break
+            stop.set()
+            for thread in threads:
+                thread.join()
+        finally:
+            for bench in benches:
+                bench.close()
+        report.seconds = time.monotonic() - t_start
+        return report
+
+
+def synthesize_tasks(name: str, config: SynthesisConfig | None = None, *, tasks_path: str | Path | None = None,
+                     progress: Callable[[str], None] | None = None, client: Any = None) -> SynthesisReport:
+    """Synthesize validated tasks for the registered env ``name``; see the module doc."""
+    from ..registry import load_env
+
+    spec = load_env(name)
+    return Synthesizer(spec, config or SynthesisConfig(), tasks_path=Path(tasks_path) if tasks_path else None,
+                       progress=progress, client=client).run()
