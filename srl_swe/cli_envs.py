@@ -163,7 +163,7 @@ def _default_source_files(package: str) -> list[str]:
 
 
 def cmd_envs_add(args: argparse.Namespace) -> None:
-    from .registry import EnvSpec, Registry, Source, parse_env
+    from .registry import EnvSpec, Registry, parse_env
 
     kinds = [k for k in ("pypi", "path", "git") if getattr(args, k)]
     if len(kinds) != 1:

@@ -15,7 +15,6 @@ from srl_swe.errors import InvalidRecordError, SRLSweError
 from srl_swe.images import bug_patch_of, env_context, task_image_tag
 from srl_swe.registry import (
     REPO_ROOT,
-    EnvSpec,
     EnvSpecError,
     Registry,
     list_envs,
