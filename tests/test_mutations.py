@@ -280,3 +280,15 @@ def test_problem_statements_for_every_mutation_hide_the_changed_lines(mutations)
         for line in changed_lines(m.fix_patch(SNIPPET)):
             if len(line.strip()) >= 3:
                 assert line.strip() not in text.splitlines(), (m, line)
+
+
+def test_recursion_is_folded_and_carets_dropped():
+    frames = "pkg/mod.py:9: in clamp\n    return clamp(x - 1, lo, hi)\n" * 40
+    output = ("=================================== FAILURES ===================================\n"
+              "_________________________________ test_clamp __________________________________\n"
+              "tests/test_mod.py:5: in test_clamp\n    assert clamp(5, 0, 3) == 3\n    ^^^^^^^^^^^^^\n"
+              + frames + "E   RecursionError: maximum recursion depth exceeded\n"
+              "=========================== short test summary info ============================\n")
+    text = write_problem_statement("pkg", ["tests/test_mod.py::test_clamp"], output, "")
+    assert "pkg/mod.py, in clamp  [40 times]" in text and text.count("pkg/mod.py, in clamp") == 1
+    assert "^^^" not in text and "RecursionError" in text

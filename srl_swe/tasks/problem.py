@@ -17,7 +17,9 @@ _SECTION = re.compile(r"^_{3,} (?P<name>.+?) _{3,}$")
 _BANNER = re.compile(r"^={5,} ?(?P<title>.*?) ?={5,}$")
 _FRAME_SHORT = re.compile(r"^(?P<path>[^\s:]+\.py):(?P<line>\d+): in (?P<func>\S+)$")
 _FRAME_LONG = re.compile(r"^(?P<path>[^\s:]+\.py):(?P<line>\d+): (?P<exc>[\w.]+)$")
+_CARETS = re.compile(r"^[\^~\s]+$")
 MAX_DETAILED = 3
+MAX_FRAMES = 8
 MAX_E_LINES = 14
 
 
@@ -127,12 +129,13 @@ def write_problem_statement(project: str, fail_to_pass: list[str], output: str, 
         failure = failures[_section_key(test)]
         lines.append(f"`{test}`:")
         lines.append("```")
-        for path, func, code in failure.frames:
+        for path, func, code, repeat in _compact_frames(failure.frames):
+            if path == "...":
+                lines.append("...")
+                continue
+            lines.append(f"{path}, in {func}" + (f"  [{repeat} times]" if repeat > 1 else ""))
             if _is_test_path(path, tests_set):
-                lines.append(f"{path}, in {func}")
-                lines += [f"    {c}" for c in code[-3:] if not _leaks(c, secret)]
-            else:
-                lines.append(f"{path}, in {func}")
+                lines += [f"    {c}" for c in code[-3:] if not _leaks(c, secret) and not _CARETS.match(c)]
         shown = [e for e in failure.error_lines if not _leaks(e, secret)]
         if len(shown) > MAX_E_LINES:
             shown = shown[:MAX_E_LINES] + ["E   ..."]
@@ -148,6 +151,19 @@ def write_problem_statement(project: str, fail_to_pass: list[str], output: str, 
     lines.append("Expected: these tests pass, without breaking any test that passes now.")
     # last line of defence: nothing that repeats a patched line survives, wherever it came from
     return "\n".join(line for line in lines if not _leaks(line, secret)).rstrip() + "\n"
+
+
+def _compact_frames(frames: list[tuple[str, str, list[str]]]) -> list[tuple[str, str, list[str], int]]:
+    """Runs of the same frame (recursion) folded into one with a count; long chains cut in the middle."""
+    out: list[tuple[str, str, list[str], int]] = []
+    for path, func, code in frames:
+        if out and out[-1][0] == path and out[-1][1] == func and out[-1][2] == code:
+            out[-1] = (path, func, code, out[-1][3] + 1)
+        else:
+            out.append((path, func, code, 1))
+    if len(out) > MAX_FRAMES:
+        out = out[:3] + [("...", "", [], 1)] + out[-(MAX_FRAMES - 4):]
+    return out
 
 
 def _exception_from(error_lines: list[str]) -> str:

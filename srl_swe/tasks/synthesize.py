@@ -332,6 +332,11 @@ class Synthesizer:
         self.env_commit = ""
         self.baseline_seconds = 0.0
         self.sources: dict[str, str] = {}
+        self.rows: list[dict[str, Any]] = []
+        """The tasks file's rows (those it held, then those appended)."""
+        self.number = 0
+        """The highest instance number used so far."""
+        self.cache_file: Path | None = None
 
     # -------------------------------------------------------------- setup
 
@@ -492,31 +497,19 @@ class Synthesizer:
             self.progress(f"{self.path} already holds {len(existing)} tasks (>= {cfg.max_tasks}); nothing to do")
             report.seconds = time.monotonic() - t_start
             return report
-        done_ids = {row.get("mutation", {}).get("id") for row in existing}
-        per_function = Counter((r["mutation"]["file"], r["mutation"]["function"]) for r in existing if "mutation" in r)
-        per_file = Counter(r["mutation"]["file"] for r in existing if "mutation" in r)
-        per_kind = Counter(r["mutation"]["kind"] for r in existing if "mutation" in r)
-        number = max((instance_number(r.get("instance_id", "")) for r in existing), default=0)
-        lim_fn, lim_file, lim_kind = cfg.limits()  # set again once the mutable files are known
-
-        def allowed(m: Mutation) -> bool:
-            return (per_function[(m.file, m.function)] < lim_fn and per_file[m.file] < lim_file
-                    and per_kind[m.kind] < lim_kind)
-
+        self.rows = existing
+        self.number = max((instance_number(r.get("instance_id", "")) for r in existing), default=0)
         benches: list[Bench] = []
-        lock = threading.Lock()
         try:
             benches.append(Bench(self.spec, cfg, client=self.client))
             self._baseline(benches[0])
             report.baseline_tests = len(self.stable_pass)
             report.unstable_tests = sorted(self.unstable)
-            for bench in benches:
-                bench.timeout = benches[0].timeout
+            done_ids = {row.get("mutation", {}).get("id") for row in existing}
             candidates = [m for path in sorted(self.sources)
                           for m in find_mutations(self.sources[path], path, kinds=cfg.kinds)]
-            lim_fn, lim_file, lim_kind = cfg.limits(len({m.file for m in candidates}))
-            cache_file = _cache_path(cfg, self.spec.name, self.env_commit)
-            rejected = _read_cache(cache_file) if cfg.use_cache else {}
+            self.cache_file = _cache_path(cfg, self.spec.name, self.env_commit)
+            rejected = _read_cache(self.cache_file) if cfg.use_cache else {}
             ordered = [m for m in sample_mutations(candidates, cfg.seed) if m.id not in done_ids and m.id not in rejected]
             report.candidates = len(ordered)
             self.progress(f"{self.spec.name}: {len(self.stable_pass)} stable tests ({len(self.unstable)} unstable), "
@@ -524,89 +517,115 @@ class Synthesizer:
                           f"{len(ordered)} untried; baseline {self.baseline_seconds:.1f}s per run")
             if cfg.max_candidates is not None:
                 ordered = ordered[:cfg.max_candidates]
-
-            results: dict[int, Outcome | None] = {}
-            cursor = {"next": 0}
-            stop = threading.Event()
-            ready = threading.Condition(lock)
-
-            def worker(bench: Bench) -> None:
-                while not stop.is_set():
-                    with lock:
-                        i = cursor["next"]
-                        if i >= len(ordered):
-                            return
-                        cursor["next"] += 1
-                        skip = not allowed(ordered[i])
-                    outcome = None if skip else self.check(bench, ordered[i])
-                    with lock:
-                        results[i] = outcome
-                        ready.notify_all()
-
-            threads = []
-            for k in range(max(1, cfg.workers)):
-                if k > 0:
-                    try:
-                        bench = Bench(self.spec, cfg, client=self.client)
-                    except Exception as exc:  # noqa: BLE001 - fewer workers is still progress
-                        log.warning("could not start sandbox %d: %s", k, exc)
-                        break
-                    bench.timeout = benches[0].timeout
-                    benches.append(bench)
-                thread = threading.Thread(target=worker, args=(benches[k],), daemon=True, name=f"synth-{k}")
-                thread.start()
-                threads.append(thread)
-
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            kept_total = len(existing)
-            for i in range(len(ordered)):
-                with lock:
-                    while i not in results and any(t.is_alive() for t in threads):
-                        ready.wait(timeout=5)
-                    if i not in results:
-                        break  # every worker is gone
-                    outcome = results.pop(i)
-                m = ordered[i]
-                if outcome is None:
-                    report.rejected["diversity limit"] += 1
-                    continue
-                report.tried += 1
-                with lock:
-                    ok = outcome.kept and allowed(m)
-                if not outcome.kept:
-                    report.rejected[outcome.reason.split(":")[0]] += 1
-                    if cfg.use_cache and not outcome.reason.startswith("error"):
-                        cache_file.parent.mkdir(parents=True, exist_ok=True)
-                        with cache_file.open("a") as fh:
-                            fh.write(json.dumps({"id": m.id, "reason": outcome.reason}) + "\n")
-                elif not ok:
-                    report.rejected["diversity limit"] += 1
-                if ok:
-                    number += 1
-                    row = self.make_row(outcome, number)
-                    with self.path.open("a", encoding="utf-8") as fh:
-                        fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-                    with lock:
-                        per_function[(m.file, m.function)] += 1
-                        per_file[m.file] += 1
-                        per_kind[m.kind] += 1
-                    kept_total += 1
-                    report.kept.append(row["instance_id"])
-                    self.progress(f"kept {row['instance_id']}: {m.kind} in {m.file}::{m.function} "
-                                  f"({len(outcome.fail_to_pass)} FAIL_TO_PASS, {len(outcome.pass_to_pass)} PASS_TO_PASS, "
-                                  f"{outcome.seconds:.1f}s) [{kept_total}/{cfg.max_tasks}]")
-                else:
-                    self.progress(f"rejected {m.id} ({m.file}::{m.function}): {outcome.reason} ({outcome.seconds:.1f}s)")
-                if kept_total >= cfg.max_tasks:
+            for k in range(1, max(1, cfg.workers)):
+                try:
+                    bench = Bench(self.spec, cfg, client=self.client)
+                except Exception as exc:  # noqa: BLE001 - fewer workers is still progress
+                    log.warning("could not start sandbox %d: %s", k, exc)
                     break
-            stop.set()
-            for thread in threads:
-                thread.join()
+                benches.append(bench)
+            for bench in benches:
+                bench.timeout = benches[0].timeout
+            base = cfg.limits(len({m.file for m in candidates}))
+            # diversity first: the strict limits, then (only when the file is still short) looser ones
+            for relax in range(3):
+                if len(self.rows) >= cfg.max_tasks or not ordered:
+                    break
+                limits = (base[0] + relax, base[1] + relax * max(1, base[1] // 2), base[2] * (1 + relax))
+                if relax:
+                    self.progress(f"{len(self.rows)}/{cfg.max_tasks} tasks: relaxing the diversity limits to "
+                                  f"{limits[0]} per function, {limits[1]} per file, {limits[2]} per kind")
+                ordered = self._pass(ordered, benches, limits, report)
         finally:
             for bench in benches:
                 bench.close()
         report.seconds = time.monotonic() - t_start
         return report
+
+    def _pass(self, ordered: list[Mutation], benches: list[Bench], limits: tuple[int, int, int],
+              report: SynthesisReport) -> list[Mutation]:
+        """Check ``ordered`` in parallel, commit kept tasks in order; returns the candidates skipped
+        for diversity (to retry under looser limits)."""
+        cfg = self.config
+        lim_fn, lim_file, lim_kind = limits
+        kept_mutations = [r["mutation"] for r in self.rows if "mutation" in r]
+        per_function = Counter((m["file"], m["function"]) for m in kept_mutations)
+        per_file = Counter(m["file"] for m in kept_mutations)
+        per_kind = Counter(m["kind"] for m in kept_mutations)
+        lock = threading.Lock()
+        ready = threading.Condition(lock)
+        results: dict[int, Outcome | None] = {}
+        cursor = [0]
+        stop = threading.Event()
+
+        def allowed(m: Mutation) -> bool:
+            return (per_function[(m.file, m.function)] < lim_fn and per_file[m.file] < lim_file
+                    and per_kind[m.kind] < lim_kind)
+
+        def worker(bench: Bench) -> None:
+            while not stop.is_set():
+                with lock:
+                    i = cursor[0]
+                    if i >= len(ordered):
+                        return
+                    cursor[0] += 1
+                    skip = not allowed(ordered[i])
+                outcome = None if skip else self.check(bench, ordered[i])
+                with lock:
+                    results[i] = outcome
+                    ready.notify_all()
+
+        threads = [threading.Thread(target=worker, args=(b,), daemon=True, name=f"synth-{k}")
+                   for k, b in enumerate(benches)]
+        for thread in threads:
+            thread.start()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        skipped: list[Mutation] = []
+        try:
+            for i, m in enumerate(ordered):
+                with lock:
+                    while i not in results and any(t.is_alive() for t in threads):
+                        ready.wait(timeout=5)
+                    if i not in results:
+                        skipped.extend(ordered[i:])  # every worker is gone
+                        break
+                    outcome = results.pop(i)
+                if outcome is None or (outcome.kept and not allowed(m)):
+                    skipped.append(m)
+                    if outcome is not None:
+                        report.rejected["diversity limit"] += 1
+                        self.progress(f"skipped {m.id} ({m.file}::{m.function}): a valid bug, but its function, "
+                                      f"file or kind is full ({outcome.seconds:.1f}s)")
+                    continue
+                report.tried += 1
+                if not outcome.kept:
+                    report.rejected[outcome.reason.split(":")[0]] += 1
+                    if cfg.use_cache and self.cache_file and not outcome.reason.startswith("error"):
+                        self.cache_file.parent.mkdir(parents=True, exist_ok=True)
+                        with self.cache_file.open("a") as fh:
+                            fh.write(json.dumps({"id": m.id, "reason": outcome.reason}) + "\n")
+                    self.progress(f"rejected {m.id} ({m.file}::{m.function}): {outcome.reason} ({outcome.seconds:.1f}s)")
+                    continue
+                self.number += 1
+                row = self.make_row(outcome, self.number)
+                with self.path.open("a", encoding="utf-8") as fh:
+                    fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+                with lock:
+                    per_function[(m.file, m.function)] += 1
+                    per_file[m.file] += 1
+                    per_kind[m.kind] += 1
+                self.rows.append(row)
+                report.kept.append(row["instance_id"])
+                self.progress(f"kept {row['instance_id']}: {m.kind} in {m.file}::{m.function} "
+                              f"({len(outcome.fail_to_pass)} FAIL_TO_PASS, {len(outcome.pass_to_pass)} PASS_TO_PASS, "
+                              f"{outcome.seconds:.1f}s) [{len(self.rows)}/{cfg.max_tasks}]")
+                if len(self.rows) >= cfg.max_tasks:
+                    break
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join()
+        return skipped
 
 
 def synthesize_tasks(name: str, config: SynthesisConfig | None = None, *, tasks_path: str | Path | None = None,
@@ -617,3 +636,46 @@ def synthesize_tasks(name: str, config: SynthesisConfig | None = None, *, tasks_
     spec = load_env(name)
     return Synthesizer(spec, config or SynthesisConfig(), tasks_path=Path(tasks_path) if tasks_path else None,
                        progress=progress, client=client).run()
+
+
+def restate_tasks(name: str, *, tasks_path: str | Path | None = None, progress: Callable[[str], None] | None = None,
+                  client: Any = None) -> int:
+    """Rewrite every row's ``problem_statement`` from a fresh run of its failing tests on the bug.
+
+    For when :mod:`srl_swe.tasks.problem` changes: nothing else in the rows moves (ids, commits,
+    test lists). Returns the number of statements that changed; the file is replaced atomically.
+    """
+    from ..registry import load_env, read_tasks
+
+    say = progress or (lambda msg: log.info("%s", msg))
+    spec = load_env(name)
+    path = Path(tasks_path) if tasks_path else Path(spec.tasks_path)
+    rows = read_tasks(path)
+    if not rows:
+        return 0
+    synth = Synthesizer(spec, SynthesisConfig(repeats=1), tasks_path=path, progress=say, client=client)
+    bench = Bench(spec, synth.config, client=client)
+    changed = 0
+    try:
+        synth._baseline(bench)
+        for row in rows:
+            bench.sb.write_file("/tmp/srl-bug.diff", row["bug_patch"])
+            try:
+                bench.sh(f"cd {TESTBED} && git apply /tmp/srl-bug.diff")
+                ids = [t for t in row["FAIL_TO_PASS"] if gradable(t) and " " not in t][:5]
+                _, output, _, _ = bench.run_tests(
+                    f"{spec.full_test_command} --tb=short " + " ".join(shlex.quote(t) for t in ids))
+            finally:
+                bench.restore()
+            statement = write_problem_statement(spec.name, row["FAIL_TO_PASS"], output, row["patch"],
+                                                test_files=synth.test_files, total_tests=len(synth.stable_pass))
+            differs = statement != row["problem_statement"]
+            row["problem_statement"] = statement
+            changed += differs
+            say(f"{row['instance_id']}: {'rewritten' if differs else 'unchanged'}")
+    finally:
+        bench.close()
+    tmp = path.with_suffix(".jsonl.tmp")
+    tmp.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
+    tmp.replace(path)
+    return changed

@@ -1,0 +1,121 @@
+"""Task synthesis and harness validation against the real Docker engine and swebench 5.0.2.
+
+Uses the smallest env (inflection): synthesizes one task into a temporary tasks file (every
+swebench 5.x field, markers in the eval script, base_commit equal to what the task image
+build commits, resumable), then runs the real harness on ONE shipped task of
+envs/tasks/inflection.jsonl with the gold patch (resolved), an empty patch (not resolved) and
+no patch at all (not resolved, FAIL_TO_PASS failing). Skipped only when no Docker daemon
+answers (SRL_SWE_REQUIRE_DOCKER=1 turns the skip into a failure); a missing env image is built.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+
+import pytest
+
+from srl_swe.registry import load_env, read_tasks
+from srl_swe.tasks.mutations import changed_lines
+from srl_swe.tasks.synthesize import (
+    END_MARKER,
+    ROW_FIELDS,
+    START_MARKER,
+    SynthesisConfig,
+    make_eval_script,
+    synthesize_tasks,
+)
+
+ENV = "inflection"
+
+
+def test_eval_script_wraps_the_tests_in_the_markers():
+    script = make_eval_script("pytest -rA tests/test_a.py", "abc123", ["tests/test_a.py", "tests/conftest.py"])
+    lines = script.splitlines()
+    assert lines[:2] == ["#!/bin/bash", "set -uxo pipefail"]
+    start, end = lines.index(f"echo '{START_MARKER}'"), lines.index(f"echo '{END_MARKER}'")
+    assert lines[start + 1:end] == ["pytest -rA tests/test_a.py"]
+    restore = "git checkout abc123 -- tests/conftest.py tests/test_a.py"
+    assert lines[start - 1] == restore and lines[end + 1] == restore
+
+
+def _client_or_skip():
+    why = None
+    try:
+        import docker
+
+        client = docker.from_env(timeout=600)
+        client.ping()
+    except Exception as exc:  # noqa: BLE001 - any failure means no usable daemon
+        why = f"no Docker daemon answers ({type(exc).__name__}: {exc}): run scripts/ensure_docker.sh"
+    if why:
+        if os.environ.get("SRL_SWE_REQUIRE_DOCKER") == "1":
+            pytest.fail(why)
+        pytest.skip(why)
+    return client
+
+
+@pytest.fixture(scope="module")
+def env():
+    """The inflection env spec with its image built (a no-op when it is current)."""
+    from srl_swe.images import build_env, image_exists
+
+    client = _client_or_skip()
+    spec = load_env(ENV)
+    if not image_exists(spec.image, client):
+        build_env(spec, client=client)
+    return spec
+
+
+@pytest.mark.docker
+def test_synthesize_writes_complete_resumable_rows(env, tmp_path):
+    from srl_swe.images import task_base_commit
+    from swebench.harness.utils import make_test_spec
+
+    path = tmp_path / "tasks" / f"{ENV}.jsonl"
+    config = SynthesisConfig(max_tasks=1, seed=0, workers=1, repeats=2, max_candidates=40, use_cache=False,
+                             cache_dir=tmp_path / "cache")
+    report = synthesize_tasks(ENV, config, tasks_path=path)
+    rows = read_tasks(path)
+    assert len(rows) == 1 and report.kept == [rows[0]["instance_id"]], report.to_dict()
+    row = rows[0]
+    for name in ROW_FIELDS:
+        assert name in row, name
+    assert re.fullmatch(rf"srl-swe__{ENV}-\d{{4}}", row["instance_id"])
+    assert row["image"] == f"srl-swe/task.{ENV}:{row['instance_id'][-4:]}"
+    assert row["repo"] == env.repo_name and row["log_parser"] == env.log_parser and row["eval_type"] == "pass_and_fail"
+    assert row["test_patch"] == "" and row["FAIL_TO_PASS"] and row["PASS_TO_PASS"]
+    assert not set(row["FAIL_TO_PASS"]) & set(row["PASS_TO_PASS"])
+    script = row["eval_script"]
+    assert script.index(f"echo '{START_MARKER}'") < script.index(f"echo '{END_MARKER}'")
+    assert f"git checkout {row['base_commit']} -- " in script
+    # the gold patch is the bug patch inverted; the statement never quotes a line either touches
+    assert sorted(changed_lines(row["patch"])) == sorted(changed_lines(row["bug_patch"]))
+    assert row["patch"].startswith(f"diff --git a/{row['mutation']['file']} b/{row['mutation']['file']}")
+    for line in changed_lines(row["patch"]):
+        if len(line.strip()) >= 3:
+            assert line.strip() not in row["problem_statement"]
+    assert row["FAIL_TO_PASS"][0] in row["problem_statement"]
+    # base_commit is exactly what docker/task/apply-bug.sh commits for this bug
+    assert row["base_commit"] == task_base_commit(env, row["bug_patch"])
+    assert make_test_spec(row).FAIL_TO_PASS == row["FAIL_TO_PASS"]
+    # a rerun finds the file complete and touches nothing
+    before = path.read_text()
+    again = synthesize_tasks(ENV, config, tasks_path=path)
+    assert again.kept == [] and again.existing == 1 and path.read_text() == before
+
+
+@pytest.mark.docker
+def test_real_harness_resolves_gold_and_not_empty_on_a_shipped_task(env, tmp_path):
+    from srl_swe.tasks.validate import validate_env
+
+    rows = env.load_tasks()
+    assert len(rows) >= 10, f"{env.tasks_path} should ship at least 10 tasks"
+    iid = rows[0]["instance_id"]
+    report = validate_env(ENV, workers=1, instance_ids=[iid], work_dir=tmp_path / "validate")
+    summary = json.loads((tmp_path / "validate" / "summary.json").read_text())
+    assert summary["ok"] is report.ok is True, summary
+    assert report.runs["gold"].resolved == [iid]
+    assert report.runs["empty"].resolved == [] and report.runs["empty"].empty_patch == [iid]
+    assert report.runs["no-patch"].resolved == [] and report.runs["no-patch"].unresolved == [iid]
+    assert not report.image_problems
