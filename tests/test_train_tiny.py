@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import threading
 from pathlib import Path
 
@@ -213,17 +214,23 @@ def test_sft_two_steps_then_resume_to_three(tiny, tmp_path):
     assert saved["max_steps"] == 2 and saved["resolved"]["heldout_trajectories"]
     assert not set(saved["resolved"]["heldout_trajectories"]) & set(saved["resolved"]["train_trajectories"])
     assert {p.name for p in run.glob("checkpoint-*")} == {"checkpoint-1", "checkpoint-2"}
+    assert (run / "loss.png").stat().st_size > 0
 
     with pytest.raises(SRLSweError, match="--resume"):
         train_sft(SFTRunConfig(model=str(tiny), output_dir=str(run), max_steps=3))
 
+    # a crash after a logged but unsaved step 3: the resumed run logs step 3 again, once
+    with (run / "metrics.jsonl").open("a") as handle:
+        handle.write(json.dumps({"step": 3, "loss": 99.0}) + "\n")
+    shutil.rmtree(run / "checkpoint-2")  # resume picks the latest checkpoint left: 1
     config.max_steps, config.resume = 3, True
     train_sft(config)
     state = json.loads((run / "checkpoint-3" / "trainer_state.json").read_text())
     assert state["global_step"] == 3
     steps = [m["step"] for m in _read_metrics(run) if "loss" in m]
     assert steps == [1, 2, 3]
-    assert json.loads((run / "config.json").read_text())["resolved"]["resume_from"].endswith("checkpoint-2")
+    assert 99.0 not in [m.get("loss") for m in _read_metrics(run)]
+    assert json.loads((run / "config.json").read_text())["resolved"]["resume_from"].endswith("checkpoint-1")
 
 
 def test_sft_lora_merges_into_a_plain_model(tiny, tmp_path):

@@ -2,9 +2,12 @@
 
 Every expert action becomes one conversational example: the step prompt, then the expert's
 `<think>` + canonical call as the assistant answer; the loss covers assistant tokens only
-(`assistant_only_loss=True`). The run directory (`output_dir`) holds `config.json` (the
-resolved config), `metrics.jsonl` (one JSON object per logged step), `checkpoint-N/`
-folders and the final model + tokenizer in `final/`.
+(`assistant_only_loss=True`), by default only the final answer (see `data.sft_dataset`).
+Training uses the train side of `split_by_trajectory(heldout_fraction, seed)`, so
+`evaluate_steps` with the same values scores trajectories the model never saw. The run
+directory (`output_dir`) holds `config.json` (the resolved config), `metrics.jsonl` (one
+JSON object per logged step), `loss.png`, `checkpoint-N/` folders and the final model +
+tokenizer in `final/`.
 """
 from __future__ import annotations
 
@@ -120,6 +123,35 @@ class MetricsCallback(TrainerCallback):
             handle.write(json.dumps(record) + "\n")
 
 
+def _truncate_metrics(path: Path, step: int) -> None:
+    """Keep only the records of steps up to `step`."""
+    if path.exists():
+        kept = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line).get("step", 0) <= step]
+        path.write_text("".join(line + "\n" for line in kept))
+
+
+def plot_loss(run_dir: str | Path) -> Path | None:
+    """`loss.png` of the training loss in a run's metrics.jsonl; None when nothing was logged."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    run_dir = Path(run_dir)
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    points = [(r["step"], r["loss"]) for r in records if isinstance(r.get("loss"), (int, float))]
+    if not points:
+        return None
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot(*zip(*points), marker="o" if len(points) < 50 else None)
+    ax.set(title="SFT loss (assistant tokens)", xlabel="step", ylabel="loss")
+    fig.tight_layout()
+    out = run_dir / "loss.png"
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out
+
+
 def _filter_long(dataset, tokenizer, max_length: int):
     """Drop examples whose chat-formatted prompt + completion exceeds `max_length` tokens."""
     def length(example) -> dict[str, int]:
@@ -196,6 +228,8 @@ def build_sft_trainer(config: SFTRunConfig):
     metrics = out / "metrics.jsonl"
     if resume_from is None:
         metrics.write_text("")
+    else:  # steps logged after the checkpoint are logged again by the resumed run
+        _truncate_metrics(metrics, int(Path(resume_from).name.rsplit("-", 1)[-1]))
 
     args = SFTConfig(
         output_dir=str(out),
@@ -239,4 +273,5 @@ def train_sft(config: SFTRunConfig) -> Path:
         trained = trained.merge_and_unload()
     trained.save_pretrained(final)
     trainer.processing_class.save_pretrained(final)
+    plot_loss(config.output_dir)
     return final
