@@ -182,6 +182,13 @@ def cmd_trajectories_verify(args: argparse.Namespace) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
+    args.stages, args.model, args.data = None, args.model, None
+    from .train.cli import cmd_train_pipeline
+
+    cmd_train_pipeline(args)
+
+
+def cmd_replay(args: argparse.Namespace) -> None:
     from .demo import DemoConfig, run_replay_demo
 
     run_replay_demo(DemoConfig(data=args.data, policy=args.policy, metric=args.metric, context=args.context))
@@ -242,12 +249,23 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--json", action="store_true")
     verify.set_defaults(func=cmd_trajectories_verify)
 
-    demo = sub.add_parser("demo", help="replay the embedded trajectories with a baseline policy")
-    demo.add_argument("--data", default=None)
-    demo.add_argument("--policy", default="repeat-previous", choices=["repeat-previous", "oracle"])
-    demo.add_argument("--metric", default=DEFAULT_METRIC, choices=METRICS)
-    demo.add_argument("--context", default="last:2")
+    from .train.cli import register as register_training
+
+    register_training(sub)  # `train sft|srl|pipeline`, `eval steps`
+
+    demo = sub.add_parser("demo", help="the main job on the embedded data: tiny model, SFT warm-up, then SRL (configs/demo.yaml)")
+    demo.add_argument("--config", default=str(Path(__file__).resolve().parent.parent / "configs" / "demo.yaml"))
+    demo.add_argument("--model", default=None, help="any Hugging Face model id or local path instead of the tiny model")
+    demo.add_argument("--output-dir", default=None)
+    demo.add_argument("--set", nargs="*", metavar="[STAGE.]KEY=VALUE")
     demo.set_defaults(func=cmd_demo)
+
+    replay = sub.add_parser("replay", help="replay trajectories with a baseline policy and print per-step rewards")
+    replay.add_argument("--data", default=None)
+    replay.add_argument("--policy", default="repeat-previous", choices=["repeat-previous", "oracle"])
+    replay.add_argument("--metric", default=DEFAULT_METRIC, choices=METRICS)
+    replay.add_argument("--context", default="last:2")
+    replay.set_defaults(func=cmd_replay)
     return parser
 
 

@@ -66,6 +66,6 @@ def test_envs_list_json(capsys):
 
 
 def test_console_script_runs_the_demo():
-    result = subprocess.run([sys.executable, "-m", "srl_swe.cli", "demo", "--policy", "oracle"], capture_output=True, text=True, timeout=120)
+    result = subprocess.run([sys.executable, "-m", "srl_swe.cli", "replay", "--policy", "oracle"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "mean step reward 1.000" in result.stdout

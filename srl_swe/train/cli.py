@@ -51,6 +51,36 @@ def cmd_eval_steps(args: argparse.Namespace) -> None:
             print(f"wrote {out / 'report.json'}, {out / 'report.md'}, {out / 'predictions.jsonl'}", file=sys.stderr)
 
 
+def cmd_train_srl(args: argparse.Namespace) -> None:
+    from .config_io import build_config, load_yaml, parse_overrides
+    from .srl import SRLRunConfig, train_srl
+
+    flags = {"model": args.model, "data": args.data, "output_dir": args.output_dir, "max_steps": args.max_steps,
+             "metric": args.metric, "lora_r": args.lora_r, "resume": args.resume or None,
+             "dynamic_sampling": False if args.no_dynamic_sampling else None}
+    config = build_config(SRLRunConfig, load_yaml(args.config), {k: v for k, v in flags.items() if v is not None},
+                          parse_overrides(args.set), origin=args.config or "command line")
+    final = train_srl(config)
+    print(f"final model: {final}\nmetrics: {Path(config.output_dir) / 'metrics.jsonl'}")
+
+
+def cmd_train_pipeline(args: argparse.Namespace) -> None:
+    from .config_io import build_config, load_yaml, parse_overrides
+    from .pipeline import PipelineConfig, run_pipeline
+
+    data = load_yaml(args.config)
+    flags = {"stages": args.stages.split(",") if args.stages else None, "output_dir": args.output_dir,
+             "model": args.model, "data": args.data}
+    config = build_config(PipelineConfig, data, {k: v for k, v in flags.items() if v is not None}, origin=args.config or "command line")
+    for key, value in parse_overrides(args.set).items():  # stage.key=value or key=value (shared)
+        stage, _, field = key.rpartition(".")
+        if stage:
+            config.stage_options.setdefault(stage, {})[field] = value
+        else:
+            config.shared[field] = value
+    run_pipeline(config)
+
+
 def add_step_options(p: argparse.ArgumentParser) -> None:
     """Options that shape step prompts and the train/held-out split (shared by trainers and evaluation)."""
     p.add_argument("--data", default=None, help="trajectory file or dataset name (default: the embedded trajectories)")
@@ -112,9 +142,41 @@ def add_eval_steps_parser(eval_sub) -> argparse.ArgumentParser:
     return steps
 
 
+def add_srl_parser(train_sub) -> argparse.ArgumentParser:
+    from ..rewards import METRICS
+
+    srl = train_sub.add_parser("srl", help="Supervised RL: GRPO with dynamic sampling on expert step instances")
+    srl.add_argument("--config", default=None, help="YAML file of SRLRunConfig fields (e.g. configs/paper_7b.yaml)")
+    srl.add_argument("--model", default=None, help="model id or path (default: the tiny offline Qwen2 model)")
+    srl.add_argument("--data", default=None, help="trajectory file or dataset name (default: the embedded trajectories)")
+    srl.add_argument("--output-dir", default=None, help="run dir: config.json, metrics.jsonl, plots, checkpoint-N/, final/")
+    srl.add_argument("--max-steps", type=int, default=None)
+    srl.add_argument("--metric", default=None, choices=METRICS)
+    srl.add_argument("--lora-r", type=int, default=None, help="LoRA rank (0 = full fine-tuning)")
+    srl.add_argument("--no-dynamic-sampling", action="store_true", help="plain GRPO batches (keep zero-spread groups)")
+    srl.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --output-dir")
+    srl.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="override any SRLRunConfig field, e.g. --set learning_rate=1e-6")
+    srl.set_defaults(func=cmd_train_srl)
+    return srl
+
+
+def add_pipeline_parser(train_sub) -> argparse.ArgumentParser:
+    pipe = train_sub.add_parser("pipeline", help="chain stages, each from the previous stage's model (e.g. sft,srl)")
+    pipe.add_argument("stages", nargs="?", default=None, help="comma-separated stages, e.g. sft,srl")
+    pipe.add_argument("--config", default=None, help="YAML file of PipelineConfig fields (e.g. configs/demo.yaml)")
+    pipe.add_argument("--model", default=None)
+    pipe.add_argument("--data", default=None)
+    pipe.add_argument("--output-dir", default=None)
+    pipe.add_argument("--set", nargs="*", metavar="[STAGE.]KEY=VALUE", help="e.g. --set sft.max_steps=50 seed=1")
+    pipe.set_defaults(func=cmd_train_pipeline)
+    return pipe
+
+
 def register(subparsers) -> argparse._SubParsersAction:
-    """Add `train sft` and `eval steps` to the top-level subparsers; return the `train` group's subparsers."""
+    """Add `train sft|srl|pipeline` and `eval steps` to the top-level subparsers; return the `train` group's subparsers."""
     train_sub = add_train_group(subparsers)
     add_sft_parser(train_sub)
+    add_srl_parser(train_sub)
+    add_pipeline_parser(train_sub)
     add_eval_steps_parser(add_eval_group(subparsers))
     return train_sub

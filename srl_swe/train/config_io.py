@@ -1,0 +1,49 @@
+"""Run configs as data: dataclasses filled from YAML files and `key=value` overrides."""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from ..errors import SRLSweError
+
+T = TypeVar("T")
+
+
+def parse_overrides(pairs: list[str] | None) -> dict[str, Any]:
+    """`["max_steps=5", "lora_r=8"]` -> {"max_steps": 5, "lora_r": 8} (values parsed as YAML scalars)."""
+    out = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise SRLSweError(f"override {pair!r} is not key=value")
+        out[key.strip().replace("-", "_")] = yaml.safe_load(value)
+    return out
+
+
+def build_config(cls: type[T], *sources: dict[str, Any], origin: str = "config") -> T:
+    """Instantiate dataclass `cls` from dicts applied in order (later wins); unknown keys are errors."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    merged: dict[str, Any] = {}
+    for source in sources:
+        for key, value in (source or {}).items():
+            if value is None and key in merged:
+                continue
+            if key not in names:
+                raise SRLSweError(f"{origin}: unknown field {key!r} for {cls.__name__}; known: {', '.join(sorted(names))}")
+            merged[key] = value
+    return cls(**merged)
+
+
+def load_yaml(path: str | Path | None) -> dict[str, Any]:
+    if not path:
+        return {}
+    try:
+        data = yaml.safe_load(Path(path).read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise SRLSweError(f"{path}: cannot read config: {exc}") from exc
+    if not isinstance(data, dict):
+        raise SRLSweError(f"{path}: a config file must hold a mapping")
+    return data
