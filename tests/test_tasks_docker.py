@@ -92,9 +92,11 @@ def test_synthesize_writes_complete_resumable_rows(env, tmp_path):
     # the gold patch is the bug patch inverted; the statement never quotes a line either touches
     assert sorted(changed_lines(row["patch"])) == sorted(changed_lines(row["bug_patch"]))
     assert row["patch"].startswith(f"diff --git a/{row['mutation']['file']} b/{row['mutation']['file']}")
+    statement_lines = {line.strip().lstrip("E>").strip() for line in row["problem_statement"].splitlines()}
     for line in changed_lines(row["patch"]):
-        if len(line.strip()) >= 3:
-            assert line.strip() not in row["problem_statement"]
+        text = line.strip()
+        assert text not in statement_lines or len(text) < 3, text
+        assert len(text) < 8 or text not in row["problem_statement"], text
     assert row["FAIL_TO_PASS"][0] in row["problem_statement"]
     # base_commit is exactly what docker/task/apply-bug.sh commits for this bug
     assert row["base_commit"] == task_base_commit(env, row["bug_patch"])

@@ -120,9 +120,17 @@ def _image_base_commit(client: Any, image: str) -> str:
         container.remove(force=True)
 
 
+def _image_base_commit_or_none(client: Any, image: str) -> str | None:
+    try:
+        return _image_base_commit(client, image)
+    except Exception:  # noqa: BLE001 - missing image or file: treated as stale
+        return None
+
+
 def ensure_task_images(spec: Any, rows: list[dict[str, Any]], *, jobs: int = 1, client: Any = None,
                        progress: Callable[[str], None] | None = None) -> tuple[list[str], dict[str, str]]:
-    """Build the missing task images; check every image's base commit. Returns (built, problems)."""
+    """Build the missing (or stale: another base commit) task images; check every image's base
+    commit against its row. Returns (images built, {instance_id: problem})."""
     import docker
 
     from .. import images
@@ -133,6 +141,11 @@ def ensure_task_images(spec: Any, rows: list[dict[str, Any]], *, jobs: int = 1, 
         say(f"building the env image {spec.image}")
         images.build_env(spec, client=client, progress=None)
     missing = [row for row in rows if not images.image_exists(row["image"], client)]
+    for row in rows:  # an image left by another tasks file under the same tag: build it again
+        if row not in missing and _image_base_commit_or_none(client, row["image"]) != row["base_commit"]:
+            say(f"{row['image']} is not at {row['base_commit'][:12]}: rebuilding it")
+            client.images.remove(row["image"], force=True)
+            missing.append(row)
     problems: dict[str, str] = {}
     built: list[str] = []
     if missing:
