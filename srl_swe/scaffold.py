@@ -28,6 +28,8 @@ class Scaffold:
     omitted_history_note: str
     workdir: str
     descriptions: dict[str, str] = field(default_factory=dict)
+    compact_tools: bool = False
+    """List tools in the system prompt as one signature line each (short prompts for small models)."""
 
     def canonical_name(self, name: str) -> str:
         """Map an alias (e.g. SWE-agent's `bash`) onto the scaffold's own tool name."""
@@ -54,6 +56,13 @@ class Scaffold:
 
     def tools_text(self) -> str:
         """The tool list as it appears in the system prompt."""
+        if self.compact_tools:
+            lines = []
+            for name, schema in self.tools.items():
+                required = set(schema.get("required", []))
+                params = [k if k in required else f"[{k}]" for k in schema.get("properties", {})]
+                lines.append(f"- {name}({', '.join(params)})")
+            return "\n".join(lines)
         blocks = []
         for name, schema in self.tools.items():
             lines = [f"- {name}: {self.descriptions.get(name, '').strip()}"]
@@ -92,6 +101,9 @@ def load_scaffold(name_or_path: str = DEFAULT_SCAFFOLD) -> Scaffold:
     """Load a scaffold by name (a file in `agents/`) or by path to a YAML file."""
     path = _scaffold_path(name_or_path)
     data = yaml.safe_load(path.read_text())
+    if data.get("extends"):  # a variant: the base scaffold's file with these keys replaced
+        base = yaml.safe_load(_scaffold_path(data["extends"]).read_text())
+        data = {**base, **{k: v for k, v in data.items() if k != "extends"}}
     try:
         tools = {t["name"]: t["parameters"] for t in data["tools"]}
         return Scaffold(
@@ -104,6 +116,7 @@ def load_scaffold(name_or_path: str = DEFAULT_SCAFFOLD) -> Scaffold:
             omitted_history_note=data["omitted_history_note"],
             workdir=data.get("workdir", "/testbed"),
             descriptions={t["name"]: t.get("description", "") for t in data["tools"]},
+            compact_tools=bool(data.get("compact_tools", False)),
         )
     except (KeyError, TypeError) as exc:
         raise SRLSweError(f"{path}: malformed scaffold, missing {exc}") from exc

@@ -70,3 +70,14 @@ def test_embedded_default_data_is_sound():
         runs = [turn.observation for turn in t.actions if "pytest" in turn.action.arguments.get("command", "")]
         assert "exit code 1" in runs[0] and "failed" in runs[0]
         assert "exit code 0" in runs[-1] and "passed" in runs[-1]
+
+
+def test_compact_scaffold_extends_the_base_tools_with_a_short_prompt():
+    from srl_swe.scaffold import load_scaffold
+
+    base, compact = load_scaffold("openhands"), load_scaffold("openhands_compact")
+    assert compact.tools == base.tools and compact.aliases == base.aliases
+    assert "- str_replace_editor(command, path, [file_text]" in compact.render_system_prompt()
+    assert len(compact.render_system_prompt()) < len(base.render_system_prompt()) / 3
+    steps = StepBuilder(StepConfig(scaffold="openhands_compact")).steps(TRAJ)
+    assert steps[0].prompt[0]["content"] == compact.render_system_prompt()

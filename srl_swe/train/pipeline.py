@@ -36,6 +36,8 @@ class PipelineConfig:
     """Per-stage options, keyed by stage name."""
     eval_limit: int = 32
     """Held-out step instances evaluated after each stage (0 = skip)."""
+    tiny_model: dict[str, Any] = field(default_factory=dict)
+    """Size of the tiny offline model when `model` is None (hidden_size, num_layers, num_heads, vocab_size)."""
     max_new_tokens: int = 192
     """Generation budget of the held-out evaluation."""
 
@@ -58,10 +60,10 @@ def _evaluate(model: str, config: PipelineConfig, stage_config: Any) -> dict[str
     from ..steps import StepConfig
     from .evaluate_steps import evaluate_steps
 
-    step_config = StepConfig(context=getattr(stage_config, "context", "last:2"),
-                             max_observation_chars=getattr(stage_config, "max_observation_chars", 4000))
-    return evaluate_steps(model, config.data, heldout_only=True, heldout_fraction=getattr(stage_config, "heldout_fraction", 0.2),
-                          seed=getattr(stage_config, "seed", 0), step_config=step_config, limit=config.eval_limit or None,
+    step_config = StepConfig(context=stage_config.context, max_observation_chars=stage_config.max_observation_chars,
+                             scaffold=stage_config.scaffold)
+    return evaluate_steps(model, config.data, heldout_only=True, heldout_fraction=stage_config.heldout_fraction,
+                          seed=stage_config.seed, step_config=step_config, limit=config.eval_limit or None,
                           max_new_tokens=config.max_new_tokens, progress=False)
 
 
@@ -75,7 +77,7 @@ def run_pipeline(config: PipelineConfig, console: Console | None = None) -> dict
             raise SRLSweError(f"unknown stage {name!r}; available: {', '.join(STAGES)}")
     root = Path(config.output_dir)
     root.mkdir(parents=True, exist_ok=True)
-    model = config.model or str(default_tiny_model())
+    model = config.model or str(default_tiny_model(**config.tiny_model))
     results: list[dict[str, Any]] = []
     first_config = _stage_config(config.stages[0], config, model, root / "00")[1]
     if config.eval_limit:

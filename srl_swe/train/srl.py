@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..rewards import DEFAULT_METRIC, SRLReward
+from ..scaffold import DEFAULT_SCAFFOLD
 from ..steps import StepConfig
 from .run_dir import MetricsCallback, RunDir
 
@@ -36,6 +37,8 @@ class SRLRunConfig:
     """Step context: `last:K` expert rounds (paper: 2) or `full`."""
     max_observation_chars: int = 2000
     """Observation budget in step prompts."""
+    scaffold: str = DEFAULT_SCAFFOLD
+    """Agent scaffold (tools and prompts) under agents/ or a YAML path."""
     num_generations: int = 8
     """Rollouts per prompt (the GRPO group size)."""
     prompts_per_step: int = 2
@@ -110,7 +113,7 @@ def train_srl(config: SRLRunConfig) -> Path:
     run = RunDir(config.output_dir)
     run.write_config(config)
     model_path = config.model or str(default_tiny_model())
-    step_config = StepConfig(context=config.context, max_observation_chars=config.max_observation_chars)
+    step_config = StepConfig(context=config.context, max_observation_chars=config.max_observation_chars, scaffold=config.scaffold)
     train_dataset, trajectories = load_step_splits(config.data, step_config, config.heldout_fraction, config.seed)
     checkpoint = latest_checkpoint(config.output_dir) if config.resume else None
     if checkpoint is not None:
@@ -145,7 +148,7 @@ def train_srl(config: SRLRunConfig) -> Path:
     peft_config = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, task_type="CAUSAL_LM", target_modules="all-linear") if config.lora_r else None
     trainer = DynamicSamplingGRPOTrainer(
         model=model_path,
-        reward_funcs=[SRLReward(config.metric)],
+        reward_funcs=[SRLReward(config.metric, config.scaffold)],
         args=args,
         train_dataset=train_dataset,
         processing_class=AutoTokenizer.from_pretrained(model_path),

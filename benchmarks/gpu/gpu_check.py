@@ -1,0 +1,97 @@
+"""GPU check of SRL training (run on an H100/H200 with torch + transformers; trl etc. carried as wheels).
+
+Random Qwen2.5-0.5B-shaped model, embedded step instances, SRL reward, 32 completions per
+step (4 prompts x 8 rollouts) of up to 512 tokens. Three runs on the same model and batch:
+  plain   trl.GRPOTrainer with its defaults (transformers `generate`)
+  ours    srl-swe trainer: dynamic sampling, paged continuous-batching generation
+  ours-nods  the same with dynamic sampling off
+Prints step time, generated tokens/s and peak GPU memory for each, and the ratios.
+Usage (see benchmarks/gpu/run_on_device.sh): python benchmarks/gpu/gpu_check.py --steps 24
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+
+import torch
+from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM, TrainerCallback
+from trl import GRPOConfig, GRPOTrainer
+
+from srl_swe.rewards import SRLReward
+from srl_swe.steps import StepConfig
+from srl_swe.train.data import load_data, step_dataset
+from srl_swe.train.dynamic_sampling import DynamicSamplingGRPOTrainer
+from srl_swe.train.tiny_model import default_tiny_model
+
+
+def qwen05b_shaped(path: str) -> str:
+    """A random model with Qwen2.5-0.5B's shape (our offline tokenizer; vocab padded to Qwen's 151,936)."""
+    tokenizer = AutoTokenizer.from_pretrained(default_tiny_model())
+    config = Qwen2Config(vocab_size=151936, hidden_size=896, intermediate_size=4864, num_hidden_layers=24,
+                         num_attention_heads=14, num_key_value_heads=2, max_position_embeddings=32768, tie_word_embeddings=True,
+                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+    torch.manual_seed(0)
+    Qwen2ForCausalLM(config).to(torch.bfloat16).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+class Probe(TrainerCallback):
+    def __init__(self):
+        self.times, self.tokens = [], []
+
+    def on_step_begin(self, args, state, control, **kw):
+        torch.cuda.synchronize()
+        self.t0 = time.perf_counter()
+
+    def on_step_end(self, args, state, control, **kw):
+        torch.cuda.synchronize()
+        self.times.append(time.perf_counter() - self.t0)
+
+
+def run(name: str, model: str, steps: int, dataset, **kw) -> dict:
+    torch.cuda.reset_peak_memory_stats()
+    ours = name.startswith("ours")
+    with tempfile.TemporaryDirectory() as out:
+        args = GRPOConfig(output_dir=out, max_steps=steps, per_device_train_batch_size=32, num_generations=8,
+                          max_completion_length=512, bf16=True, report_to="none", save_strategy="no", logging_steps=1,
+                          beta=0.0, temperature=1.0, learning_rate=1e-6, disable_tqdm=True, remove_unused_columns=False,
+                          use_transformers_paged=ours, seed=0)
+        cls = DynamicSamplingGRPOTrainer if ours else GRPOTrainer
+        extra = {"dynamic_sampling": kw.get("dynamic_sampling", True), "max_refill_rounds": 2} if ours else {}
+        trainer = cls(model=model, reward_funcs=[SRLReward()], args=args, train_dataset=dataset, **extra)
+        probe = Probe()
+        trainer.add_callback(probe)
+        trainer.train()
+        m = trainer._metrics["train"]
+    times = probe.times[2:]  # warm-up steps excluded
+    rounds = sum(m.get("dynamic_sampling/rounds", [1])) / max(1, len(m.get("dynamic_sampling/rounds", [1])))
+    mean_len = sum(m["completions/mean_length"]) / len(m["completions/mean_length"])
+    step_time = sum(times) / len(times)
+    generated = 32 * mean_len * rounds
+    return {"run": name, "step_time_s": round(step_time, 3), "generated_tokens_per_s": round(generated / step_time, 1),
+            "generation_rounds_per_step": round(rounds, 2), "mean_completion_tokens": round(mean_len, 1),
+            "peak_memory_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--steps", type=int, default=24)
+    args = parser.parse_args()
+    print(torch.cuda.get_device_name(0), torch.__version__)
+    with tempfile.TemporaryDirectory() as tmp:
+        model = qwen05b_shaped(tmp + "/model")
+        dataset = step_dataset(load_data(None), StepConfig())
+        results = [run("plain-trl", model, args.steps, dataset), run("ours", model, args.steps, dataset),
+                   run("ours-nods", model, args.steps, dataset, dynamic_sampling=False)]
+    for r in results:
+        print(json.dumps(r))
+    base = results[0]["generated_tokens_per_s"]
+    for r in results[1:]:
+        print(f"{r['run']}: generated tokens/s {r['generated_tokens_per_s'] / base:.2f}x plain TRL")
+
+
+if __name__ == "__main__":
+    main()
