@@ -342,3 +342,23 @@ def validate_env(name: str, *, workers: int = 2, instance_ids: Iterable[str] | N
     report.seconds = time.monotonic() - t0
     (out / "summary.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
     return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m srl_swe.tasks.validate NAME [--workers N] [--instance-id ID ...]``: exit 1 on any mismatch."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m srl_swe.tasks.validate", description=main.__doc__)
+    parser.add_argument("name")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--instance-id", action="append", dest="instance_ids")
+    parser.add_argument("--mode", action="append", choices=MODES, dest="modes", help="default: all three")
+    args = parser.parse_args(argv)
+    report = validate_env(args.name, workers=args.workers, instance_ids=args.instance_ids,
+                          modes=args.modes or MODES, progress=lambda msg: print(msg, file=sys.stderr, flush=True))
+    print(json.dumps(report.to_dict(), indent=2))
+    return 0 if report.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
