@@ -1,4 +1,4 @@
-.PHONY: setup docker demo test bench
+.PHONY: setup docker demo test bench data
 
 # Python environment in .venv (CPU torch from the local wheel; never vllm). Idempotent.
 setup:
@@ -18,3 +18,9 @@ test: setup docker
 bench: setup docker
 	.venv/bin/python benchmarks/bench_core.py
 	.venv/bin/python benchmarks/bench_sandbox.py
+
+# Re-record the embedded expert trajectories in live sandboxes (task images built first).
+data: setup docker
+	.venv/bin/srl-swe images build --tasks
+	rm -f srl_swe/data/default_trajectories.jsonl
+	.venv/bin/srl-swe trajectories record --out srl_swe/data/default_trajectories.jsonl --workers 2

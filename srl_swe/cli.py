@@ -252,6 +252,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .train.cli import register as register_training
 
     register_training(sub)  # `train sft|srl|pipeline`, `eval steps`
+    from .tasks.cli import register as register_tasks
+
+    register_tasks(sub)  # `tasks synthesize`
 
     demo = sub.add_parser("demo", help="the main job on the embedded data: tiny model, SFT warm-up, then SRL (configs/demo.yaml)")
     demo.add_argument("--config", default=str(Path(__file__).resolve().parent.parent / "configs" / "demo.yaml"))

@@ -76,7 +76,7 @@ def test_unknown_trajectory_id_is_a_clear_error():
 
 
 def test_vector_env_runs_many_trajectories_in_lockstep():
-    n = len(TRAJECTORIES)
+    n = 6
     envs = gym.vector.SyncVectorEnv([lambda: make() for _ in range(n)])
     obs, infos = envs.reset(options={"trajectory_index": 0})
     obs, infos = envs.reset(seed=list(range(n)))

@@ -53,23 +53,25 @@ def test_bad_context_policy_is_rejected():
 
 
 def test_expert_action_is_the_canonical_call_and_prompts_are_chat_messages():
-    steps = list(build_steps(load_trajectories(default_dataset_path()).trajectories))
-    assert len(steps) == 6 * 7
+    trajectories = load_trajectories(default_dataset_path()).trajectories
+    steps = list(build_steps(trajectories))
+    assert len(steps) == sum(len(t.actions) for t in trajectories)
     for s in steps:
         assert s.expert_action.startswith(f"<function={s.tool_name}>")
         assert all(set(m) == {"role", "content"} for m in s.prompt)
 
 
 def test_embedded_default_data_is_sound():
-    """Each embedded episode fails its tests first, fixes the bug, then passes and finishes."""
+    """Each embedded episode was recorded in a sandbox: failing tests first, the fix, then passing tests."""
     trajectories = load_trajectories(default_dataset_path()).trajectories
-    assert len(trajectories) >= 6
+    assert len(trajectories) >= 30 and all(t.metadata["resolved"] for t in trajectories)
+    assert len({t.task.repo for t in trajectories}) >= 3
     for t in trajectories:
         tools = [turn.action.name for turn in t.actions]
         assert tools[-1] == "finish" and "str_replace_editor" in tools
         runs = [turn.observation for turn in t.actions if "pytest" in turn.action.arguments.get("command", "")]
-        assert "exit code 1" in runs[0] and "failed" in runs[0]
-        assert "exit code 0" in runs[-1] and "passed" in runs[-1]
+        assert "failed" in runs[0] or "error" in runs[0].lower()
+        assert "passed" in runs[-1] and " failed" not in runs[-1]
 
 
 def test_compact_scaffold_extends_the_base_tools_with_a_short_prompt():

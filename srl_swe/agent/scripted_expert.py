@@ -82,7 +82,7 @@ def symbols_from_failure(output: str, test_ids: list[str]) -> list[str]:
 class ScriptedExpert:
     """Yields completions (`<think>` + one tool call); `send` it each step's observation."""
 
-    def __init__(self, task: dict[str, Any], *, workdir: str = "/testbed", test_command: str = "python -m pytest -q"):
+    def __init__(self, task: dict[str, Any], *, workdir: str = "/testbed", test_command: str = "python -m pytest -q -p no:cacheprovider -o addopts="):
         self.task, self.workdir, self.test_command = task, workdir, test_command
         self.edits = patch_edits(task["patch"])
         if not self.edits:
