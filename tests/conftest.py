@@ -28,13 +28,13 @@ def fixtures_dir() -> Path:
     return FIXTURES
 
 
-def _docker_client_or_skip():
+def docker_client_or_skip(timeout: int = 30):
     """A docker client for a daemon that answers and has the base image; else skip (or fail in CI)."""
     why = None
     try:
         import docker
 
-        client = docker.from_env(timeout=30)
+        client = docker.from_env(timeout=timeout)
         client.ping()
         try:
             client.images.get(DEFAULT_IMAGE)
@@ -52,7 +52,7 @@ def _docker_client_or_skip():
 @pytest.fixture(scope="session")
 def docker_client():
     """The session's docker client; at the end no sandbox of this process nor any orphan may remain."""
-    client = _docker_client_or_skip()
+    client = docker_client_or_skip()
     yield client
     left = [
         c for c in client.containers.list(all=True, sparse=True, filters={"label": f"{LABEL_MANAGED}=true"})

@@ -69,3 +69,10 @@ def test_console_script_runs_the_demo():
     result = subprocess.run([sys.executable, "-m", "srl_swe.cli", "replay", "--policy", "oracle"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "mean step reward 1.000" in result.stdout
+
+
+def test_embedded_datasets_have_names(capsys):
+    code, out, _ = run(capsys, "data", "stats", "srl-swe:synthetic", "--json")
+    assert code == 0 and json.loads(out)["trajectories"] == 6
+    code, _, err = run(capsys, "data", "stats", "srl-swe:nope", "--json")
+    assert code == 2 and "srl-swe:default" in err

@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import difflib
 import json
-import os
 import uuid
 from pathlib import Path
 
 import pytest
+from conftest import docker_client_or_skip
 
 from srl_swe.errors import InvalidRecordError
 from srl_swe.images import (
-    BASE_IMAGE,
     LABEL_ENV,
     LABEL_SPEC,
     BuildError,
@@ -42,29 +41,9 @@ CORRECT = "    if number % 100 in (11, 12, 13):\n"
 BUGGY = "    if number % 100 in (11, 12):\n"
 
 
-def _client_or_skip():
-    why = None
-    try:
-        import docker
-
-        client = docker.from_env(timeout=600)
-        client.ping()
-        try:
-            client.images.get(BASE_IMAGE)
-        except docker.errors.ImageNotFound:
-            why = f"image {BASE_IMAGE} is missing: run scripts/ensure_docker.sh"
-    except Exception as exc:  # noqa: BLE001 - any failure means no usable daemon
-        why = f"no Docker daemon answers ({type(exc).__name__}): run scripts/ensure_docker.sh"
-    if why:
-        if os.environ.get("SRL_SWE_REQUIRE_DOCKER") == "1":
-            pytest.fail(why)
-        pytest.skip(why)
-    return client
-
-
 @pytest.fixture(scope="module")
 def client():
-    return _client_or_skip()
+    return docker_client_or_skip(timeout=600)
 
 
 @pytest.fixture(autouse=True)

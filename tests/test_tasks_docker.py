@@ -10,10 +10,10 @@ answers (SRL_SWE_REQUIRE_DOCKER=1 turns the skip into a failure); a missing env 
 from __future__ import annotations
 
 import json
-import os
 import re
 
 import pytest
+from conftest import docker_client_or_skip
 
 from srl_swe.registry import load_env, read_tasks
 from srl_swe.tasks.mutations import changed_lines
@@ -39,28 +39,12 @@ def test_eval_script_wraps_the_tests_in_the_markers():
     assert lines[start - 1] == restore and lines[end + 1] == restore
 
 
-def _client_or_skip():
-    why = None
-    try:
-        import docker
-
-        client = docker.from_env(timeout=600)
-        client.ping()
-    except Exception as exc:  # noqa: BLE001 - any failure means no usable daemon
-        why = f"no Docker daemon answers ({type(exc).__name__}: {exc}): run scripts/ensure_docker.sh"
-    if why:
-        if os.environ.get("SRL_SWE_REQUIRE_DOCKER") == "1":
-            pytest.fail(why)
-        pytest.skip(why)
-    return client
-
-
 @pytest.fixture(scope="module")
 def env():
     """The inflection env spec with its image built (a no-op when it is current)."""
     from srl_swe.images import build_env, image_exists
 
-    client = _client_or_skip()
+    client = docker_client_or_skip(timeout=600)
     spec = load_env(ENV)
     if not image_exists(spec.image, client):
         build_env(spec, client=client)

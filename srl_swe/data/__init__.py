@@ -1,9 +1,27 @@
-"""The embedded default dataset shipped with srl-swe."""
+"""The embedded datasets shipped with srl-swe."""
 from pathlib import Path
 
 DEFAULT_TRAJECTORIES = Path(__file__).with_name("default_trajectories.jsonl")
+"""60 expert trajectories recorded in live Docker sandboxes, one per shipped task (`make data`)."""
+SYNTHETIC_TRAJECTORIES = Path(__file__).with_name("synthetic_trajectories.jsonl")
+"""Six short synthetic bug-fix episodes (`python -m srl_swe.data.synthetic`): small enough for a
+tiny model to learn on a CPU in minutes (used by `make demo`)."""
+EMBEDDED = {"default": DEFAULT_TRAJECTORIES, "synthetic": SYNTHETIC_TRAJECTORIES}
+PREFIX = "srl-swe:"
 
 
 def default_dataset_path() -> Path:
     """Path of the embedded expert trajectories (canonical JSONL)."""
     return DEFAULT_TRAJECTORIES
+
+
+def resolve_dataset(source):
+    """`srl-swe:NAME` names an embedded dataset (default, synthetic); anything else is returned as is."""
+    if isinstance(source, str) and source.startswith(PREFIX):
+        name = source[len(PREFIX):]
+        if name not in EMBEDDED:
+            from ..errors import SRLSweError
+
+            raise SRLSweError(f"unknown embedded dataset {source!r}; available: {', '.join(PREFIX + n for n in EMBEDDED)}")
+        return EMBEDDED[name]
+    return source

@@ -214,7 +214,8 @@ def load_trajectories(
     split: str = "train",
     progress: bool | None = None,
 ) -> LoadResult:
-    """Read expert trajectories from a file, a directory or glob of files, or a Hugging Face dataset.
+    """Read expert trajectories from a file, a directory or glob of files, an embedded dataset
+    (``srl-swe:default``, ``srl-swe:synthetic``), or a Hugging Face dataset.
 
     ``format`` forces one of :data:`FORMATS` (default: detected per file). ``skip_invalid``
     collects bad records in ``LoadResult.invalid`` instead of raising. ``scaffold`` (a
@@ -222,6 +223,9 @@ def load_trajectories(
     types. ``split`` is the Hugging Face split. ``progress`` shows a progress bar (default:
     for Hub datasets only).
     """
+    from ..data import resolve_dataset
+
+    source = resolve_dataset(source)  # `srl-swe:default`, `srl-swe:synthetic`: the embedded datasets
     scaffold_obj = _resolve_scaffold(scaffold)
     if format is not None and format not in FORMATS:
         raise UnknownFormatError(f"{source}: unknown format {format!r}; known formats: {', '.join(FORMATS)}")
