@@ -37,7 +37,8 @@ class PipelineConfig:
     eval_limit: int = 32
     """Held-out step instances evaluated after each stage (0 = skip)."""
     tiny_model: dict[str, Any] = field(default_factory=dict)
-    """Size of the tiny offline model when `model` is None (hidden_size, num_layers, num_heads, vocab_size)."""
+    """Size of the tiny offline model when `model` is None (hidden_size, num_layers, num_heads, vocab_size);
+    its tokenizer is trained on `data`."""
     max_new_tokens: int = 192
     """Generation budget of the held-out evaluation."""
 
@@ -69,7 +70,7 @@ def _evaluate(model: str, config: PipelineConfig, stage_config: Any) -> dict[str
 
 def run_pipeline(config: PipelineConfig, console: Console | None = None) -> dict[str, Any]:
     """Run every stage; return {"stages": [...], "final_model": path} and write pipeline.json."""
-    from .tiny_model import default_tiny_model
+    from .tiny_model import default_corpus, default_tiny_model
 
     console = console or Console()
     for name in config.stages:
@@ -77,7 +78,7 @@ def run_pipeline(config: PipelineConfig, console: Console | None = None) -> dict
             raise SRLSweError(f"unknown stage {name!r}; available: {', '.join(STAGES)}")
     root = Path(config.output_dir)
     root.mkdir(parents=True, exist_ok=True)
-    model = config.model or str(default_tiny_model(**config.tiny_model))
+    model = config.model or str(default_tiny_model(texts=default_corpus(config.data), **config.tiny_model))
     results: list[dict[str, Any]] = []
     first_config = _stage_config(config.stages[0], config, model, root / "00")[1]
     if config.eval_limit:

@@ -48,8 +48,11 @@ CHAT_TEMPLATE = (
 """ChatML; assistant content and its `<|im_end|>` are inside `{% generation %}` (the trailing newline is not)."""
 
 
-def default_corpus() -> list[str]:
-    """Tokenizer training text: every embedded step's prompt messages and expert completion, plus the scaffold YAML."""
+def default_corpus(data: str | None = None) -> list[str]:
+    """Tokenizer training text: every step's prompt messages and expert completion, plus the scaffold YAML.
+
+    `data` is the trajectory source the model will be trained on (default: the embedded default set).
+    """
     from ..actions import format_action
     from ..data import default_dataset_path
     from ..scaffold import AGENTS_DIR
@@ -58,7 +61,7 @@ def default_corpus() -> list[str]:
 
     builder = StepBuilder()
     texts: list[str] = []
-    for trajectory in load_trajectories(default_dataset_path()).trajectories:
+    for trajectory in load_trajectories(data or default_dataset_path()).trajectories:
         for step, turn in zip(builder.steps(trajectory), trajectory.actions):
             texts.extend(message["content"] for message in step.prompt)
             texts.append(format_action(turn.thought, turn.action, builder.scaffold))
