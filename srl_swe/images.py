@@ -180,7 +180,7 @@ def _stream_build(client, *, context: Path, tag: str, buildargs: dict[str, str],
                   log_path: Path, nocache: bool, progress: Progress | None, prefix: str) -> tuple[str, bool]:
     """Run one build; write its output to ``log_path``; return (image id, every step cached)."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    step, step_line, cached_steps, run_steps = "", "before the first step", 0, 0
+    step_line, cached_steps, run_steps = "before the first step", 0, 0
     recent: list[str] = []
     pending = ""
     image_id = ""
@@ -203,7 +203,7 @@ def _stream_build(client, *, context: Path, tag: str, buildargs: dict[str, str],
                         del recent[:-200]
                         match = _STEP_RE.match(line.strip())
                         if match:
-                            step, step_line = line.strip(), line.strip()
+                            step_line = line.strip()
                             recent = [line]  # the tail of an error shows the failing step's output only
                             if progress is not None:
                                 progress(f"{prefix} {step_line}")

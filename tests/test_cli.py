@@ -3,7 +3,6 @@ import json
 import subprocess
 import sys
 
-import pytest
 
 from srl_swe.cli import main
 from srl_swe.data import default_dataset_path

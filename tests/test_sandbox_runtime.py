@@ -12,7 +12,7 @@ import time
 import pytest
 
 from srl_swe.sandbox import DEFAULT_IMAGE, LABEL_MANAGED, CommandResult, Sandbox, SandboxConfig, SandboxError
-from srl_swe.sandbox.runtime import LABEL_OWNER_PID, LABEL_SESSION, _owner_gone
+from srl_swe.sandbox.runtime import LABEL_OWNER_PID, LABEL_SESSION
 
 pytestmark = pytest.mark.docker
 

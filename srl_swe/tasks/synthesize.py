@@ -34,7 +34,6 @@ reproducible from its seed (up to flaky tests).
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math

@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterable
 from .. import actions  # module import: srl_swe.actions itself imports trajectory.model
 from ..errors import InvalidRecordError
 from ..scaffold import Scaffold
-from .model import ToolCall, Trajectory, Turn
+from .model import Task, ToolCall, Trajectory, Turn
 
 
 class RecordError(Exception):
@@ -325,3 +325,18 @@ class TurnBuilder:
 def strip_prefix(text: str, pattern: re.Pattern[str]) -> str:
     match = pattern.match(text)
     return text[match.end():] if match else text
+
+
+def chat_trajectory(record: dict[str, Any], *, traj_id: Any, problem_statement: str, instance_prompt: str | None,
+                    turns: list, source_format: str, metadata: dict[str, Any]) -> Trajectory:
+    """The Trajectory of a chat-style record; task id and repo come from `instance_id` when it is a string."""
+    instance_id = record.get("instance_id") if isinstance(record.get("instance_id"), str) else None
+    if instance_prompt is not None:
+        metadata["instance_prompt"] = instance_prompt
+    task = Task(
+        id=task_id_from_instance_id(instance_id) if instance_id else str(traj_id),
+        problem_statement=problem_statement,
+        repo=record.get("repo") or repo_from_instance_id(instance_id),
+        base_commit=record.get("base_commit"),
+    )
+    return Trajectory(id=str(traj_id), task=task, turns=turns, source_format=source_format, metadata=metadata)

@@ -39,6 +39,7 @@ import re
 from typing import Any
 
 from .common import (
+    chat_trajectory,
     ParseContext,
     RecordError,
     TrajectoryFormat,
@@ -46,15 +47,13 @@ from .common import (
     get_messages,
     parse_text_calls,
     peek_messages,
-    repo_from_instance_id,
     role_of,
     scalar_metadata,
     split_problem_statement,
     strip_prefix,
-    task_id_from_instance_id,
     text_of,
 )
-from .model import Task, Trajectory
+from .model import Trajectory
 
 OPENHANDS_TEXT = "openhands_text"
 SWE_SMITH_TEXT = "swe_smith_text"
@@ -173,23 +172,10 @@ def _parse(record: dict[str, Any], ctx: ParseContext, fmt: str) -> Trajectory:
 
     instance_id = record.get("instance_id")
     traj_id = record.get("traj_id") or record.get("id") or instance_id or ctx.default_id
-    task_id = task_id_from_instance_id(instance_id) if isinstance(instance_id, str) else str(traj_id)
     metadata = scalar_metadata(record, exclude=("messages", "tools"))
-    if instance_prompt is not None:
-        metadata["instance_prompt"] = instance_prompt
     metadata.update(builder.counts())
-    return Trajectory(
-        id=str(traj_id),
-        task=Task(
-            id=task_id,
-            problem_statement=problem_statement,
-            repo=record.get("repo") or repo_from_instance_id(instance_id if isinstance(instance_id, str) else None),
-            base_commit=record.get("base_commit"),
-        ),
-        turns=builder.turns,
-        source_format=fmt,
-        metadata=metadata,
-    )
+    return chat_trajectory(record, traj_id=traj_id, problem_statement=problem_statement, instance_prompt=instance_prompt,
+                           turns=builder.turns, source_format=fmt, metadata=metadata)
 
 
 def parse_openhands_text(record: dict[str, Any], ctx: ParseContext) -> Trajectory:

@@ -34,6 +34,7 @@ import re
 from typing import Any
 
 from .common import (
+    chat_trajectory,
     ParseContext,
     RecordError,
     TrajectoryFormat,
@@ -42,15 +43,13 @@ from .common import (
     json_arguments,
     make_call,
     peek_messages,
-    repo_from_instance_id,
     role_of,
     scalar_metadata,
     split_problem_statement,
     strip_prefix,
-    task_id_from_instance_id,
     text_of,
 )
-from .model import Task, ToolCall, Trajectory
+from .model import ToolCall, Trajectory
 
 NAME = "openhands_fc"
 OBSERVATION_PREFIX = re.compile(r"\AOBSERVATION:[ \t]*\n?")
@@ -124,26 +123,13 @@ def parse(record: dict[str, Any], ctx: ParseContext) -> Trajectory:
 
     instance_id = record.get("instance_id")
     traj_id = record.get("traj_id") or record.get("id") or instance_id or ctx.default_id
-    task_id = task_id_from_instance_id(instance_id) if isinstance(instance_id, str) else str(traj_id)
     metadata = scalar_metadata(record, exclude=("messages", "tools"))
     test_result = record.get("test_result")
     if isinstance(test_result, dict) and "git_patch" in test_result:
         metadata["git_patch"] = test_result["git_patch"]
-    if instance_prompt is not None:
-        metadata["instance_prompt"] = instance_prompt
     metadata["dropped_user_messages"] = builder.dropped_user_messages  # an unanswerable tool message is an error here
-    return Trajectory(
-        id=str(traj_id),
-        task=Task(
-            id=task_id,
-            problem_statement=problem_statement,
-            repo=record.get("repo") or repo_from_instance_id(instance_id if isinstance(instance_id, str) else None),
-            base_commit=record.get("base_commit"),
-        ),
-        turns=builder.turns,
-        source_format=NAME,
-        metadata=metadata,
-    )
+    return chat_trajectory(record, traj_id=traj_id, problem_statement=problem_statement, instance_prompt=instance_prompt,
+                           turns=builder.turns, source_format=NAME, metadata=metadata)
 
 
 FORMAT = TrajectoryFormat(NAME, detect, parse, "chat messages with OpenAI tool_calls (SWE-Gym/OpenHands)")

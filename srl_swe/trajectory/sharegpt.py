@@ -20,6 +20,7 @@ import json
 from typing import Any
 
 from .common import (
+    chat_trajectory,
     ParseContext,
     RecordError,
     TrajectoryFormat,
@@ -28,13 +29,11 @@ from .common import (
     json_tool_call,
     make_call,
     parse_text_calls,
-    repo_from_instance_id,
     scalar_metadata,
     split_problem_statement,
-    task_id_from_instance_id,
     text_of,
 )
-from .model import Task, ToolCall, Trajectory
+from .model import ToolCall, Trajectory
 
 NAME = "sharegpt"
 USER_ROLES = ("human", "user")
@@ -102,23 +101,10 @@ def parse(record: dict[str, Any], ctx: ParseContext) -> Trajectory:
 
     instance_id = record.get("instance_id")
     traj_id = record.get("id") or record.get("traj_id") or instance_id or ctx.default_id
-    task_id = task_id_from_instance_id(instance_id) if isinstance(instance_id, str) else str(traj_id)
     metadata = scalar_metadata(record, exclude=("conversations", "tools", "system"))
-    if instance_prompt is not None:
-        metadata["instance_prompt"] = instance_prompt
     metadata.update(builder.counts())
-    return Trajectory(
-        id=str(traj_id),
-        task=Task(
-            id=task_id,
-            problem_statement=problem_statement,
-            repo=record.get("repo") or repo_from_instance_id(instance_id if isinstance(instance_id, str) else None),
-            base_commit=record.get("base_commit"),
-        ),
-        turns=builder.turns,
-        source_format=NAME,
-        metadata=metadata,
-    )
+    return chat_trajectory(record, traj_id=traj_id, problem_statement=problem_statement, instance_prompt=instance_prompt,
+                           turns=builder.turns, source_format=NAME, metadata=metadata)
 
 
 FORMAT = TrajectoryFormat(NAME, detect, parse, "ShareGPT conversations (from/value), calls in text or <tool_call> JSON")
