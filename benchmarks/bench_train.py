@@ -54,7 +54,8 @@ def steps_per_second(trainer_cls, reward, steps: int, **extra) -> tuple[float, d
         trainer.add_callback(type("StepTimer", (TrainerCallback,), {"on_step_begin": Timer.on_step_begin, "on_step_end": Timer.on_step_end})())
         trainer.train()
         measured = times[1:]  # the first step carries one-off warm-up
-        metrics = {k: sum(v) / len(v) for k, v in trainer._metrics["train"].items() if v and k.startswith("dynamic_sampling")}
+        logged = [entry for entry in trainer.state.log_history if "dynamic_sampling/rounds" in entry]
+        metrics = {k: sum(e[k] for e in logged) / len(logged) for k in ("dynamic_sampling/rounds", "dynamic_sampling/filter_rate")} if logged else {}
         return len(measured) / sum(measured), metrics
 
 
