@@ -60,6 +60,14 @@ def split_patch(patch: str) -> list[tuple[str, str]]:
     return out
 
 
+def task_messages(task: dict[str, Any], scaffold) -> list[dict[str, str]]:
+    """The opening chat messages of an episode on `task`: the scaffold's system prompt and the issue."""
+    issue = scaffold.instance_prompt.format(
+        workdir=scaffold.workdir, repo_clause=f" ({task['repo']})" if task.get("repo") else "",
+        problem_statement=task["problem_statement"].strip()).strip()
+    return [{"role": "system", "content": scaffold.render_system_prompt()}, {"role": "user", "content": issue}]
+
+
 def _find_task(env_name: str | None, task_id: str | None, task: dict[str, Any] | None, rng) -> tuple[dict[str, Any], tuple[str, ...] | None]:
     if task is not None:
         return task, None
@@ -115,10 +123,7 @@ class SWEEnv(gym.Env):
         head = self.sandbox.exec("git rev-parse HEAD").output.strip()
         if head != task["base_commit"]:
             self.sandbox.exec(f"git checkout -q {task['base_commit']}")
-        issue = self.scaffold.instance_prompt.format(
-            workdir=self.scaffold.workdir, repo_clause=f" ({task['repo']})" if task.get("repo") else "",
-            problem_statement=task["problem_statement"].strip()).strip()
-        self.messages = [{"role": "system", "content": self.scaffold.render_system_prompt()}, {"role": "user", "content": issue}]
+        self.messages = task_messages(task, self.scaffold)
         self.steps_taken = 0
         return self._obs(), {"instance_id": task["instance_id"], "image": task["image"], "base_commit": task["base_commit"]}
 

@@ -64,6 +64,18 @@ def cmd_train_srl(args: argparse.Namespace) -> None:
     print(f"final model: {final}\nmetrics: {Path(config.output_dir) / 'metrics.jsonl'}")
 
 
+def cmd_train_rlvr(args: argparse.Namespace) -> None:
+    from .config_io import build_config, load_yaml, parse_overrides
+    from .rlvr import RLVRRunConfig, train_rlvr
+
+    flags = {"model": args.model, "envs": args.env or None, "tasks": args.tasks, "output_dir": args.output_dir,
+             "max_steps": args.max_steps, "resume": args.resume or None}
+    config = build_config(RLVRRunConfig, load_yaml(args.config), {k: v for k, v in flags.items() if v is not None},
+                          parse_overrides(args.set), origin=args.config or "command line")
+    final = train_rlvr(config)
+    print(f"final model: {final}\nmetrics: {Path(config.output_dir) / 'metrics.jsonl'}")
+
+
 def cmd_train_pipeline(args: argparse.Namespace) -> None:
     from .config_io import build_config, load_yaml, parse_overrides
     from .pipeline import PipelineConfig, run_pipeline
@@ -160,6 +172,20 @@ def add_srl_parser(train_sub) -> argparse.ArgumentParser:
     return srl
 
 
+def add_rlvr_parser(train_sub) -> argparse.ArgumentParser:
+    rlvr = train_sub.add_parser("rlvr", help="GRPO over live episodes in Docker sandboxes, reward = the task's tests resolve")
+    rlvr.add_argument("env", nargs="*", help="registered environments whose tasks to train on (default: all)")
+    rlvr.add_argument("--tasks", default=None, help="a SWE-bench rows file instead of the registered environments")
+    rlvr.add_argument("--config", default=None, help="YAML file of RLVRRunConfig fields")
+    rlvr.add_argument("--model", default=None, help="model id or path (default: the tiny offline Qwen2 model)")
+    rlvr.add_argument("--output-dir", default=None)
+    rlvr.add_argument("--max-steps", type=int, default=None)
+    rlvr.add_argument("--resume", action="store_true")
+    rlvr.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="override any RLVRRunConfig field, e.g. --set max_turns=20")
+    rlvr.set_defaults(func=cmd_train_rlvr)
+    return rlvr
+
+
 def add_pipeline_parser(train_sub) -> argparse.ArgumentParser:
     pipe = train_sub.add_parser("pipeline", help="chain stages, each from the previous stage's model (e.g. sft,srl)")
     pipe.add_argument("stages", nargs="?", default=None, help="comma-separated stages, e.g. sft,srl")
@@ -177,6 +203,7 @@ def register(subparsers) -> argparse._SubParsersAction:
     train_sub = add_train_group(subparsers)
     add_sft_parser(train_sub)
     add_srl_parser(train_sub)
+    add_rlvr_parser(train_sub)
     add_pipeline_parser(train_sub)
     add_eval_steps_parser(add_eval_group(subparsers))
     return train_sub

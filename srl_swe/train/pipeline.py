@@ -15,7 +15,7 @@ from rich.table import Table
 from ..errors import SRLSweError
 from .config_io import build_config
 
-STAGES = ("sft", "srl")
+STAGES = ("sft", "srl", "rlvr")
 
 
 @dataclass
@@ -54,17 +54,27 @@ def _stage_config(name: str, config: PipelineConfig, model: str | None, output_d
         from .srl import SRLRunConfig
 
         return SRLRunConfig, build_config(SRLRunConfig, {"eval_limit": 0}, options, common, origin=f"stage {name}")
+    if name == "rlvr":  # trains on the registered environments' tasks, not on trajectories
+        from .rlvr import RLVRRunConfig
+
+        common.pop("data")
+        return RLVRRunConfig, build_config(RLVRRunConfig, options, common, origin=f"stage {name}")
     raise SRLSweError(f"unknown stage {name!r}; available: {', '.join(STAGES)}")
 
 
 def _evaluate(model: str, config: PipelineConfig, stage_config: Any) -> dict[str, Any]:
+    """Held-out step reward of `model`, with the step options of the stage (or the shared ones)."""
+    from ..scaffold import DEFAULT_SCAFFOLD
     from ..steps import StepConfig
     from .evaluate_steps import evaluate_steps
 
-    step_config = StepConfig(context=stage_config.context, max_observation_chars=stage_config.max_observation_chars,
-                             scaffold=stage_config.scaffold)
-    return evaluate_steps(model, config.data, heldout_only=True, heldout_fraction=stage_config.heldout_fraction,
-                          seed=stage_config.seed, step_config=step_config, limit=config.eval_limit or None,
+    def option(name: str, default: Any) -> Any:
+        return getattr(stage_config, name, config.shared.get(name, default))
+
+    step_config = StepConfig(context=option("context", "last:2"), max_observation_chars=option("max_observation_chars", 4000),
+                             scaffold=option("scaffold", DEFAULT_SCAFFOLD))
+    return evaluate_steps(model, config.data, heldout_only=True, heldout_fraction=option("heldout_fraction", 0.2),
+                          seed=option("seed", 0), step_config=step_config, limit=config.eval_limit or None,
                           max_new_tokens=config.max_new_tokens, progress=False)
 
 
@@ -92,10 +102,14 @@ def run_pipeline(config: PipelineConfig, console: Console | None = None) -> dict
             from .sft import train_sft
 
             model = str(train_sft(stage_config))
-        else:
+        elif name == "srl":
             from .srl import train_srl
 
             model = str(train_srl(stage_config))
+        else:
+            from .rlvr import train_rlvr
+
+            model = str(train_rlvr(stage_config))
         entry = {"stage": name, "model": model, "output_dir": stage_config.output_dir}
         if config.eval_limit:
             report = _evaluate(model, config, stage_config)

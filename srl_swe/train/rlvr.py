@@ -1,0 +1,188 @@
+"""`srl-swe train rlvr`: GRPO over multi-turn episodes in the live SWE environment.
+
+Each rollout is one episode in its own Docker sandbox: the policy writes a turn, the
+environment runs its tool call and answers, until `finish` or the step limit; the episode's
+reward is 1.0 when the task's tests resolve (RL from verifiable rewards). Observation tokens
+are in the sequence for context but masked out of the loss (TRL's `env_mask`).
+Infrastructure failures (sandbox or grading errors) give no reward at all (None), so they are
+masked instead of being scored as failed solutions.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..scaffold import DEFAULT_SCAFFOLD
+from .run_dir import MetricsCallback, RunDir
+
+
+@dataclass
+class RLVRRunConfig:
+    """One RLVR run over the tasks of registered environments."""
+
+    output_dir: str = "runs/rlvr"
+    """Run directory: config.json, metrics.jsonl, plots, checkpoints, final/."""
+    model: str | None = None
+    """Model id or path (None = the tiny offline model)."""
+    envs: list[str] | None = None
+    """Registered environments whose tasks are trained on (None = all)."""
+    tasks: str | None = None
+    """A SWE-bench rows file instead of the registered environments."""
+    max_steps: int = 10
+    """Optimizer steps."""
+    num_generations: int = 4
+    """Episodes per task (the GRPO group size)."""
+    prompts_per_step: int = 1
+    """Tasks per optimizer step."""
+    max_turns: int = 8
+    """Tool calls per episode before it is truncated and graded."""
+    max_turn_tokens: int = 256
+    """Tokens the policy may write per turn."""
+    max_completion_length: int = 4096
+    """Tokens of a whole episode (turns and observations) before it stops."""
+    temperature: float = 1.0
+    """Sampling temperature."""
+    learning_rate: float = 1e-6
+    """Learning rate."""
+    beta: float = 0.0
+    """KL coefficient."""
+    scaffold: str = DEFAULT_SCAFFOLD
+    """Agent scaffold (tools, prompts)."""
+    save_steps: int = 10
+    """Checkpoint every N steps."""
+    seed: int = 0
+    """Seed."""
+    resume: bool = False
+    """Resume from the newest checkpoint in output_dir."""
+
+
+def rlvr_reward(prompts, completions, resolved, reward_valid, **_):
+    """1.0 when the episode's patch resolved its task, 0.0 when not, None (masked) after an infrastructure failure."""
+    return [None if not valid else (1.0 if ok else 0.0) for ok, valid in zip(resolved, reward_valid)]
+
+
+class EpisodeRollout:
+    """TRL `rollout_func`: one live episode per prompt; turn tokens are trained, observation tokens masked."""
+
+    def __init__(self, tasks_by_issue: dict[str, dict[str, Any]], config: RLVRRunConfig):
+        self.tasks_by_issue, self.config = tasks_by_issue, config
+
+    def __call__(self, prompts: list[list[dict[str, str]]], trainer) -> dict[str, Any]:
+        episodes = [self.episode(prompt, trainer) for prompt in prompts]
+        return {
+            "prompt_ids": [e[0] for e in episodes],
+            "completion_ids": [e[1] for e in episodes],
+            "env_mask": [e[2] for e in episodes],
+            "logprobs": None,  # TRL recomputes the old policy's log-probs itself
+            "resolved": [bool(e[3].get("resolved")) for e in episodes],
+            "reward_valid": [bool(e[3].get("reward_valid")) for e in episodes],
+        }
+
+    def episode(self, prompt: list[dict[str, str]], trainer) -> tuple[list[int], list[int], list[int], dict[str, Any]]:
+        import torch
+
+        from ..gym.live import LiveConfig, SWEEnv
+
+        tokenizer = trainer.processing_class
+        model = trainer.accelerator.unwrap_model(trainer.model)
+        prompt_ids = tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=True, return_dict=False)
+        completion: list[int] = []
+        mask: list[int] = []
+        info: dict[str, Any] = {}
+        env = SWEEnv(task=self.tasks_by_issue[prompt[-1]["content"]],
+                     config=LiveConfig(max_steps=self.config.max_turns, scaffold=self.config.scaffold))
+        try:
+            env.reset()
+            ids = list(prompt_ids)
+            while True:
+                with torch.no_grad():
+                    output = model.generate(torch.tensor([ids], device=model.device), do_sample=True,
+                                            temperature=self.config.temperature, max_new_tokens=self.config.max_turn_tokens,
+                                            pad_token_id=tokenizer.pad_token_id)
+                turn = output[0][len(ids):].tolist()
+                ids, completion, mask = ids + turn, completion + turn, mask + [1] * len(turn)
+                obs, _, terminated, truncated, info = env.step(tokenizer.decode(turn, skip_special_tokens=True))
+                if terminated or truncated:
+                    break
+                if len(completion) >= self.config.max_completion_length:  # token budget spent: grade what is there
+                    info = {}
+                    env._grade(info)
+                    break
+                before = tokenizer.apply_chat_template(list(obs[:-1]), tokenize=False)
+                after = tokenizer.apply_chat_template(list(obs), add_generation_prompt=True, tokenize=False)
+                observation = tokenizer(after[len(before):], add_special_tokens=False)["input_ids"]
+                if not turn or turn[-1] != tokenizer.eos_token_id:  # the turn was cut: close it as the template does
+                    observation = tokenizer(tokenizer.eos_token, add_special_tokens=False)["input_ids"] + observation
+                ids, completion, mask = ids + observation, completion + observation, mask + [0] * len(observation)
+        except Exception as exc:  # noqa: BLE001 - an infrastructure failure must not end the training step
+            info = {"reward_valid": False, "infra_error": str(exc)}
+        finally:
+            env.close()
+        if not completion:
+            completion, mask = [tokenizer.eos_token_id], [0]
+        limit = self.config.max_completion_length
+        return list(prompt_ids), completion[:limit], mask[:limit], info
+
+
+def task_rows(config: RLVRRunConfig) -> list[dict[str, Any]]:
+    """SWE-bench rows to train on: a rows file or the registered environments' tasks."""
+    if config.tasks:
+        from ..evaluation.grader import load_rows
+
+        return load_rows(config.tasks)
+    from ..registry import list_envs, load_env
+
+    specs = [load_env(n) for n in config.envs] if config.envs else list_envs()
+    return [row for spec in specs for row in spec.load_tasks()]
+
+
+def train_rlvr(config: RLVRRunConfig) -> Path:
+    """Run RLVR; returns the directory of the final model."""
+    from datasets import Dataset
+    from transformers import AutoTokenizer
+    from trl import GRPOConfig
+
+    from ..gym.live import task_messages
+    from ..scaffold import load_scaffold
+    from .dynamic_sampling import DynamicSamplingGRPOTrainer
+    from .srl import latest_checkpoint
+    from .tiny_model import default_tiny_model
+
+    run = RunDir(config.output_dir)
+    run.write_config(config)
+    scaffold = load_scaffold(config.scaffold)
+    rows = task_rows(config)
+    prompts = [task_messages(row, scaffold) for row in rows]
+    tasks_by_issue = {p[-1]["content"]: row for p, row in zip(prompts, rows)}
+    dataset = Dataset.from_list([{"prompt": p, "instance_id": r["instance_id"]} for p, r in zip(prompts, rows)])
+    model_path = config.model or str(default_tiny_model())
+    checkpoint = latest_checkpoint(config.output_dir) if config.resume else None
+    if checkpoint is not None:
+        run.truncate_after(int(checkpoint.name.split("-")[-1]))
+    args = GRPOConfig(
+        output_dir=config.output_dir, max_steps=config.max_steps, learning_rate=config.learning_rate, beta=config.beta,
+        per_device_train_batch_size=config.prompts_per_step * config.num_generations, num_generations=config.num_generations,
+        max_completion_length=config.max_completion_length, temperature=config.temperature, logging_steps=1,
+        save_steps=config.save_steps, seed=config.seed, report_to="none", remove_unused_columns=False,
+        bf16=_cuda(), disable_tqdm=False,
+    )
+    trainer = DynamicSamplingGRPOTrainer(
+        model=model_path, reward_funcs=[rlvr_reward], args=args, train_dataset=dataset,
+        processing_class=AutoTokenizer.from_pretrained(model_path), callbacks=[MetricsCallback(run)],
+        rollout_func=EpisodeRollout(tasks_by_issue, config), dynamic_sampling=False,
+    )
+    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    final = Path(config.output_dir) / "final"
+    trainer.model.save_pretrained(final)
+    trainer.processing_class.save_pretrained(final)
+    (run.path / "tasks.json").write_text(json.dumps([r["instance_id"] for r in rows]) + "\n")
+    run.plot()
+    return final
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
