@@ -182,7 +182,7 @@ def cmd_trajectories_verify(args: argparse.Namespace) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
-    args.stages, args.model, args.data = None, args.model, None
+    args.stages, args.data = None, None  # the stages and data come from the demo config
     from .train.cli import cmd_train_pipeline
 
     cmd_train_pipeline(args)

@@ -12,7 +12,6 @@ from typing import Any, Callable, Sequence
 from rapidfuzz.distance import Indel
 
 from .actions import parse_action, render_call
-from .errors import FormatError
 from .scaffold import Scaffold, load_scaffold
 from .trajectory.model import ToolCall
 
@@ -101,9 +100,7 @@ def srl_reward(completion: Any, expert_action: str | ToolCall, metric: str = DEF
         return FORMAT_PENALTY
     try:
         parsed = parse_action(text, scaffold)
-    except FormatError:
-        return FORMAT_PENALTY
-    except Exception:  # noqa: BLE001 - a reward must never crash a training step
+    except Exception:  # noqa: BLE001 - FormatError, or anything else: a reward must never crash a training step
         return FORMAT_PENALTY
     if metric == "structured":
         return structured_similarity(parsed.call, _as_call(expert_action, scaffold))

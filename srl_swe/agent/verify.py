@@ -44,7 +44,7 @@ def verify_trajectory(trajectory: Trajectory, task: dict[str, Any], config: Live
                 break
         else:  # the trajectory did not finish: grade what it left
             info = {}
-            env._grade(info)
+            env.grade(info)
         result.resolved = bool(info.get("resolved"))
         result.infra_error = info.get("infra_error")
     finally:

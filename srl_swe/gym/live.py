@@ -153,10 +153,10 @@ class SWEEnv(gym.Env):
         truncated = not finished and self.steps_taken >= self.config.max_steps
         reward = 0.0
         if finished or truncated:
-            reward = self._grade(info)
+            reward = self.grade(info)
         return self._obs(), reward, finished, truncated, info
 
-    def _grade(self, info: dict[str, Any]) -> float:
+    def grade(self, info: dict[str, Any]) -> float:
         """Grade the repository's diff; fills `info` and returns the reward."""
         try:
             full_patch = self.sandbox.diff(self.task["base_commit"])

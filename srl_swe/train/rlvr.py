@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..scaffold import DEFAULT_SCAFFOLD
+from . import cuda_available
 from .run_dir import MetricsCallback, RunDir
 
 
@@ -108,7 +109,7 @@ class EpisodeRollout:
                     break
                 if len(completion) >= self.config.max_completion_length:  # token budget spent: grade what is there
                     info = {}
-                    env._grade(info)
+                    env.grade(info)
                     break
                 before = tokenizer.apply_chat_template(list(obs[:-1]), tokenize=False)
                 after = tokenizer.apply_chat_template(list(obs), add_generation_prompt=True, tokenize=False)
@@ -166,7 +167,7 @@ def train_rlvr(config: RLVRRunConfig) -> Path:
         per_device_train_batch_size=config.prompts_per_step * config.num_generations, num_generations=config.num_generations,
         max_completion_length=config.max_completion_length, temperature=config.temperature, logging_steps=1,
         save_steps=config.save_steps, seed=config.seed, report_to="none", remove_unused_columns=False,
-        bf16=_cuda(), disable_tqdm=False,
+        bf16=cuda_available(), disable_tqdm=False,
     )
     trainer = DynamicSamplingGRPOTrainer(
         model=model_path, reward_funcs=[rlvr_reward], args=args, train_dataset=dataset,
@@ -180,9 +181,3 @@ def train_rlvr(config: RLVRRunConfig) -> Path:
     (run.path / "tasks.json").write_text(json.dumps([r["instance_id"] for r in rows]) + "\n")
     run.plot()
     return final
-
-
-def _cuda() -> bool:
-    import torch
-
-    return torch.cuda.is_available()

@@ -22,6 +22,7 @@ from transformers import TrainerCallback
 
 from ..errors import SRLSweError
 from ..scaffold import DEFAULT_SCAFFOLD
+from . import cuda_available
 from ..steps import StepConfig
 
 logger = logging.getLogger(__name__)
@@ -98,12 +99,6 @@ def _auto_bf16() -> bool:
     import torch
 
     return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
-
-
-def _has_cuda() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
 
 
 class MetricsCallback(TrainerCallback):
@@ -252,7 +247,7 @@ def build_sft_trainer(config: SFTRunConfig):
         data_seed=config.seed,
         report_to=config.report_to,
         dataloader_num_workers=0,
-        dataloader_pin_memory=_has_cuda(),
+        dataloader_pin_memory=cuda_available(),
     )
     trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
                          peft_config=peft_config, callbacks=[MetricsCallback(metrics)])

@@ -16,6 +16,7 @@ from typing import Any
 from ..rewards import DEFAULT_METRIC, SRLReward
 from ..scaffold import DEFAULT_SCAFFOLD
 from ..steps import StepConfig
+from . import cuda_available
 from .run_dir import MetricsCallback, RunDir
 
 
@@ -81,12 +82,6 @@ class SRLRunConfig:
     """Resume from the newest checkpoint in output_dir."""
 
 
-def _cuda() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
-
-
 def latest_checkpoint(output_dir: str | Path) -> Path | None:
     checkpoints = sorted(Path(output_dir).glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
     return checkpoints[-1] if checkpoints else None
@@ -121,7 +116,7 @@ def train_srl(config: SRLRunConfig) -> Path:
     elif config.eval_limit:
         _heldout_eval(run, model_path, trajectories, step_config, config, step=0)
 
-    cuda = _cuda()
+    cuda = cuda_available()
     use_vllm = config.use_vllm if config.use_vllm is not None else (cuda and importlib.util.find_spec("vllm") is not None)
     args = GRPOConfig(
         output_dir=config.output_dir,

@@ -71,26 +71,23 @@ def _assistant_texts(messages: list[dict[str, Any]]) -> list[str]:
     return [m["content"] for m in messages if m.get("role") == "assistant" and isinstance(m.get("content"), str)]
 
 
+def _flat_text(content: Any) -> Any:
+    """A content given as a list of `{type, text}` parts joined into one string; anything else unchanged."""
+    if isinstance(content, list):
+        return "".join(p.get("text", "") for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
+    return content
+
+
 def _user_texts(messages: list[dict[str, Any]]) -> list[str]:
-    texts = []
-    for m in messages:
-        if m.get("role") != "user":
-            continue
-        content = m.get("content")
-        if isinstance(content, list):
-            content = "".join(p.get("text", "") for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
-        if isinstance(content, str):
-            texts.append(content)
-    return texts
+    contents = (_flat_text(m.get("content")) for m in messages if m.get("role") == "user")
+    return [c for c in contents if isinstance(c, str)]
 
 
 def _has_text_calls(messages: list[dict[str, Any]]) -> bool:
     for m in messages:
         if m.get("role") != "assistant":
             continue
-        content = m.get("content")
-        if isinstance(content, list):
-            content = "".join(p.get("text", "") for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
+        content = _flat_text(m.get("content"))
         if isinstance(content, str) and "<function=" in content:
             return True
     return False
