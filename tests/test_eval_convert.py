@@ -1,0 +1,383 @@
+"""Classic SWE-bench instances -> swebench 5.x rows (srl_swe.evaluation.convert).
+
+Checked on the real Verified and Lite-dev rows in ../shared/data: image names, log parsers, the
+eval script's test files and test command (against independent derivations and against the
+commands the real 4.x harness traced in the shared eval logs), make_test_spec acceptance; and
+the clear errors for bad input.
+"""
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("swebench")
+unidiff = pytest.importorskip("unidiff")
+
+from swebench.harness.constants import END_TEST_OUTPUT, NON_TEST_EXTS, START_TEST_OUTPUT  # noqa: E402
+from swebench.harness.log_parsers import PARSER_REGISTRY  # noqa: E402
+from swebench.harness.log_parsers.python import MAP_REPO_TO_PARSER_PY  # noqa: E402
+from swebench.harness.utils import make_test_spec  # noqa: E402
+
+from srl_swe.errors import InvalidRecordError, SRLSweError  # noqa: E402
+from srl_swe.evaluation.convert import (  # noqa: E402
+    SPECS_PATH,
+    convert_file,
+    convert_instances,
+    files_existing_before,
+    load_instances,
+    load_repo_specs,
+    official_image_name,
+    to_harness_row,
+    write_rows,
+)
+
+DATASETS = ("verified-mini.jsonl", "lite-dev.jsonl")
+DJANGO_TEST = "./tests/runtests.py --verbosity 2 --settings=test_sqlite --parallel 1"
+EXPECTED_PARSER = {
+    "django/django": "parse_log_django",
+    "sphinx-doc/sphinx": "parse_log_sphinx",
+    "sqlfluff/sqlfluff": "parse_log_sqlfluff",
+    "pvlib/pvlib-python": "parse_log_pvlib",
+    "pydicom/pydicom": "parse_log_pydicom",
+    "pylint-dev/astroid": "parse_log_astroid",
+    "pyvista/pyvista": "parse_log_pyvista",
+    "marshmallow-code/marshmallow": "parse_log_marshmallow",
+}
+VERIFIED_AND_LITE_REPOS = {
+    "astropy/astropy", "django/django", "matplotlib/matplotlib", "mwaskom/seaborn", "pallets/flask",
+    "psf/requests", "pydata/xarray", "pylint-dev/pylint", "pytest-dev/pytest", "scikit-learn/scikit-learn",
+    "sphinx-doc/sphinx", "sympy/sympy",
+    # the Lite dev split
+    "sqlfluff/sqlfluff", "marshmallow-code/marshmallow", "pvlib/pvlib-python", "pydicom/pydicom",
+    "pylint-dev/astroid", "pyvista/pyvista",
+}
+
+
+def read_rows(shared_data: Path, name: str) -> list[dict]:
+    return [json.loads(line) for line in (shared_data / "swebench" / name).read_text().splitlines() if line.strip()]
+
+
+def script_lines(script: str) -> list[str]:
+    """The script's commands, a heredoc command cut to its first line."""
+    out, lines, i = [], script.splitlines(), 0
+    while i < len(lines):
+        line = lines[i]
+        if "<<'" in line:
+            delimiter = line.split("<<'", 1)[1].rstrip("'")
+            out.append(line.split(" <<'", 1)[0])
+            i += 1
+            while lines[i] != delimiter:
+                i += 1
+        elif line not in ("#!/bin/bash", "set -uxo pipefail"):
+            out.append(line)
+        i += 1
+    return out
+
+
+def runner_line(script: str) -> str:
+    lines = script_lines(script)
+    start = lines.index(f": '{START_TEST_OUTPUT}'")
+    assert lines[start + 2] == f": '{END_TEST_OUTPUT}'"
+    return lines[start + 1]
+
+
+def expected_directives(row: dict) -> list[str]:
+    """Test files of a test_patch, derived with unidiff (not the converter's regex)."""
+    paths = []
+    for patched in unidiff.PatchSet(row["test_patch"]):
+        path = patched.target_file if patched.target_file != "/dev/null" else patched.source_file
+        path = path[2:]
+        if not any(path.endswith(ext) for ext in NON_TEST_EXTS):
+            paths.append(path)
+    if row["repo"] == "django/django":
+        paths = [p[:-3] if p.endswith(".py") else p for p in paths]
+        paths = [p[len("tests/"):] if p.startswith("tests/") else p for p in paths]
+        paths = [p.replace("/", ".") for p in paths]
+    return paths
+
+
+@pytest.mark.parametrize("dataset", DATASETS)
+def test_every_shared_row_converts_to_a_row_make_test_spec_accepts(shared_data, dataset):
+    classic = read_rows(shared_data, dataset)
+    rows = convert_file(shared_data / "swebench" / dataset)
+    assert len(rows) == len(classic) > 0
+    for before, row in zip(classic, rows):
+        iid = row["instance_id"]
+        assert iid == before["instance_id"] and row["patch"] == before["patch"]
+        assert row["image"] == f"swebench/sweb.eval.x86_64.{iid.lower().replace('__', '_1776_')}:latest"
+        assert "__" not in row["image"]
+        assert row["log_parser"] == EXPECTED_PARSER[row["repo"]]
+        assert PARSER_REGISTRY[row["log_parser"]] is MAP_REPO_TO_PARSER_PY[row["repo"]]
+        assert row["eval_type"] == "pass_and_fail"
+        assert row["FAIL_TO_PASS"] == json.loads(before["FAIL_TO_PASS"])
+        assert row["PASS_TO_PASS"] == json.loads(before["PASS_TO_PASS"])
+
+        spec = make_test_spec(row)
+        assert spec.image == row["image"] and spec.log_parser == row["log_parser"]
+        assert spec.FAIL_TO_PASS == row["FAIL_TO_PASS"]
+        # 5.x records the test command's exit status right after it: the script's shape is the one it expects
+        traced = spec.eval_script.splitlines()
+        assert traced[traced.index(f": '{END_TEST_OUTPUT}'") - 1] == "SWEBENCH_TEST_EXIT_CODE=$?"
+
+        script = row["eval_script"]
+        lines = script_lines(script)
+        assert lines[:3] == ["source /opt/miniconda3/bin/activate", "conda activate testbed", "cd /testbed"]
+        assert f"\n{before['test_patch']}\nEOF_114329324912\n" in script
+        test_files = [f.source_file[2:] for f in unidiff.PatchSet(before["test_patch"]) if f.source_file != "/dev/null"]
+        if test_files:
+            reset = f"git checkout {before['base_commit']} {' '.join(test_files)}"
+            assert lines.count(reset) == 2 and lines[-1] == reset
+        else:  # the test_patch only adds files (sqlfluff-2419, pydicom-901): nothing to reset
+            assert not any(line.startswith("git checkout") for line in lines)
+
+        command = runner_line(script)
+        runner = {"django/django": DJANGO_TEST, "sphinx-doc/sphinx": "tox --current-env -epy39 -v --"}.get(row["repo"], "pytest -rA")
+        assert command == " ".join([runner, *expected_directives(before)])
+
+
+def test_pinned_examples_of_the_test_command(shared_data):
+    rows = {r["instance_id"]: r for r in convert_file(shared_data / "swebench" / "verified-mini.jsonl")}
+    rows.update({r["instance_id"]: r for r in convert_file(shared_data / "swebench" / "lite-dev.jsonl")})
+    django = rows["django__django-11790"]
+    assert runner_line(django["eval_script"]) == f"{DJANGO_TEST} auth_tests.test_forms"
+    lines = script_lines(django["eval_script"])
+    assert lines[3:7] == ["sed -i '/en_US.UTF-8/s/^# //g' /etc/locale.gen && locale-gen", "export LANG=en_US.UTF-8",
+                          "export LANGUAGE=en_US:en", "export LC_ALL=en_US.UTF-8"]
+    assert "python -m pip install -e ." in lines
+    assert runner_line(rows["pvlib__pvlib-python-1072"]["eval_script"]) == "pytest -rA pvlib/tests/test_temperature.py"
+    assert "python -m pip install -e .[all]" in script_lines(rows["pvlib__pvlib-python-1072"]["eval_script"])
+    assert "python -m pip install -e '.[dev]'" in script_lines(rows["marshmallow-code__marshmallow-1343"]["eval_script"])
+
+
+def test_eval_scripts_match_what_the_real_harness_ran(shared_data):
+    """Every command of our script appears, in order, among the commands traced (`set -x`) in the real logs."""
+    rows = {r["instance_id"]: r for r in convert_file(shared_data / "swebench" / "lite-dev.jsonl")}
+    log_dirs = sorted(p for p in (shared_data / "eval_logs" / "lite-dev-deepseek-chat").iterdir() if p.is_dir())
+    assert len(log_dirs) == 10
+    for folder in log_dirs:
+        traced = []
+        for line in (folder / "test_output.txt").read_text().splitlines():
+            if line.startswith("+ "):
+                try:
+                    traced.append(shlex.split(line[2:]))
+                except ValueError:
+                    pass
+        position = 0
+        for command in script_lines(rows[folder.name]["eval_script"]):
+            words = shlex.split(command)
+            while position < len(traced) and traced[position] != words:
+                position += 1
+            assert position < len(traced), f"{folder.name}: {command!r} is not in the harness's trace (in order)"
+            position += 1
+
+
+def test_files_existing_before_agrees_with_unidiff_on_every_shared_patch(shared_data):
+    for dataset in DATASETS:
+        for row in read_rows(shared_data, dataset):
+            for patch in (row["test_patch"], row["patch"]):
+                expected = [f.source_file[2:] for f in unidiff.PatchSet(patch)
+                            if f.source_file != "/dev/null" and f.source_file.startswith("a/")]
+                assert files_existing_before(patch) == expected, row["instance_id"]
+
+
+def test_files_existing_before_skips_new_files_and_reads_only_headers():
+    patch = (
+        "diff --git a/test/fixtures/q.sql b/test/fixtures/q.sql\n"
+        "--- a/test/fixtures/q.sql\n+++ b/test/fixtures/q.sql\n@@ -1,2 +1,1 @@\n"
+        "--- a comment removed from the SQL file\n SELECT 1\n"
+        "diff --git a/tests/test_new.py b/tests/test_new.py\nnew file mode 100644\n"
+        "--- /dev/null\n+++ b/tests/test_new.py\n@@ -0,0 +1 @@\n+def test_x(): pass\n"
+        "diff --git a/tests/old.py b/tests/renamed.py\nsimilarity index 90%\nrename from tests/old.py\n"
+        "rename to tests/renamed.py\n--- a/tests/old.py\n+++ b/tests/renamed.py\n@@ -1 +1 @@\n-x = 1\n+x = 2\n"
+    )
+    assert files_existing_before(patch) == ["test/fixtures/q.sql", "tests/old.py"]
+
+
+BASE = "0123456789abcdef0123456789abcdef01234567"
+
+
+def classic(repo="sympy/sympy", version="1.1", instance_id="sympy__sympy-1", test_patch=None, **extra):
+    test_patch = test_patch or (
+        "diff --git a/sympy/core/tests/test_basic.py b/sympy/core/tests/test_basic.py\n"
+        "--- a/sympy/core/tests/test_basic.py\n+++ b/sympy/core/tests/test_basic.py\n@@ -1 +1,2 @@\n x = 1\n+y = 2\n"
+    )
+    row = {"instance_id": instance_id, "repo": repo, "version": version, "base_commit": BASE, "patch": "",
+           "test_patch": test_patch, "FAIL_TO_PASS": '["test_a"]', "PASS_TO_PASS": "[]"}
+    row.update(extra)
+    return row
+
+
+@pytest.mark.parametrize(("repo", "version", "runner", "install", "parser"), [
+    ("sympy/sympy", "1.1", "PYTHONWARNINGS='ignore::UserWarning,ignore::SyntaxWarning' bin/test -C --verbose",
+     "python -m pip install -e .", "parse_log_sympy"),
+    ("psf/requests", "2.0", "pytest -rA", "python -m pip install .", "parse_log_requests"),
+    ("django/django", "1.9", "./tests/runtests.py --verbosity 2", "python setup.py install", "parse_log_django"),
+    ("astropy/astropy", "1.3", "pytest -rA -vv -o console_output_style=classic --tb=no",
+     "python -m pip install -e .[test] --verbose", "parse_log_astropy"),
+    ("astropy/astropy", "v5.3", "pytest -rA", "python -m pip install -e .[test] --verbose", "parse_log_astropy"),
+    ("mwaskom/seaborn", "0.12", "pytest --no-header -rA", "python -m pip install -e .[dev]", "parse_log_seaborn"),
+    ("matplotlib/matplotlib", "3.8", "pytest -rA", 'python -m pip install --no-build-isolation -e ".[dev]"',
+     "parse_log_matplotlib"),
+    ("scikit-learn/scikit-learn", "1.3", "pytest -rA",
+     "python -m pip install -v --no-use-pep517 --no-build-isolation -e .", "parse_log_scikit"),
+    ("pydata/xarray", "2022.06", "pytest -rA", "python -m pip install -e .", "parse_log_xarray"),
+    ("pylint-dev/pylint", "2.15", "pytest -rA", "python -m pip install -e .", "parse_log_pylint"),
+    ("pytest-dev/pytest", "5.4", "pytest -rA", "python -m pip install -e .", "parse_log_pytest"),
+    ("pallets/flask", "2.3", "pytest -rA", "python -m pip install -e .", "parse_log_flask"),
+])
+def test_repositories_outside_the_shared_samples(repo, version, runner, install, parser):
+    row = to_harness_row(classic(repo=repo, version=version))
+    directive = "sympy.core.tests.test_basic" if repo == "django/django" else "sympy/core/tests/test_basic.py"
+    assert runner_line(row["eval_script"]) == f"{runner} {directive}"
+    assert install in script_lines(row["eval_script"])
+    assert row["log_parser"] == parser
+    make_test_spec(row)
+
+
+def test_specs_cover_every_repository_of_verified_lite_and_lite_dev():
+    specs = load_repo_specs()
+    assert VERIFIED_AND_LITE_REPOS <= set(specs)
+    assert all(spec.versions for spec in specs.values())
+    assert specs["django/django"].test_directives == "django_modules"
+    assert specs.source == str(SPECS_PATH.resolve())
+
+
+def test_official_image_names():
+    assert official_image_name("django__django-11099") == "swebench/sweb.eval.x86_64.django_1776_django-11099:latest"
+    assert (official_image_name("Project-MONAI__MONAI-3209", "myorg")
+            == "myorg/sweb.eval.x86_64.project-monai_1776_monai-3209:latest")
+    assert official_image_name("django__django-11099", None) == "sweb.eval.x86_64.django__django-11099:latest"
+    assert official_image_name("x__y-1", tag="v2", arch="arm64") == "swebench/sweb.eval.arm64.x_1776_y-1:v2"
+    row = to_harness_row(classic(), namespace="mirror.local")
+    assert row["image"] == "mirror.local/sweb.eval.x86_64.sympy_1776_sympy-1:latest"
+
+
+def test_rows_already_in_5x_form_pass_through_unchanged():
+    row = to_harness_row(classic())
+    row["eval_script"] = "#!/bin/bash\necho custom\n"
+    row["image"] = "local/custom:1"
+    again = convert_instances([row, {**row, "instance_id": "other", "repo": "no/such-repo", "version": "9"}])
+    assert again[0] == row and again[0] is not row
+    assert again[1]["eval_script"] == "#!/bin/bash\necho custom\n"
+
+
+def test_a_test_patch_that_only_adds_files_has_no_reset():
+    patch = ("diff --git a/sympy/core/tests/test_new.py b/sympy/core/tests/test_new.py\nnew file mode 100644\n"
+             "--- /dev/null\n+++ b/sympy/core/tests/test_new.py\n@@ -0,0 +1 @@\n+def test_x(): pass\n")
+    row = to_harness_row(classic(test_patch=patch))
+    assert not any(line.startswith("git checkout") for line in script_lines(row["eval_script"]))
+    assert runner_line(row["eval_script"]).endswith("bin/test -C --verbose sympy/core/tests/test_new.py")
+
+
+def test_lists_given_as_lists_are_kept():
+    row = to_harness_row(classic(FAIL_TO_PASS=["a", "b"], PASS_TO_PASS=["c"]))
+    assert row["FAIL_TO_PASS"] == ["a", "b"] and row["PASS_TO_PASS"] == ["c"]
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def error_of(rows, **kwargs) -> InvalidRecordError:
+    with pytest.raises(InvalidRecordError) as info:
+        convert_instances(rows, source="in.jsonl", **kwargs)
+    return info.value
+
+
+def test_unknown_repository_names_file_record_and_field():
+    err = error_of([classic(), classic(repo="getmoto/moto", version="4.1", instance_id="getmoto__moto-7")])
+    assert (err.source, err.record, err.field) == ("in.jsonl", "1 (getmoto__moto-7)", "repo")
+    assert "getmoto/moto" in str(err) and "repo_specs.yaml" in str(err)
+
+
+def test_unknown_version_names_the_spec_file():
+    err = error_of([classic(version="0.0.1")])
+    assert (err.record, err.field) == ("0 (sympy__sympy-1)", "version")
+    assert "'0.0.1'" in str(err) and "repo_specs.yaml" in str(err) and "1.14" in str(err)
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    ({"base_commit": None}, "base_commit"),
+    ({"test_patch": ""}, "test_patch"),
+    ({"test_patch": "not a diff"}, "test_patch"),
+    ({"FAIL_TO_PASS": "[not json"}, "FAIL_TO_PASS"),
+    ({"PASS_TO_PASS": {"a": 1}}, "PASS_TO_PASS"),
+    ({"image": "x"}, "eval_script"),
+])
+def test_bad_fields(change, field):
+    err = error_of([{**classic(), **change}])
+    assert err.field == field and err.source == "in.jsonl"
+
+
+def test_missing_instance_id_and_duplicates():
+    row = classic()
+    del row["instance_id"]
+    assert error_of([row]).field == "instance_id"
+    err = error_of([classic(), classic()])
+    assert (err.record, err.field) == ("1 (sympy__sympy-1)", "instance_id") and "duplicate of record 0" in str(err)
+    assert error_of(["not an object"]).record == "0"
+
+
+def test_a_test_patch_without_test_files_is_an_error():
+    patch = "diff --git a/data/x.json b/data/x.json\n--- a/data/x.json\n+++ b/data/x.json\n@@ -1 +1 @@\n-1\n+2\n"
+    assert error_of([classic(test_patch=patch)]).field == "test_patch"
+
+
+def test_a_spec_file_with_an_unknown_test_name_is_rejected(tmp_path):
+    bad = tmp_path / "specs.yaml"
+    bad.write_text("test_commands: {pytest: pytest -rA}\nrepositories:\n  a/b:\n    groups:\n"
+                   "      - {versions: ['1.0'], test: nose}\n")
+    with pytest.raises(InvalidRecordError) as info:
+        load_repo_specs(bad)
+    assert str(bad.resolve()) in str(info.value) and info.value.field == "test" and "nose" in str(info.value)
+    good = tmp_path / "good.yaml"
+    good.write_text("test_commands: {t: python -m pytest -q}\nrepositories:\n  sympy/sympy:\n    groups:\n"
+                    "      - {versions: ['1.1'], test: t}\n")
+    row = convert_instances([classic()], specs=good)[0]
+    assert runner_line(row["eval_script"]) == "python -m pytest -q sympy/core/tests/test_basic.py"
+    assert row["log_parser"] == "parse_log_sympy"
+    with pytest.raises(InvalidRecordError) as info:
+        convert_instances([classic(version="1.2")], specs=good)
+    assert str(good.resolve()) in str(info.value)
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def test_load_instances_reads_jsonl_json_and_parquet_alike(shared_data, tmp_path):
+    source = shared_data / "swebench" / "lite-dev.jsonl"
+    rows = load_instances(source)
+    assert len(rows) == 23 and rows == read_rows(shared_data, "lite-dev.jsonl")
+    as_json = tmp_path / "rows.json"
+    as_json.write_text(json.dumps(rows))
+    assert load_instances(as_json) == rows
+    as_dict = tmp_path / "by_id.json"
+    as_dict.write_text(json.dumps({r["instance_id"]: r for r in rows}))
+    assert load_instances(as_dict) == rows
+    datasets = pytest.importorskip("datasets")
+    as_parquet = tmp_path / "rows.parquet"
+    datasets.Dataset.from_list(rows).to_parquet(str(as_parquet))
+    assert load_instances(as_parquet) == rows
+    assert convert_file(as_parquet) == convert_file(source)
+
+
+def test_write_rows_round_trips(shared_data, tmp_path):
+    rows = convert_file(shared_data / "swebench" / "lite-dev.jsonl")
+    for name in ("out.jsonl", "out.json"):
+        assert load_instances(write_rows(rows, tmp_path / name)) == rows
+
+
+def test_load_instances_errors(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"instance_id": "a"}\n\n{oops\n')
+    with pytest.raises(InvalidRecordError) as info:
+        load_instances(bad)
+    assert info.value.source == str(bad) and info.value.record == 1 and "line 3" in str(info.value)
+    scalar = tmp_path / "scalar.json"
+    scalar.write_text("42")
+    with pytest.raises(InvalidRecordError):
+        load_instances(scalar)
+    with pytest.raises(SRLSweError, match="not a readable"):
+        load_instances(tmp_path / "missing.jsonl")
