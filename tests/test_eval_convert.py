@@ -305,6 +305,8 @@ def test_unknown_version_names_the_spec_file():
     ({"FAIL_TO_PASS": "[not json"}, "FAIL_TO_PASS"),
     ({"PASS_TO_PASS": {"a": 1}}, "PASS_TO_PASS"),
     ({"image": "x"}, "eval_script"),
+    ({"instance_id": 7}, "instance_id"),
+    ({"version": None}, "version"),
 ])
 def test_bad_fields(change, field):
     err = error_of([{**classic(), **change}])

@@ -352,6 +352,8 @@ def to_harness_row(instance: Mapping[str, Any], *, namespace: str | None = DEFAU
     if isinstance(instance_id, str) and instance_id:
         record = instance_id if index is None else f"{index} ({instance_id})"
     if is_harness_row(instance):
+        if not (isinstance(instance_id, str) and instance_id):
+            raise InvalidRecordError(source, record, "instance_id", "missing or not a string")
         return dict(instance)
     present = [key for key in HARNESS_FIELDS if instance.get(key)]
     if present:
@@ -362,6 +364,9 @@ def to_harness_row(instance: Mapping[str, Any], *, namespace: str | None = DEFAU
         value = instance.get(key)
         if value is None or (isinstance(value, str) and not value.strip() and key not in ("FAIL_TO_PASS", "PASS_TO_PASS")):
             raise InvalidRecordError(source, record, key, "missing or empty")
+    for key in ("instance_id", "repo", "base_commit", "test_patch"):
+        if not isinstance(instance[key], str):
+            raise InvalidRecordError(source, record, key, f"expected a string, got {type(instance[key]).__name__}")
     repo, version = instance["repo"], instance["version"]
     if not isinstance(version, str):
         version = str(version)
