@@ -100,43 +100,80 @@ def _parse_json_call(body: str) -> tuple[str, dict[str, Any]]:
     return data["name"], args
 
 
+_NAME_TAG_RE = re.compile(r"[A-Za-z0-9_.\-]+>")
+
+
+def _strict_blocks(text: str, opening: str, closing: str, named: bool) -> list[tuple[int, int, str, str]]:
+    """`(start, end, name, body)` of every block `opening[NAME>]body closing` of a text.
+
+    Exactly the matches of `re.finditer` with STRICT_FUNCTION_RE / STRICT_PARAMETER_RE (`named`,
+    `opening` ending in `=`) or TOOL_CALL_JSON_RE (name ""), found with `str.find` instead of a
+    lazy `.*?`, which steps through the text one character at a time.
+    """
+    blocks = []
+    pos = 0
+    while (start := text.find(opening, pos)) >= 0:
+        body_start = start + len(opening)
+        name = ""
+        if named:
+            tag = _NAME_TAG_RE.match(text, body_start)
+            if tag is None:  # no valid name here; the regex would try the next position
+                pos = start + 1
+                continue
+            name = text[body_start:tag.end() - 1]
+            body_start = tag.end()
+        close = text.find(closing, body_start)
+        if close < 0:  # no later opening can be closed either: none starts before body_start
+            break
+        end = close + len(closing)
+        blocks.append((start, end, name, text[body_start:close]))
+        pos = end
+    return blocks
+
+
 def parse_action(text: str, scaffold: Scaffold | None = None) -> ParsedAction:
     """Parse a policy output strictly; raise :class:`FormatError` saying what is wrong."""
     if not isinstance(text, str):
         raise FormatError(f"output is {type(text).__name__}, not text")
     scaffold = scaffold or load_scaffold()
-    think = THINK_RE.match(text)
-    if think is None:
+    # THINK_RE, without its lazy scan: `\s` and str.strip agree on what is whitespace
+    stripped = text.lstrip()
+    think_end = stripped.find("</think>", 7) if stripped.startswith("<think>") else -1
+    if think_end < 0:
         raise FormatError("output must start with <think>...</think>")
-    rest = text[think.end():]
-    functions = list(STRICT_FUNCTION_RE.finditer(rest))
-    json_calls = list(TOOL_CALL_JSON_RE.finditer(rest))
+    rest = stripped[think_end + 8:]
+    functions = _strict_blocks(rest, "<function=", "</function>", named=True)
+    json_calls = _strict_blocks(rest, "<tool_call>", "</tool_call>", named=False)
     if len(functions) + len(json_calls) != 1:
         raise FormatError(f"expected exactly one tool call after </think>, found {len(functions) + len(json_calls)}")
-    match = (functions or json_calls)[0]
-    if rest[: match.start()].strip():
+    start, end, name, body = (functions or json_calls)[0]
+    if rest[:start].strip():
         raise FormatError("text between </think> and the tool call")
-    if rest[match.end():].strip():
+    if rest[end:].strip():
         raise FormatError("text after the tool call")
     if "<think>" in rest or "</think>" in rest:
         raise FormatError("more than one <think> block")
     if functions:
-        body = match.group(2)
-        leftover = STRICT_PARAMETER_RE.sub("", body).strip()
+        params = _strict_blocks(body, "<parameter=", "</parameter>", named=True)
+        gaps, pos = [], 0
+        for p_start, p_end, _, _ in params:
+            gaps.append(body[pos:p_start])
+            pos = p_end
+        gaps.append(body[pos:])
+        leftover = "".join(gaps).strip()  # what STRICT_PARAMETER_RE.sub("", body) leaves
         if leftover:
             raise FormatError(f"unexpected text inside <function=...>: {leftover[:40]!r}")
-        name = match.group(1)
         args: dict[str, Any] = {}
-        for key, value in STRICT_PARAMETER_RE.findall(body):
+        for _, _, key, value in params:
             if key in args:
                 raise FormatError(f"parameter {key!r} given twice")
             args[key] = _strip_one_newline(value)
     else:
-        name, args = _parse_json_call(match.group(1))
+        name, args = _parse_json_call(body)
     call = normalize_call(name, args, scaffold)
     if call.name not in scaffold.tools:
         raise FormatError(f"unknown tool {call.name!r}")
-    return ParsedAction(think.group(1).strip(), call)
+    return ParsedAction(stripped[7:think_end].strip(), call)
 
 
 def format_action(thought: str, call: ToolCall, scaffold: Scaffold | None = None) -> str:

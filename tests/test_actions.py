@@ -70,9 +70,155 @@ from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 
+# Markup a value cannot hold: the strict parser also rejects any <think> after the first block
+# and counts <tool_call> blocks, wherever they are (a value of "<think>" is a format error).
+RESERVED_TAGS = ("</parameter>", "</function>", "<parameter=", "<think>", "</think>", "</tool_call>")
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.dictionaries(st.sampled_from(["command", "path", "old_str", "new_str", "file_text"]),
-                       st.text().filter(lambda v: "</parameter>" not in v and "</function>" not in v and "<parameter=" not in v)))
+                       st.text().filter(lambda v: not any(tag in v for tag in RESERVED_TAGS))))
 def test_any_editor_call_round_trips_through_its_rendering(arguments):
     call = ToolCall("str_replace_editor", arguments)
     assert parse_action(format_action("t", call)).call == call
+
+
+# parse_action finds its blocks with str.find (a lazy `.*?` regex steps through the text one
+# character at a time). The regex version it replaced is kept here as the reference: both must
+# agree on every input, in the parse and in the error message.
+import json  # noqa: E402
+import re  # noqa: E402
+
+from srl_swe.actions import (  # noqa: E402
+    STRICT_FUNCTION_RE, STRICT_PARAMETER_RE, THINK_RE, TOOL_CALL_JSON_RE, ParsedAction, _parse_json_call,
+    _strict_blocks, _strip_one_newline, normalize_call,
+)
+from srl_swe.scaffold import load_scaffold  # noqa: E402
+
+
+def reference_parse_action(text, scaffold=None):
+    """parse_action as it was written with the strict regexes (two passes over the parameters)."""
+    if not isinstance(text, str):
+        raise FormatError(f"output is {type(text).__name__}, not text")
+    scaffold = scaffold or load_scaffold()
+    think = THINK_RE.match(text)
+    if think is None:
+        raise FormatError("output must start with <think>...</think>")
+    rest = text[think.end():]
+    functions = list(STRICT_FUNCTION_RE.finditer(rest))
+    json_calls = list(TOOL_CALL_JSON_RE.finditer(rest))
+    if len(functions) + len(json_calls) != 1:
+        raise FormatError(f"expected exactly one tool call after </think>, found {len(functions) + len(json_calls)}")
+    match = (functions or json_calls)[0]
+    if rest[: match.start()].strip():
+        raise FormatError("text between </think> and the tool call")
+    if rest[match.end():].strip():
+        raise FormatError("text after the tool call")
+    if "<think>" in rest or "</think>" in rest:
+        raise FormatError("more than one <think> block")
+    if functions:
+        body = match.group(2)
+        leftover = STRICT_PARAMETER_RE.sub("", body).strip()
+        if leftover:
+            raise FormatError(f"unexpected text inside <function=...>: {leftover[:40]!r}")
+        name = match.group(1)
+        args = {}
+        for key, value in STRICT_PARAMETER_RE.findall(body):
+            if key in args:
+                raise FormatError(f"parameter {key!r} given twice")
+            args[key] = _strip_one_newline(value)
+    else:
+        name, args = _parse_json_call(match.group(1))
+    call = normalize_call(name, args, scaffold)
+    if call.name not in scaffold.tools:
+        raise FormatError(f"unknown tool {call.name!r}")
+    return ParsedAction(think.group(1).strip(), call)
+
+
+def outcome(parse, text):
+    try:
+        return parse(text)
+    except Exception as exc:  # noqa: BLE001 - the kind and the message must match too
+        return type(exc).__name__, str(exc)
+
+
+FRAGMENTS = [
+    "<think>", "</think>", "<function=", "</function>", "<parameter=", "</parameter>", "<tool_call>", "</tool_call>",
+    "<", ">", "=", "/", "<think", "think>", "function=", "/function>", "parameter", "tool_call>", "execute_bash", "str_replace_editor", "bash", "finish", "nope", "a.b-c", "command", "path",
+    "view_range", "message", "view", "ls -la", "[1, 20]", " 7 ", "x", "", " ", "\n", "\t", "\u00a0", "\u2028", "\u3000",
+    "<function=execute_bash>", "<parameter=command>", '{"name": "execute_bash", "arguments": {"command": "ls"}}',
+    '{"name": "str_replace_editor", "arguments": "{\\"command\\": \\"view\\", \\"path\\": \\"/a\\"}"}', "{", "}", '"',
+]
+soup = st.lists(st.sampled_from(FRAGMENTS), max_size=40).map("".join)
+
+
+TRICKY = [
+    "<think>t</think><function=<function=execute_bash><parameter=command>ls</parameter></function>",
+    "<think>t</think><function=execute_bash><parameter=<parameter=command>ls</parameter></function>",
+    "<think>t</think><function=execute_bash><parameter=command>ls</parameter><parameter=x></function>",
+    "<think>t</think><function=execute_bash>\n<parameter=command>a</parameter>\n<parameter=command>b</parameter></function>",
+    "<think>t</think><function=execute_bash><parameter=command></parameter>></function>",
+    "<think>t</think><function=exec-ute.bash_1><parameter=com-mand.x_1>ls</parameter></function>",
+    "<think>t</think><function=execute bash><parameter=command>ls</parameter></function>",
+    "<think>t</think><function=><parameter=command>ls</parameter></function>",
+    "<think>t</think><function=execute_bash><parameter=command>ls</function></parameter></function>",
+    "<think>t</think><tool_call><function=execute_bash><parameter=command>ls</parameter></function></tool_call>",
+    "<think>t</think><tool_call><tool_call>{}</tool_call></tool_call>",
+    '<think>t</think>\u2028<tool_call>{"name": "bash", "arguments": {"command": "ls"}}</tool_call>\u00a0',
+    "<thinkt</think><function=execute_bash><parameter=command>ls</parameter></function>",
+    "<think></think><function=execute_bash><parameter=command>ls</parameter></function>",
+    "\u3000\n<think>\u2028 t \u00a0</think><function=execute_bash><parameter=command>ls</parameter></function>",
+    "<think></think</think><function=execute_bash><parameter=command>ls</parameter></function>",
+    "<think><think></think><function=execute_bash><parameter=command>ls</parameter></function>",
+    "<think>t</think><function=execute_bash><parameter=command>ls</parameter>" + "junk " * 20 + "</function>",
+]
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.one_of(soup, soup.map(lambda s: "<think>t</think>" + s), soup.map(lambda s: "<think>t</think>\n<function=" + s)))
+def test_parse_action_agrees_with_the_regex_reference_on_tag_soup(text):
+    assert outcome(parse_action, text) == outcome(reference_parse_action, text)
+
+
+@pytest.mark.parametrize("text", TRICKY)
+def test_parse_action_agrees_with_the_regex_reference_on_edge_cases(text):
+    assert outcome(parse_action, text) == outcome(reference_parse_action, text)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(), st.text(alphabet=st.characters(codec="utf-8"), max_size=60))
+def test_parse_action_agrees_with_the_regex_reference_on_any_text(a, b):
+    for text in (a, "<think>" + a, "<think>" + b + "</think>" + a, f" <think>t</think><function=execute_bash>{a}</function>{b}"):
+        assert outcome(parse_action, text) == outcome(reference_parse_action, text)
+
+
+@settings(max_examples=500, deadline=None)
+@given(soup, st.sampled_from([("<function=", "</function>", True), ("<parameter=", "</parameter>", True), ("<tool_call>", "</tool_call>", False)]))
+def test_strict_blocks_are_the_strict_regex_matches(text, kind):
+    opening, closing, named = kind
+    regex = {"<function=": STRICT_FUNCTION_RE, "<parameter=": STRICT_PARAMETER_RE, "<tool_call>": TOOL_CALL_JSON_RE}[opening]
+    expected = [(m.start(), m.end(), m.group(1) if named else "", m.group(m.lastindex)) for m in regex.finditer(text)]
+    assert _strict_blocks(text, opening, closing, named) == expected
+
+
+def test_thought_whitespace_is_the_regex_whitespace():
+    """parse_action strips with str.lstrip where THINK_RE had `\\s*`: the same characters, all of Unicode."""
+    space = re.compile(r"\s")
+    assert all(bool(space.match(chr(c))) == chr(c).isspace() for c in range(0x110000))
+
+
+def test_parse_action_agrees_with_the_regex_reference_on_real_and_damaged_actions():
+    from srl_swe.data import default_dataset_path
+    from srl_swe.trajectory import load_trajectories
+
+    calls = [t.action for tr in load_trajectories(default_dataset_path()).trajectories for t in tr.actions]
+    assert len(calls) > 100
+    texts = []
+    for i, call in enumerate(calls):
+        good = format_action(f"step {i}", call)
+        as_json = "<think>t</think>\n<tool_call>" + json.dumps({"name": call.name, "arguments": call.arguments}) + "</tool_call>"
+        cut = len(good) * (i % 7 + 1) // 8
+        texts += [good, as_json, good[:cut], good[:cut] + good[cut + 1:], good.replace("\n<parameter=", " <parameter=", 1),
+                  good.replace("</parameter>\n", "</parameter>x", 1), good + "\n" + good[good.index("<function="):]]
+    for text in texts:
+        assert outcome(parse_action, text) == outcome(reference_parse_action, text)
