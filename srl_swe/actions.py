@@ -100,34 +100,29 @@ def _parse_json_call(body: str) -> tuple[str, dict[str, Any]]:
     return data["name"], args
 
 
-_NAME_TAG_RE = re.compile(r"[A-Za-z0-9_.\-]+>")
+_FUNCTION_OPEN_RE = re.compile(r"<function=([A-Za-z0-9_.\-]+)>")
+_PARAMETER_OPEN_RE = re.compile(r"<parameter=([A-Za-z0-9_.\-]+)>")
+_TOOL_CALL_OPEN_RE = re.compile(r"<tool_call>()")
 
 
-def _strict_blocks(text: str, opening: str, closing: str, named: bool) -> list[tuple[int, int, str, str]]:
-    """`(start, end, name, body)` of every block `opening[NAME>]body closing` of a text.
+def _strict_blocks(text: str, opening: re.Pattern[str], closing: str) -> list[tuple[int, int, str, str]]:
+    """`(start, end, name, body)` of every block `opening body closing` of a text.
 
-    Exactly the matches of `re.finditer` with STRICT_FUNCTION_RE / STRICT_PARAMETER_RE (`named`,
-    `opening` ending in `=`) or TOOL_CALL_JSON_RE (name ""), found with `str.find` instead of a
-    lazy `.*?`, which steps through the text one character at a time.
+    Exactly the matches of `re.finditer` with STRICT_FUNCTION_RE, STRICT_PARAMETER_RE or
+    TOOL_CALL_JSON_RE (name ""), but the body is found with `str.find` instead of a lazy `.*?`,
+    which steps through the text one character at a time. An opening with no closing after it
+    ends the search: no later opening can start inside it (it holds no `<` past its first
+    character), so none has a closing after it either.
     """
     blocks = []
     pos = 0
-    while (start := text.find(opening, pos)) >= 0:
-        body_start = start + len(opening)
-        name = ""
-        if named:
-            tag = _NAME_TAG_RE.match(text, body_start)
-            if tag is None:  # no valid name here; the regex would try the next position
-                pos = start + 1
-                continue
-            name = text[body_start:tag.end() - 1]
-            body_start = tag.end()
+    while (tag := opening.search(text, pos)) is not None:
+        body_start = tag.end()
         close = text.find(closing, body_start)
-        if close < 0:  # no later opening can be closed either: none starts before body_start
+        if close < 0:
             break
-        end = close + len(closing)
-        blocks.append((start, end, name, text[body_start:close]))
-        pos = end
+        pos = close + len(closing)
+        blocks.append((tag.start(), pos, tag.group(1), text[body_start:close]))
     return blocks
 
 
@@ -142,8 +137,8 @@ def parse_action(text: str, scaffold: Scaffold | None = None) -> ParsedAction:
     if think_end < 0:
         raise FormatError("output must start with <think>...</think>")
     rest = stripped[think_end + 8:]
-    functions = _strict_blocks(rest, "<function=", "</function>", named=True)
-    json_calls = _strict_blocks(rest, "<tool_call>", "</tool_call>", named=False)
+    functions = _strict_blocks(rest, _FUNCTION_OPEN_RE, "</function>")
+    json_calls = _strict_blocks(rest, _TOOL_CALL_OPEN_RE, "</tool_call>")
     if len(functions) + len(json_calls) != 1:
         raise FormatError(f"expected exactly one tool call after </think>, found {len(functions) + len(json_calls)}")
     start, end, name, body = (functions or json_calls)[0]
@@ -154,7 +149,7 @@ def parse_action(text: str, scaffold: Scaffold | None = None) -> ParsedAction:
     if "<think>" in rest or "</think>" in rest:
         raise FormatError("more than one <think> block")
     if functions:
-        params = _strict_blocks(body, "<parameter=", "</parameter>", named=True)
+        params = _strict_blocks(body, _PARAMETER_OPEN_RE, "</parameter>")
         gaps, pos = [], 0
         for p_start, p_end, _, _ in params:
             gaps.append(body[pos:p_start])

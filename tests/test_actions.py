@@ -91,7 +91,7 @@ import re  # noqa: E402
 
 from srl_swe.actions import (  # noqa: E402
     STRICT_FUNCTION_RE, STRICT_PARAMETER_RE, THINK_RE, TOOL_CALL_JSON_RE, ParsedAction, _parse_json_call,
-    _strict_blocks, _strip_one_newline, normalize_call,
+    _FUNCTION_OPEN_RE, _PARAMETER_OPEN_RE, _TOOL_CALL_OPEN_RE, _strict_blocks, _strip_one_newline, normalize_call,
 )
 from srl_swe.scaffold import load_scaffold  # noqa: E402
 
@@ -193,12 +193,12 @@ def test_parse_action_agrees_with_the_regex_reference_on_any_text(a, b):
 
 
 @settings(max_examples=500, deadline=None)
-@given(soup, st.sampled_from([("<function=", "</function>", True), ("<parameter=", "</parameter>", True), ("<tool_call>", "</tool_call>", False)]))
+@given(soup, st.sampled_from([(STRICT_FUNCTION_RE, _FUNCTION_OPEN_RE, "</function>"), (STRICT_PARAMETER_RE, _PARAMETER_OPEN_RE, "</parameter>"),
+                              (TOOL_CALL_JSON_RE, _TOOL_CALL_OPEN_RE, "</tool_call>")]))
 def test_strict_blocks_are_the_strict_regex_matches(text, kind):
-    opening, closing, named = kind
-    regex = {"<function=": STRICT_FUNCTION_RE, "<parameter=": STRICT_PARAMETER_RE, "<tool_call>": TOOL_CALL_JSON_RE}[opening]
-    expected = [(m.start(), m.end(), m.group(1) if named else "", m.group(m.lastindex)) for m in regex.finditer(text)]
-    assert _strict_blocks(text, opening, closing, named) == expected
+    regex, opening, closing = kind
+    expected = [(m.start(), m.end(), m.group(1) if regex.groups == 2 else "", m.group(regex.groups)) for m in regex.finditer(text)]
+    assert _strict_blocks(text, opening, closing) == expected
 
 
 def test_thought_whitespace_is_the_regex_whitespace():
