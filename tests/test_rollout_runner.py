@@ -1,0 +1,230 @@
+"""Rollout runner on a local git checkout (no Docker): predictions format, resume, failures, CLI.
+
+The checkout is a tiny package with two bugs; its rows carry no image, so the repository is
+read from ``--repo-dir`` with git at the base commit. The oracle's patch must be the gold fix.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from srl_swe.errors import SRLSweError
+from srl_swe.rollout import OraclePolicy, PolicyError, RolloutConfig, done_ids, run_rollout, select_rows
+from srl_swe.rollout.cli import register
+
+BUGGY = {
+    "calc/__init__.py": "from .ops import add, sub\nfrom .text import shout\n",
+    "calc/ops.py": "def add(a, b):\n    return a + b\n\n\ndef sub(a, b):\n    \"\"\"a minus b\"\"\"\n    return a + b\n",
+    "calc/text.py": "def shout(text):\n    return text.lower() + '!'\n",
+    "tests/test_calc.py": "from calc import sub, shout\n\n\ndef test_sub():\n    assert sub(3, 1) == 2\n\n\n"
+                          "def test_shout():\n    assert shout('hi') == 'HI!'\n",
+    "README.md": "# calc\nA calculator.\n",
+}
+FIXES = [
+    ("local__calc-1", "`calc.ops.sub(3, 1)` returns 4 instead of 2: subtraction adds.", {"calc/ops.py": ("return a + b\n", "return a - b\n", 1)}),
+    ("local__calc-2", "`shout('hi')` returns 'hi!' but should return 'HI!'; also add a `whisper` helper in calc/extra.py.",
+     {"calc/text.py": ("text.lower()", "text.upper()", 1), "calc/extra.py": (None, "def whisper(text):\n    return text.lower()\n", 0)}),
+]
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=repo, check=True,
+                          capture_output=True, text=True).stdout
+
+
+def make_local_tasks(root: Path) -> tuple[Path, list[dict]]:
+    """A checkout of the buggy package and one SWE-bench-like row per bug (gold patch = git diff of the fix)."""
+    repo = root / "calc"
+    for path, text in BUGGY.items():
+        (repo / path).parent.mkdir(parents=True, exist_ok=True)
+        (repo / path).write_text(text)
+    git(repo, "init", "-q")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "buggy")
+    base = git(repo, "rev-parse", "HEAD").strip()
+    rows = []
+    for instance_id, issue, fix in FIXES:
+        for path, (old, new, _) in fix.items():
+            target = repo / path
+            target.write_text(new if old is None else target.read_text().replace(old, new))
+        git(repo, "add", "-A")
+        patch = git(repo, "diff", "--cached", base)
+        git(repo, "reset", "-q", "--hard", base)
+        rows.append({"instance_id": instance_id, "repo": "local/calc", "base_commit": base, "patch": patch,
+                     "problem_statement": issue, "FAIL_TO_PASS": [], "PASS_TO_PASS": []})
+    return root, rows
+
+
+@pytest.fixture()
+def local(tmp_path):
+    return make_local_tasks(tmp_path / "checkouts")
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def apply_in_checkout(repo_dir: Path, patch: str) -> dict[str, str]:
+    """Apply a patch to the checkout (then undo it); return the files it changed, as patched."""
+    repo = repo_dir / "calc"
+    (repo_dir / "p.diff").write_text(patch)
+    git(repo, "apply", str(repo_dir / "p.diff"))
+    changed = {p: (repo / p).read_text() for p in git(repo, "status", "--porcelain", "-uall").split() if p.endswith(".py")}
+    git(repo, "reset", "-q", "--hard")
+    git(repo, "clean", "-qfd")
+    return changed
+
+
+@pytest.mark.parametrize("mode", ["oracle-file", "end-to-end"])
+def test_oracle_writes_the_gold_fix_as_a_prediction(local, tmp_path, mode):
+    repo_dir, rows = local
+    out = tmp_path / "preds.jsonl"
+    summary = run_rollout(rows, OraclePolicy(rows), RolloutConfig(mode=mode, repo_dir=str(repo_dir)), out, progress=False)
+    assert (summary.written, summary.failed, summary.empty_patches) == (2, [], 0)
+    predictions = read_jsonl(out)
+    assert [set(p) for p in predictions] == [{"instance_id", "model_name_or_path", "model_patch"}] * 2
+    assert [p["instance_id"] for p in predictions] == ["local__calc-1", "local__calc-2"]
+    for row, prediction in zip(rows, predictions):
+        assert prediction["model_name_or_path"] == "oracle"
+        assert apply_in_checkout(repo_dir, prediction["model_patch"]) == apply_in_checkout(repo_dir, row["patch"])
+    details = read_jsonl(tmp_path / "preds.details.jsonl")
+    assert [d["mode"] for d in details] == [mode, mode] and all(d["written"] and d["error"] is None for d in details)
+    assert [o["how"] for o in details[1]["edits"]["outcomes"]] == ["new-file", "exact"]  # git orders calc/extra.py first
+    if mode == "end-to-end":
+        assert [d["localized_by"] for d in details] == ["model", "model"]
+        assert details[1]["localized"] == ["calc/text.py"]  # calc/extra.py does not exist yet: created by the repair
+        assert details[0]["retrieval_top"][0] == "calc/ops.py"
+
+
+def test_end_to_end_falls_back_to_retrieval_when_the_answer_names_no_file(local, tmp_path):
+    repo_dir, rows = local
+
+    class Vague:
+        name, thread_safe = "vague", True
+
+        def generate(self, conversations):
+            return ["```\nthe bug is somewhere in the math code\n```" for _ in conversations]
+
+        def close(self):
+            pass
+
+    summary = run_rollout(rows[:1], Vague(), RolloutConfig(mode="end-to-end", repo_dir=str(repo_dir), max_files=2),
+                          tmp_path / "p.jsonl", progress=False)
+    assert summary.written == 1 and summary.empty_patches == 1
+    detail = read_jsonl(tmp_path / "p.details.jsonl")[0]
+    assert detail["localized_by"] == "retrieval" and detail["localized"][0] == "calc/ops.py" and len(detail["localized"]) == 2
+    assert "tests/test_calc.py" not in detail["localized"]
+
+
+def test_resume_skips_done_instances_and_repairs_a_cut_last_line(local, tmp_path):
+    repo_dir, rows = local
+    out = tmp_path / "preds.jsonl"
+    config = RolloutConfig(mode="oracle-file", repo_dir=str(repo_dir))
+    first = run_rollout(select_rows(rows, limit=1), OraclePolicy(rows), config, out, progress=False)
+    assert (first.selected, first.written) == (1, 1) and done_ids(out) == {"local__calc-1"}
+    with out.open("a") as handle:  # a run killed in the middle of a line
+        handle.write('{"instance_id": "local__calc-2", "model_na')
+
+    class Counting(OraclePolicy):
+        calls = 0
+
+        def generate(self, conversations):
+            Counting.calls += len(conversations)
+            return super().generate(conversations)
+
+    second = run_rollout(rows, Counting(rows), config, out, progress=False)
+    assert (second.selected, second.already_done, second.written, Counting.calls) == (2, 1, 1, 1)
+    assert [p["instance_id"] for p in read_jsonl(out)] == ["local__calc-1", "local__calc-2"]
+    third = run_rollout(rows, Counting(rows), config, out, progress=False)
+    assert (third.already_done, third.written, Counting.calls) == (2, 0, 1)
+
+
+def test_a_transient_failure_writes_no_prediction_and_is_retried(local, tmp_path):
+    repo_dir, rows = local
+    out = tmp_path / "preds.jsonl"
+    config = RolloutConfig(mode="oracle-file", repo_dir=str(repo_dir))
+
+    class Flaky(OraclePolicy):
+        def generate(self, conversations):
+            if any("subtraction" in m["content"] for c in conversations for m in c):
+                raise PolicyError("endpoint down")
+            return super().generate(conversations)
+
+    summary = run_rollout(rows, Flaky(rows), config, out, batch_size=2, progress=False)
+    assert summary.written == 1 and summary.failed == ["local__calc-1: PolicyError: endpoint down"]
+    assert done_ids(out) == {"local__calc-2"}  # the failing item was isolated from its batch
+    retry = run_rollout(rows, OraclePolicy(rows), config, out, progress=False)
+    assert (retry.already_done, retry.written) == (1, 1) and done_ids(out) == {"local__calc-1", "local__calc-2"}
+
+
+def test_the_run_stops_after_consecutive_failures(local, tmp_path):
+    _, rows = local
+    config = RolloutConfig(mode="oracle-file", repo_dir=str(tmp_path / "nowhere"))
+    with pytest.raises(SRLSweError, match="2 tasks in a row failed"):
+        run_rollout(rows, OraclePolicy(rows), config, tmp_path / "p.jsonl", max_consecutive_failures=2, progress=False)
+    assert read_jsonl(tmp_path / "p.jsonl") == []
+    assert "no git checkout" in read_jsonl(tmp_path / "p.details.jsonl")[0]["error"]
+
+
+def test_a_prompt_too_long_for_the_model_writes_an_empty_prediction(local, tmp_path):
+    from srl_swe.rollout import ContextLengthError
+
+    repo_dir, rows = local
+
+    class Small:
+        name, thread_safe = "small", True
+
+        def generate(self, conversations):
+            raise ContextLengthError("prompt of 9000 tokens does not fit")
+
+        def close(self):
+            pass
+
+    summary = run_rollout(rows[:1], Small(), RolloutConfig(mode="oracle-file", repo_dir=str(repo_dir)),
+                          tmp_path / "p.jsonl", progress=False)
+    assert (summary.written, summary.empty_patches, summary.failed) == (1, 1, [])
+    assert "ContextLengthError" in read_jsonl(tmp_path / "p.details.jsonl")[0]["error"]
+
+
+def test_select_rows_by_ids_and_limit(local):
+    _, rows = local
+    assert [r["instance_id"] for r in select_rows(rows + rows[:1], ["local__calc-2"])] == ["local__calc-2"]
+    assert [r["instance_id"] for r in select_rows(rows, limit=1)] == ["local__calc-1"]
+    with pytest.raises(SRLSweError, match="unknown instance id"):
+        select_rows(rows, ["nope"])
+
+
+def cli(argv: list[str]):
+    parser = argparse.ArgumentParser(prog="srl-swe")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    args.func(args)
+
+
+def test_cli_rollout_writes_predictions_and_a_json_summary(local, tmp_path, capsys):
+    repo_dir, rows = local
+    instances = tmp_path / "rows.jsonl"
+    instances.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "out" / "preds.jsonl"
+    argv = ["rollout", "--model", "oracle", "--mode", "end-to-end", "--instances", str(instances), "--repo-dir", str(repo_dir),
+            "--out", str(out), "--instance-ids", "local__calc-2,local__calc-1", "--limit", "1", "--json"]
+    cli(argv)
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["selected"], summary["written"], summary["mode"], summary["model"]) == (1, 1, "end-to-end", "oracle")
+    assert [p["instance_id"] for p in read_jsonl(out)] == ["local__calc-1"]
+    cli(argv[:-5] + ["--json"])
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["selected"], summary["already_done"], summary["written"]) == (2, 1, 1)
+
+
+def test_cli_exits_with_an_error_when_tasks_fail(local, tmp_path):
+    _, rows = local
+    instances = tmp_path / "rows.jsonl"
+    instances.write_text(json.dumps(rows[0]) + "\n")
+    with pytest.raises(SRLSweError, match="have no prediction; rerun"):
+        cli(["rollout", "--model", "oracle", "--mode", "oracle-file", "--instances", str(instances),
+             "--repo-dir", str(tmp_path / "missing"), "--out", str(tmp_path / "p.jsonl")])
