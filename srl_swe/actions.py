@@ -138,7 +138,7 @@ def parse_action(text: str, scaffold: Scaffold | None = None) -> ParsedAction:
         raise FormatError("output must start with <think>...</think>")
     rest = stripped[think_end + 8:]
     functions = _strict_blocks(rest, _FUNCTION_OPEN_RE, "</function>")
-    json_calls = _strict_blocks(rest, _TOOL_CALL_OPEN_RE, "</tool_call>")
+    json_calls = _strict_blocks(rest, _TOOL_CALL_OPEN_RE, "</tool_call>") if "<tool_call>" in rest else []
     if len(functions) + len(json_calls) != 1:
         raise FormatError(f"expected exactly one tool call after </think>, found {len(functions) + len(json_calls)}")
     start, end, name, body = (functions or json_calls)[0]
@@ -149,20 +149,21 @@ def parse_action(text: str, scaffold: Scaffold | None = None) -> ParsedAction:
     if "<think>" in rest or "</think>" in rest:
         raise FormatError("more than one <think> block")
     if functions:
-        params = _strict_blocks(body, _PARAMETER_OPEN_RE, "</parameter>")
-        gaps, pos = [], 0
-        for p_start, p_end, _, _ in params:
+        args: dict[str, Any] = {}
+        gaps, pos, twice = [], 0, None
+        for p_start, p_end, key, value in _strict_blocks(body, _PARAMETER_OPEN_RE, "</parameter>"):
             gaps.append(body[pos:p_start])
             pos = p_end
+            if key not in args:
+                args[key] = _strip_one_newline(value)
+            elif twice is None:
+                twice = key
         gaps.append(body[pos:])
         leftover = "".join(gaps).strip()  # what STRICT_PARAMETER_RE.sub("", body) leaves
-        if leftover:
+        if leftover:  # reported before a repeated parameter
             raise FormatError(f"unexpected text inside <function=...>: {leftover[:40]!r}")
-        args: dict[str, Any] = {}
-        for _, _, key, value in params:
-            if key in args:
-                raise FormatError(f"parameter {key!r} given twice")
-            args[key] = _strip_one_newline(value)
+        if twice is not None:
+            raise FormatError(f"parameter {twice!r} given twice")
     else:
         name, args = _parse_json_call(body)
     call = normalize_call(name, args, scaffold)
