@@ -228,3 +228,21 @@ def test_cli_exits_with_an_error_when_tasks_fail(local, tmp_path):
     with pytest.raises(SRLSweError, match="have no prediction; rerun"):
         cli(["rollout", "--model", "oracle", "--mode", "oracle-file", "--instances", str(instances),
              "--repo-dir", str(tmp_path / "missing"), "--out", str(tmp_path / "p.jsonl")])
+
+
+def test_rows_a_mode_cannot_use_fail_with_a_clear_reason(local, tmp_path):
+    repo_dir, rows = local
+    no_patch = {**rows[0], "patch": ""}
+    summary = run_rollout([no_patch], OraclePolicy(rows), RolloutConfig(mode="oracle-file", repo_dir=str(repo_dir)),
+                          tmp_path / "a.jsonl", progress=False)
+    assert summary.written == 0 and "has no 'patch'" in summary.failed[0]
+    summary = run_rollout(rows[:1], OraclePolicy(rows), RolloutConfig(mode="agentic"), tmp_path / "b.jsonl", progress=False)
+    assert summary.written == 0 and "has no 'image'" in summary.failed[0]
+
+
+def test_a_cut_details_line_is_dropped_before_appending(local, tmp_path):
+    repo_dir, rows = local
+    (tmp_path / "p.details.jsonl").write_text('{"instance_id": "x", "mo')
+    run_rollout(rows[:1], OraclePolicy(rows), RolloutConfig(mode="oracle-file", repo_dir=str(repo_dir)), tmp_path / "p.jsonl",
+                progress=False)
+    assert [d["instance_id"] for d in read_jsonl(tmp_path / "p.details.jsonl")] == ["local__calc-1"]

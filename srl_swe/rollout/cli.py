@@ -117,7 +117,8 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     mode.add_argument("--prompts", default=None, help="directory whose repair.yaml/localize.yaml replace the shipped prompts")
     mode.add_argument("--max-files", type=int, default=3, help="end-to-end: most files localized (default 3)")
     mode.add_argument("--snippets", type=int, default=5, help="end-to-end: retrieved snippets shown (default 5)")
-    mode.add_argument("--test-globs", nargs="+", default=None, help="end-to-end: test files kept out of retrieval")
+    mode.add_argument("--test-globs", nargs="+", default=None,
+                      help="test files: kept out of end-to-end retrieval, dropped from agentic patches")
     mode.add_argument("--max-steps", type=int, default=30, help="agentic: tool calls per episode (default 30)")
     mode.add_argument("--command-timeout", type=float, default=120.0, help="agentic: seconds per tool call (default 120)")
     mode.add_argument("--scaffold", default="openhands", help="agentic: agent scaffold under agents/ or a YAML path")

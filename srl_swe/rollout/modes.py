@@ -65,7 +65,7 @@ class RolloutConfig:
     source_globs: tuple[str, ...] = DEFAULT_SOURCE_GLOBS
     """end-to-end: files retrieval ranks and the structure lists."""
     test_globs: tuple[str, ...] = DEFAULT_TEST_GLOBS
-    """end-to-end: test files, left out of retrieval and the structure (the tests are fixed)."""
+    """Test files: left out of retrieval and the structure (end-to-end), dropped from the agentic patch."""
     max_steps: int = 30
     """agentic: tool calls before the episode is cut."""
     command_timeout: float = 120.0
@@ -223,6 +223,10 @@ def _single_pass(rows: Sequence[dict[str, Any]], policy: Policy, config: Rollout
                                     localized_by="model" if named else "retrieval")
         else:
             for task in tasks:
+                if not task.row.get("patch"):
+                    task.error = "oracle-file mode shows the files the gold patch edits, and the row has no 'patch'"
+                    task.retryable = True  # no prediction: a data problem, not the model's answer
+                    continue
                 task.files = gold_files(task.row)
                 task.details["oracle_files"] = task.files
         staged = []
@@ -301,8 +305,10 @@ def _episode(row: dict[str, Any], policy: Policy, lock: threading.Lock | None, c
                 return
             yield completion
 
+    if not row.get("image"):
+        return Outcome(row["instance_id"], None, details, "agentic mode runs in the task's Docker image, and the row has no 'image'")
     env = RolloutEnv(task=row, config=LiveConfig(max_steps=config.max_steps, command_timeout=config.command_timeout,
-                                                 scaffold=config.scaffold))
+                                                 scaffold=config.scaffold, test_globs=tuple(config.test_globs)))
     try:
         episode = record_episode(env, turns(env))
         info = dict(episode.info)

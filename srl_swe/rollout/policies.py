@@ -70,7 +70,13 @@ def _batches(items: Sequence[Any], size: int):
 # --------------------------------------------------------------------------- transformers
 
 class TransformersPolicy:
-    """A local causal LM through transformers: chat template, left-padded batches, greedy by default."""
+    """A local causal LM through transformers: chat template, left-padded batches, greedy by default.
+
+    On a GPU (``device="auto"``) the weights load in bf16. With ``batch_size`` above 1 the
+    prompts are left-padded together, and in bf16 padding can flip a near-tie: a batched
+    greedy answer may differ from the unbatched one (seen on an H200 with a random model:
+    3 of 4 identical; in fp32 on CPU all were). Keep ``batch_size=1`` for exact greedy answers.
+    """
 
     thread_safe = False
 

@@ -54,16 +54,21 @@ def details_path_for(predictions: str | Path) -> Path:
     return path.with_name(f"{stem}.details.jsonl")
 
 
+def _drop_cut_line(path: Path) -> str:
+    """The file's text without a partly written last line (a killed run), which is also dropped from the file."""
+    text = path.read_text(encoding="utf-8")
+    if text and not text.endswith("\n"):
+        text = text[: text.rfind("\n") + 1]
+        path.write_text(text, encoding="utf-8")
+    return text
+
+
 def done_ids(path: str | Path) -> set[str]:
     """Instance ids already in a predictions file; a partly written last line (a killed run) is dropped from the file."""
     path = Path(path)
     if not path.exists():
         return set()
-    text = path.read_text(encoding="utf-8")
-    if text and not text.endswith("\n"):
-        keep = text[: text.rfind("\n") + 1]
-        path.write_text(keep, encoding="utf-8")
-        text = keep
+    text = _drop_cut_line(path)
     ids = set()
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
@@ -116,6 +121,8 @@ def run_rollout(rows: Sequence[dict[str, Any]], policy: Policy, config: RolloutC
                              already_done=len(rows) - len(todo))
     predictions.parent.mkdir(parents=True, exist_ok=True)
     details.parent.mkdir(parents=True, exist_ok=True)
+    if details.exists():
+        _drop_cut_line(details)
     bar = None
     if progress and todo:
         from tqdm import tqdm
