@@ -246,3 +246,17 @@ def test_a_cut_details_line_is_dropped_before_appending(local, tmp_path):
     run_rollout(rows[:1], OraclePolicy(rows), RolloutConfig(mode="oracle-file", repo_dir=str(repo_dir)), tmp_path / "p.jsonl",
                 progress=False)
     assert [d["instance_id"] for d in read_jsonl(tmp_path / "p.details.jsonl")] == ["local__calc-1"]
+
+
+def test_cli_oracle_follows_custom_prompts(local, tmp_path, capsys):
+    repo_dir, rows = local
+    prompts = tmp_path / "prompts"
+    prompts.mkdir()
+    shipped = (Path(__file__).resolve().parent.parent / "srl_swe" / "rollout" / "prompts" / "repair.yaml").read_text()
+    (prompts / "repair.yaml").write_text(shipped.replace("You are an expert software engineer.", "You are a careful engineer."))
+    instances = tmp_path / "rows.jsonl"
+    instances.write_text(json.dumps(rows[0]) + "\n")
+    cli(["rollout", "--model", "oracle", "--mode", "oracle-file", "--instances", str(instances), "--repo-dir", str(repo_dir),
+         "--prompts", str(prompts), "--out", str(tmp_path / "p.jsonl"), "--json"])
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["written"], summary["empty_patches"]) == (1, 0)  # the oracle knew the changed system prompt

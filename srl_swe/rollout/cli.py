@@ -54,7 +54,7 @@ def cmd_rollout(args: argparse.Namespace) -> None:
                                  max_retries=args.max_retries, concurrency=args.concurrency, device=args.device,
                                  dtype=args.dtype, batch_size=args.batch_size,
                                  tensor_parallel_size=args.tensor_parallel_size, max_model_len=args.max_model_len)
-    policy = make_policy(policy_config, rows)
+    policy = make_policy(policy_config, rows, prompts_dir=args.prompts, scaffold=args.scaffold)
     try:
         summary = run_rollout(rows, policy, config, args.out, details=args.details, batch_size=args.batch_size,
                               grade=args.grade, max_consecutive_failures=args.max_consecutive_failures,

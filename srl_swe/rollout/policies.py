@@ -314,14 +314,16 @@ class PolicyConfig:
         return "openai" if self.base_url else "transformers"
 
 
-def make_policy(config: PolicyConfig, rows: Sequence[dict[str, Any]] = ()) -> Policy:
-    """The policy ``config`` describes (``rows``: the tasks, needed only by the oracle)."""
+def make_policy(config: PolicyConfig, rows: Sequence[dict[str, Any]] = (), *, prompts_dir: str | None = None,
+                scaffold: str | None = None) -> Policy:
+    """The policy ``config`` describes. The oracle alone needs ``rows`` (the tasks) and the prompts it will be sent."""
     backend = config.resolved_backend()
     name = config.name or config.model
     if backend == "oracle":
+        from ..scaffold import DEFAULT_SCAFFOLD
         from .oracle import OraclePolicy
 
-        return OraclePolicy(rows, name=config.name or "oracle")
+        return OraclePolicy(rows, name=config.name or "oracle", prompts_dir=prompts_dir, scaffold=scaffold or DEFAULT_SCAFFOLD)
     if backend == "transformers":
         return TransformersPolicy(config.model, config.generation, name=name, device=config.device, dtype=config.dtype,
                                   batch_size=config.batch_size)
