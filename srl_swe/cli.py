@@ -255,6 +255,12 @@ def build_parser() -> argparse.ArgumentParser:
     from .tasks.cli import register as register_tasks
 
     register_tasks(sub)  # `tasks synthesize`
+    from .evaluation.cli import register as register_evaluation
+
+    register_evaluation(sub)  # `evaluate [regrade|convert]`, `report`
+    from .rollout.cli import register as register_rollout
+
+    register_rollout(sub)  # `rollout`
 
     demo = sub.add_parser("demo", help="the main job on the embedded data: tiny model, SFT warm-up, then SRL (configs/demo.yaml)")
     demo.add_argument("--config", default=str(Path(__file__).resolve().parent.parent / "configs" / "demo.yaml"))

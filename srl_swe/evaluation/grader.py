@@ -61,6 +61,41 @@ def _apply(sandbox: Sandbox, patch: str) -> tuple[bool, str]:
     return False, output
 
 
+@dataclass
+class ContainerRun:
+    """What happened in the container: the raw material of a harness report."""
+
+    applied: bool = False
+    apply_output: str = ""
+    test_output: str = ""
+    """The eval script's output (stdout and stderr), what the harness saves as test_output.txt."""
+    timed_out: bool = False
+    infra_error: str | None = None
+
+
+def run_in_container(row: dict[str, Any], patch: str, *, timeout: float = 1800.0,
+                     config: SandboxConfig | None = None, skip_patch: bool = False) -> ContainerRun:
+    """A fresh container of ``row["image"]``: apply ``patch`` (unless ``skip_patch``), run the eval script."""
+    from swebench.harness.utils import make_test_spec
+
+    run = ContainerRun()
+    spec = make_test_spec(row)
+    config = config or SandboxConfig(command_timeout=timeout)
+    try:
+        with Sandbox(row["image"], config) as sandbox:
+            if not skip_patch:
+                run.applied, run.apply_output = _apply(sandbox, patch)
+                if not run.applied:
+                    return run
+            sandbox.write_file(EVAL_PATH, spec.eval_script)
+            result = sandbox.exec(f"/bin/bash {EVAL_PATH} > {LOG_PATH} 2>&1", timeout=timeout)
+            run.test_output = sandbox.read_file(LOG_PATH)
+            run.timed_out = result.timed_out
+    except SandboxError as exc:
+        run.infra_error = str(exc)
+    return run
+
+
 def grade_patch(row: dict[str, Any], patch: str, *, timeout: float = 1800.0, config: SandboxConfig | None = None) -> GradeResult:
     """Apply `patch` in a fresh container of `row["image"]`, run its eval script, grade with swebench."""
     from swebench.harness.constants import APPLY_PATCH_FAIL, APPLY_PATCH_PASS
@@ -69,30 +104,24 @@ def grade_patch(row: dict[str, Any], patch: str, *, timeout: float = 1800.0, con
 
     instance_id = row["instance_id"]
     result = GradeResult(instance_id)
-    spec = make_test_spec(row)
-    config = config or SandboxConfig(command_timeout=timeout)
-    try:
-        with Sandbox(row["image"], config) as sandbox:
-            applied, apply_output = _apply(sandbox, patch)
-            if not applied:
-                result.log = f"{APPLY_PATCH_FAIL}:\n{apply_output}"
-                result.report = {instance_id: {"patch_is_None": False, "patch_exists": True,
-                                               "patch_successfully_applied": False, "resolved": False}}
-                return result
-            sandbox.write_file(EVAL_PATH, spec.eval_script)
-            run = sandbox.exec(f"/bin/bash {EVAL_PATH} > {LOG_PATH} 2>&1", timeout=timeout)
-            if run.timed_out:
-                result.infra_error = f"eval script timed out after {timeout:.0f} s"
-                return result
-            log = f"{APPLY_PATCH_PASS}:\n{apply_output}\n" + sandbox.read_file(LOG_PATH)
-    except SandboxError as exc:
-        result.infra_error = str(exc)
+    run = run_in_container(row, patch, timeout=timeout, config=config)
+    if run.infra_error:
+        result.infra_error = run.infra_error
         return result
+    if not run.applied:
+        result.log = f"{APPLY_PATCH_FAIL}:\n{run.apply_output}"
+        result.report = {instance_id: {"patch_is_None": False, "patch_exists": True,
+                                       "patch_successfully_applied": False, "resolved": False}}
+        return result
+    if run.timed_out:
+        result.infra_error = f"eval script timed out after {timeout:.0f} s"
+        return result
+    log = f"{APPLY_PATCH_PASS}:\n{run.apply_output}\n" + run.test_output
     with tempfile.TemporaryDirectory() as tmp:
         log_path = Path(tmp, "test_output.txt")
         log_path.write_text(log)
         prediction = {"instance_id": instance_id, "model_name_or_path": "srl-swe", "model_patch": patch}
-        report = get_eval_report(spec, prediction, str(log_path), include_tests_status=True)
+        report = get_eval_report(make_test_spec(row), prediction, str(log_path), include_tests_status=True)
     entry = report[instance_id]
     result.report, result.log = report, log
     result.applied = entry.get("patch_successfully_applied", False)

@@ -135,7 +135,7 @@ def run_rollout(rows: Sequence[dict[str, Any]], policy: Policy, config: RolloutC
             for begin in range(0, len(todo), max(1, batch_size)):
                 batch = todo[begin:begin + max(1, batch_size)]
                 for outcome in run_batch(batch, policy, config):
-                    record = {"instance_id": outcome.instance_id, "model_name_or_path": policy.name,
+                    record = {"instance_id": outcome.instance_id, "model_name_or_path": policy.name, "mode": config.mode,
                               "written": outcome.patch is not None, "error": outcome.error, **outcome.details}
                     if outcome.patch is None:
                         summary.failed.append(f"{outcome.instance_id}: {outcome.error}")

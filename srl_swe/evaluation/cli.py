@@ -1,0 +1,126 @@
+"""`srl-swe evaluate …` and `srl-swe report …`.
+
+::
+
+    srl-swe evaluate --instances FILE|HF_DATASET --predictions PREDS.jsonl|gold|empty --run-id ID
+                     [--workers N] [--engine srl-swe|swebench] [--output-dir DIR] [--instance-ids ID ...]
+                     [--timeout S] [--namespace NS] [--no-pull] [--skip-missing-images] [--network]
+                     [--setting LABEL] [--json]
+    srl-swe evaluate regrade --instances FILE --instance-id ID --log test_output.txt [--patch patch.diff]
+    srl-swe evaluate convert --instances FILE|HF_DATASET --out ROWS.jsonl [--namespace NS]
+    srl-swe report RUN_DIR ... [--out DIR]
+
+``evaluate --json`` prints the summary object (also written to ``DIR/MODEL.RUN_ID.summary.json``);
+``regrade`` prints the instance's report in the harness's report.json shape.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ..errors import SRLSweError
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from .engine import EvaluationConfig, evaluate
+
+    if args.evaluate_command == "regrade":
+        return cmd_regrade(args)
+    if args.evaluate_command == "convert":
+        return cmd_convert(args)
+    if not args.instances or not args.run_id:
+        raise SRLSweError("evaluate needs --instances and --run-id (and --predictions, default gold)")
+    config = EvaluationConfig(
+        instances=args.instances, predictions=args.predictions, run_id=args.run_id, workers=args.workers,
+        engine=args.engine, output_dir=args.output_dir, instance_ids=args.instance_ids, split=args.split,
+        timeout=args.timeout, namespace=args.namespace or None, pull=not args.no_pull,
+        skip_missing_images=args.skip_missing_images, network=args.network, setting=args.setting)
+    quiet = args.json
+    say = (lambda msg: None) if quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
+    progress = (lambda o: None) if quiet else (
+        lambda o: print(f"  {o.instance_id}: {o.status}" + (f" ({o.detail})" if o.detail else "") + f" [{o.seconds:.1f}s]",
+                        file=sys.stderr, flush=True))
+    summary = evaluate(config, say=say, progress=progress)
+    if args.json:
+        print(json.dumps(summary.to_dict(), indent=2))
+    else:
+        print(summary.to_markdown())
+
+
+def cmd_regrade(args: argparse.Namespace) -> None:
+    from .convert import load_instances
+    from .regrade import regrade
+
+    if not (args.instances and args.instance_id and args.log):
+        raise SRLSweError("evaluate regrade needs --instances, --instance-id and --log")
+    rows = [row for row in load_instances(args.instances) if row.get("instance_id") == args.instance_id]
+    if not rows:
+        raise SRLSweError(f"{args.instances}: no instance {args.instance_id}")
+    log = Path(args.log)
+    if not log.is_file():
+        raise SRLSweError(f"log not found: {log}")
+    patch = Path(args.patch).read_text() if args.patch else None
+    report = regrade(rows[0], log, patch, namespace=args.namespace or None, source=str(args.instances))
+    print(json.dumps(report, indent=4))
+
+
+def cmd_convert(args: argparse.Namespace) -> None:
+    from .convert import convert_file, write_rows
+
+    if not (args.instances and args.out):
+        raise SRLSweError("evaluate convert needs --instances and --out")
+    rows = convert_file(args.instances, namespace=args.namespace or None)
+    path = write_rows(rows, args.out)
+    print(f"wrote {len(rows)} swebench 5.x row(s) to {path}")
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    from .report import write_report
+
+    table, chart = write_report(args.run_dirs, args.out)
+    print(table.read_text())
+    print(f"wrote {table} and {chart}", file=sys.stderr)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``evaluate`` (with ``regrade`` and ``convert``) and ``report`` to the top-level parser."""
+    from .engine import ENGINES
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--instances", help="SWE-bench rows: .json/.jsonl/.parquet file or Hugging Face dataset name")
+        p.add_argument("--namespace", default="swebench", help="registry namespace of official instance images ('' = local names)")
+
+    evaluate = sub.add_parser("evaluate", help="score predictions with the SWE-bench harness's steps (our containers or swebench's)")
+    common(evaluate)
+    evaluate.add_argument("--predictions", default="gold", help="predictions .jsonl/.json, 'gold' or 'empty'")
+    evaluate.add_argument("--run-id")
+    evaluate.add_argument("--workers", type=int, default=2)
+    evaluate.add_argument("--engine", choices=ENGINES, default="srl-swe")
+    evaluate.add_argument("--output-dir", default=".", help="where logs/run_evaluation/... and the reports go")
+    evaluate.add_argument("--instance-ids", nargs="+")
+    evaluate.add_argument("--split", default="test", help="split of a Hugging Face dataset")
+    evaluate.add_argument("--timeout", type=float, default=1800.0, help="seconds the eval script may run")
+    evaluate.add_argument("--no-pull", action="store_true", help="never pull a missing image")
+    evaluate.add_argument("--skip-missing-images", action="store_true", help="evaluate the rest when images are missing")
+    evaluate.add_argument("--network", action="store_true", help="give eval containers network access (off by default)")
+    evaluate.add_argument("--setting", default="", help="label for results tables (default: the rollout mode, if recorded)")
+    evaluate.add_argument("--json", action="store_true")
+    evaluate.set_defaults(func=cmd_evaluate, evaluate_command=None)
+    actions = evaluate.add_subparsers(dest="evaluate_command")
+    regrade = actions.add_parser("regrade", help="grade an existing test_output.txt again; print its report.json")
+    common(regrade)
+    regrade.add_argument("--instance-id")
+    regrade.add_argument("--log", help="the harness's test_output.txt")
+    regrade.add_argument("--patch", help="the evaluated patch (patch.diff), if known")
+    regrade.set_defaults(func=cmd_evaluate)
+    convert = actions.add_parser("convert", help="write classic instances as swebench 5.x rows (image, eval_script, log_parser)")
+    common(convert)
+    convert.add_argument("--out")
+    convert.set_defaults(func=cmd_evaluate)
+
+    report = sub.add_parser("report", help="Table 5 layout (model x setting resolve rates) as Markdown and PNG")
+    report.add_argument("run_dirs", nargs="+", help="evaluate --output-dir folders (or summary files)")
+    report.add_argument("--out", default="evaluation/tables/latest")
+    report.set_defaults(func=cmd_report)

@@ -1,0 +1,501 @@
+"""`srl-swe evaluate`: score predictions the way the swebench harness does, with our containers.
+
+::
+
+    from srl_swe.evaluation.engine import EvaluationConfig, evaluate
+    summary = evaluate(EvaluationConfig(instances="envs/tasks/toolz.jsonl", predictions="gold", run_id="r1"))
+
+Each instance goes through exactly the harness's steps (see :mod:`.grader`): its image, the
+patch applied with the harness's ``git apply`` fallbacks, its eval script, and swebench's own
+``get_eval_report``. The files are the harness's, in its layout, so every swebench tool reads
+them::
+
+    OUTPUT/logs/run_evaluation/RUN_ID/MODEL/INSTANCE_ID/{patch.diff,eval.sh,test_output.txt,report.json,run_instance.log}
+    OUTPUT/MODEL.RUN_ID.json                  swebench's run report (its own make_run_report)
+    OUTPUT/MODEL.RUN_ID.summary.{json,md}     our summary: resolved, applied, empty, errors, per repository
+
+What differs is only the orchestration: a container is removed at once (never a 15 s
+``docker stop`` on a PID 1 that ignores SIGTERM), no network by default, resource limits, and
+the run is resumable: an instance with a report.json, or whose patch did not apply, is
+finished and not run again; one that failed for infrastructure reasons is. One instance's
+crash is written to its run_instance.log and never stops the others.
+
+``engine="swebench"`` hands the same rows and predictions to ``python -m
+swebench.harness.run_evaluation`` itself (same output layout), for parity checks.
+
+Classic instances (SWE-bench Verified/Lite) are converted to 5.x rows first (:mod:`.convert`).
+Before anything runs, every image is looked up; a missing one is pulled, or built when it is
+one of our registered environments' task images. If no registry answers, the run stops at once
+and names the missing images (``skip_missing_images`` evaluates the rest and lists them).
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import subprocess
+import sys
+import time
+import traceback
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from ..errors import InvalidRecordError, SRLSweError
+from ..sandbox.runtime import SandboxConfig
+
+ENGINES = ("srl-swe", "swebench")
+LOG_ROOT = Path("logs") / "run_evaluation"
+
+
+@dataclass
+class EvaluationConfig:
+    """One evaluation run."""
+
+    instances: str
+    """A .json/.jsonl/.parquet file of SWE-bench rows (classic or 5.x), or a Hugging Face dataset name."""
+    predictions: str = "gold"
+    """A predictions file (.jsonl, or .json list / {instance_id: prediction}), ``gold`` or ``empty``."""
+    run_id: str = "srl-swe"
+    workers: int = 2
+    engine: str = "srl-swe"
+    output_dir: str = "."
+    instance_ids: list[str] | None = None
+    split: str = "test"
+    timeout: float = 1800.0
+    """Seconds the eval script may run."""
+    namespace: str | None = "swebench"
+    """Registry namespace of the official instance images (for classic rows)."""
+    pull: bool = True
+    """Pull missing images (registered environments' task images are built instead)."""
+    skip_missing_images: bool = False
+    """Evaluate what can be evaluated and list the rest, instead of stopping before the run."""
+    network: bool = False
+    cpus: float = 2.0
+    memory: str = "4g"
+    setting: str = ""
+    """A label for results tables (oracle-file, end-to-end, agentic, ...); read from the predictions' sidecar when empty."""
+
+
+@dataclass
+class InstanceOutcome:
+    """How one instance ended."""
+
+    instance_id: str
+    repo: str
+    status: str
+    """resolved | unresolved | not_applied | empty | error | missing_image | skipped (no prediction)"""
+    detail: str = ""
+    seconds: float = 0.0
+    cached: bool = False
+
+
+@dataclass
+class EvaluationSummary:
+    """The outcome of :func:`evaluate`; ``to_dict()`` is the summary JSON."""
+
+    run_id: str
+    model: str
+    engine: str
+    setting: str
+    instances_file: str
+    predictions_file: str
+    log_dir: Path
+    run_report: Path | None
+    outcomes: list[InstanceOutcome] = field(default_factory=list)
+    seconds: float = 0.0
+    workers: int = 1
+
+    def ids(self, status: str) -> list[str]:
+        return sorted(o.instance_id for o in self.outcomes if o.status == status)
+
+    @property
+    def evaluated(self) -> int:
+        """Instances that ran in this call (not taken from an earlier run)."""
+        return sum(1 for o in self.outcomes if not o.cached and o.status not in ("empty", "missing_image", "skipped"))
+
+    def to_dict(self) -> dict[str, Any]:
+        total = len([o for o in self.outcomes if o.status != "skipped"])
+        counts = {s: len(self.ids(s)) for s in ("resolved", "unresolved", "not_applied", "empty", "error", "missing_image")}
+        by_repo: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        for o in self.outcomes:
+            if o.status != "skipped":
+                by_repo[o.repo]["total"] += 1
+                by_repo[o.repo][o.status] += 1
+        repos = {repo: {"total": c["total"], "resolved": c["resolved"],
+                        "applied": c["resolved"] + c["unresolved"], "empty": c["empty"],
+                        "errors": c["error"] + c["missing_image"],
+                        "resolved_rate": round(c["resolved"] / c["total"], 4)}
+                 for repo, c in sorted(by_repo.items())}
+        return {
+            "run_id": self.run_id, "model": self.model, "engine": self.engine, "setting": self.setting,
+            "instances_file": self.instances_file, "predictions_file": self.predictions_file,
+            "total": total, **counts,
+            "applied": counts["resolved"] + counts["unresolved"],
+            "resolved_rate": round(counts["resolved"] / total, 4) if total else 0.0,
+            "resolved_ids": self.ids("resolved"), "unresolved_ids": self.ids("unresolved"),
+            "not_applied_ids": self.ids("not_applied"), "empty_patch_ids": self.ids("empty"),
+            "error_ids": self.ids("error"), "missing_image_ids": self.ids("missing_image"),
+            "errors": {o.instance_id: o.detail for o in self.outcomes if o.status in ("error", "missing_image")},
+            "per_repository": repos,
+            "log_dir": str(self.log_dir), "run_report": str(self.run_report) if self.run_report else None,
+            "workers": self.workers, "seconds": round(self.seconds, 1),
+            "evaluated_now": self.evaluated,
+            "instances_per_minute": round(60 * self.evaluated / self.seconds, 2) if self.seconds and self.evaluated else None,
+            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+
+    def to_markdown(self) -> str:
+        d = self.to_dict()
+        lines = [f"# {d['model']} · run {d['run_id']}" + (f" · {d['setting']}" if d["setting"] else ""), "",
+                 f"{d['resolved']} of {d['total']} resolved ({100 * d['resolved_rate']:.1f} %); engine {d['engine']}, "
+                 f"{d['workers']} worker(s), {d['seconds']} s.", "",
+                 "| | count |", "|---|---:|"]
+        for key in ("total", "resolved", "unresolved", "applied", "not_applied", "empty", "error", "missing_image"):
+            lines.append(f"| {key.replace('_', ' ')} | {d[key]} |")
+        lines += ["", "| repository | instances | resolved | resolved % | applied | empty | errors |",
+                  "|---|---:|---:|---:|---:|---:|---:|"]
+        for repo, r in d["per_repository"].items():
+            lines.append(f"| {repo} | {r['total']} | {r['resolved']} | {100 * r['resolved_rate']:.1f} | {r['applied']} | "
+                         f"{r['empty']} | {r['errors']} |")
+        if d["errors"]:
+            lines += ["", "## Errors", ""] + [f"- `{iid}`: {why.splitlines()[0] if why else ''}" for iid, why in d["errors"].items()]
+        return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def load_predictions(source: str, rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """{instance_id: prediction}: from a file, or ``gold`` (each row's patch) / ``empty`` (no patch)."""
+    if source in ("gold", "empty"):
+        return {row["instance_id"]: {"instance_id": row["instance_id"], "model_name_or_path": source,
+                                     "model_patch": row["patch"] if source == "gold" else ""} for row in rows}
+    path = Path(source)
+    if not path.is_file():
+        raise SRLSweError(f"predictions file not found: {path}")
+    text = path.read_text()
+    try:
+        if path.suffix == ".jsonl":
+            records = [(i, json.loads(line)) for i, line in enumerate(text.splitlines()) if line.strip()]
+        else:
+            data = json.loads(text)
+            items = list(data.values()) if isinstance(data, dict) else data
+            if not isinstance(items, list):
+                raise InvalidRecordError(str(path), None, None, "must hold a list of predictions or {instance_id: prediction}")
+            records = list(enumerate(items))
+    except json.JSONDecodeError as exc:
+        raise InvalidRecordError(str(path), None, None, f"not valid JSON: {exc}") from exc
+    out: dict[str, dict[str, Any]] = {}
+    for index, record in records:
+        if not isinstance(record, dict):
+            raise InvalidRecordError(str(path), index, None, "a prediction must be an object")
+        for key in ("instance_id", "model_patch"):
+            if key not in record:
+                raise InvalidRecordError(str(path), index, key, "missing")
+        patch = record["model_patch"]
+        if patch is not None and not isinstance(patch, str):
+            raise InvalidRecordError(str(path), index, "model_patch", f"must be a string, not {type(patch).__name__}")
+        out[record["instance_id"]] = {"model_name_or_path": "srl-swe", **record}
+    known = {row["instance_id"] for row in rows}
+    unknown = sorted(set(out) - known)
+    if unknown:
+        raise SRLSweError(f"{path}: {len(unknown)} prediction(s) for instances not in the dataset: {', '.join(unknown[:10])}")
+    return out
+
+
+def load_rows_for(config: EvaluationConfig) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(every instance, those ``config.instance_ids`` selects) as 5.x harness rows."""
+    from .convert import convert_instances, load_instances
+
+    rows = convert_instances(load_instances(config.instances, split=config.split), namespace=config.namespace,
+                             source=str(config.instances))
+    if not config.instance_ids:
+        return rows, rows
+    wanted = set(config.instance_ids)
+    unknown = wanted - {row["instance_id"] for row in rows}
+    if unknown:
+        raise SRLSweError(f"{config.instances}: no instance {', '.join(sorted(unknown))}")
+    return rows, [row for row in rows if row["instance_id"] in wanted]
+
+
+def model_dir_name(model: str) -> str:
+    return (model or "None").replace("/", "__")
+
+
+def _setting_from_sidecar(predictions: str) -> str:
+    """The mode a `srl-swe rollout` run recorded in its details file next to the predictions, if any."""
+    from ..rollout.runner import details_path_for
+
+    details = details_path_for(Path(predictions))
+    if details.is_file():
+        with details.open() as handle, contextlib.suppress(ValueError):
+            return str(json.loads(handle.readline()).get("mode", ""))
+    return ""
+
+
+# --------------------------------------------------------------------------- images
+
+
+def ensure_images(rows: list[dict[str, Any]], *, pull: bool = True, client: Any = None,
+                  say: Callable[[str], None] = lambda msg: None) -> dict[str, str]:
+    """Make every row's image available locally. Returns {instance_id: why its image is missing}.
+
+    Our registered environments' task images are built offline; any other missing image is
+    pulled. After the first pull that cannot reach a registry no more are tried: each would
+    fail the same way, slowly."""
+    import docker
+
+    from ..images import docker_client
+    from ..registry import list_envs
+    from ..tasks.validate import ensure_task_images
+
+    client = client or docker_client()
+    missing: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        try:
+            client.images.get(row["image"])
+        except docker.errors.ImageNotFound:
+            missing[row["image"]].append(row)
+    if not missing:
+        return {}
+    problems: dict[str, str] = {}
+    envs = {spec.repo: spec for spec in list_envs() if spec.repo}
+    ours = [row for group in missing.values() for row in group if row["image"].startswith("srl-swe/") and row["repo"] in envs]
+    for repo in sorted({row["repo"] for row in ours}):
+        spec_rows = [row for row in ours if row["repo"] == repo]
+        say(f"building {len(spec_rows)} task image(s) of {envs[repo].name}")
+        _, env_problems = ensure_task_images(envs[repo], spec_rows, client=client, progress=say)
+        problems.update(env_problems)
+    unreachable = ""
+    for image, group in missing.items():
+        if group[0]["image"].startswith("srl-swe/") and group[0]["repo"] in envs:
+            continue
+        why = ""
+        if not pull:
+            why = f"image {image} is not present locally (pulling is off)"
+        elif unreachable:
+            why = f"image {image} is not present locally and no registry answers ({unreachable})"
+        else:
+            say(f"pulling {image}")
+            try:
+                name, _, tag = image.rpartition(":") if ":" in image.rsplit("/", 1)[-1] else (image, "", "latest")
+                client.images.pull(name, tag=tag or "latest")
+            except docker.errors.APIError as exc:
+                reason = str(getattr(exc, "explanation", None) or exc).splitlines()[0][:300]
+                if "not found" in reason.lower() or "manifest unknown" in reason.lower():
+                    why = f"image {image} is not present locally and the registry does not have it ({reason})"
+                else:
+                    unreachable = reason
+                    why = f"image {image} is not present locally and no registry answers ({reason})"
+            except Exception as exc:  # noqa: BLE001 - connection errors of any kind: no registry
+                unreachable = f"{type(exc).__name__}: {exc}"[:300]
+                why = f"image {image} is not present locally and no registry answers ({unreachable})"
+        if why:
+            for row in group:
+                problems[row["instance_id"]] = why
+    return problems
+
+
+# --------------------------------------------------------------------------- one instance
+
+
+def _finished_outcome(log_dir: Path, row: dict[str, Any]) -> InstanceOutcome | None:
+    """The outcome recorded by an earlier run of this instance, if it finished."""
+    from swebench.harness.constants import APPLY_PATCH_FAIL, LOG_INSTANCE, LOG_REPORT
+
+    iid = row["instance_id"]
+    report = log_dir / LOG_REPORT
+    if report.is_file():
+        try:
+            entry = json.loads(report.read_text())[iid]
+        except (ValueError, KeyError):
+            return InstanceOutcome(iid, row["repo"], "error", f"unreadable {report}", cached=True)
+        return InstanceOutcome(iid, row["repo"], "resolved" if entry.get("resolved") else "unresolved", cached=True)
+    instance_log = log_dir / LOG_INSTANCE
+    if instance_log.is_file() and APPLY_PATCH_FAIL in instance_log.read_text(errors="replace"):
+        return InstanceOutcome(iid, row["repo"], "not_applied", "the patch does not apply", cached=True)
+    return None
+
+
+def evaluate_instance(row: dict[str, Any], prediction: dict[str, Any], log_dir: Path, *,
+                      timeout: float, sandbox: SandboxConfig) -> InstanceOutcome:
+    """Run one instance in a fresh container and write the harness's files into ``log_dir``."""
+    from swebench.harness.constants import APPLY_PATCH_FAIL, APPLY_PATCH_PASS, LOG_INSTANCE, LOG_REPORT, LOG_TEST_OUTPUT
+    from swebench.harness.grading import get_eval_report
+    from swebench.harness.utils import make_test_spec
+
+    from .grader import run_in_container
+
+    iid, start = row["instance_id"], time.perf_counter()
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log = (log_dir / LOG_INSTANCE).open("w")
+
+    def note(message: str) -> None:
+        log.write(f"{datetime.now().isoformat(timespec='seconds')} - {message}\n")
+        log.flush()
+
+    def outcome(status: str, detail: str = "") -> InstanceOutcome:
+        return InstanceOutcome(iid, row["repo"], status, detail, round(time.perf_counter() - start, 2))
+
+    try:
+        patch = prediction.get("model_patch") or ""
+        (log_dir / "patch.diff").write_text(patch)
+        spec = make_test_spec(row)
+        (log_dir / "eval.sh").write_text(spec.eval_script)
+        note(f"evaluating {iid} in a fresh container of {row['image']} (srl-swe engine)")
+        run = run_in_container(row, patch, timeout=timeout, config=sandbox)
+        if run.infra_error:
+            note(f"infrastructure error: {run.infra_error}")
+            return outcome("error", run.infra_error)
+        if not run.applied:
+            note(f"{APPLY_PATCH_FAIL}:\n{run.apply_output}")
+            return outcome("not_applied", "the patch does not apply")
+        note(f"{APPLY_PATCH_PASS}:\n{run.apply_output}")
+        test_output = run.test_output + (f"\n\nTimeout error: {timeout} seconds exceeded." if run.timed_out else "")
+        (log_dir / LOG_TEST_OUTPUT).write_text(test_output)
+        if run.timed_out:
+            note(f"Test timed out after {timeout} seconds.")
+            return outcome("error", f"the eval script timed out after {timeout:.0f} s")
+        report = get_eval_report(spec, prediction, str(log_dir / LOG_TEST_OUTPUT), include_tests_status=True)
+        (log_dir / LOG_REPORT).write_text(json.dumps(report, indent=4))
+        resolved = bool(report[iid].get("resolved"))
+        note(f"Result for {iid}: resolved: {resolved}")
+        return outcome("resolved" if resolved else "unresolved")
+    except Exception as exc:  # noqa: BLE001 - one instance's crash never stops the run
+        note(f"Error in evaluating {iid}: {exc}\n{traceback.format_exc()}")
+        return outcome("error", f"{type(exc).__name__}: {exc}")
+    finally:
+        log.close()
+
+
+# --------------------------------------------------------------------------- engines
+
+
+def _run_ours(todo: list[tuple[dict[str, Any], dict[str, Any]]], run_dir: Path, config: EvaluationConfig,
+              progress: Callable[[InstanceOutcome], None]) -> list[InstanceOutcome]:
+    sandbox = SandboxConfig(network=config.network, cpus=config.cpus, memory=config.memory,
+                            command_timeout=config.timeout, notes=False)
+    outcomes: list[InstanceOutcome] = []
+    with ThreadPoolExecutor(max_workers=max(1, config.workers)) as pool:
+        futures = {pool.submit(evaluate_instance, row, pred, run_dir / model_dir_name(pred["model_name_or_path"]) / row["instance_id"],
+                               timeout=config.timeout, sandbox=sandbox): row for row, pred in todo}
+        for future in as_completed(futures):
+            row = futures[future]
+            try:
+                outcomes.append(future.result())
+            except Exception as exc:  # noqa: BLE001 - a crashed worker costs its own instance only
+                outcomes.append(InstanceOutcome(row["instance_id"], row["repo"], "error", f"{type(exc).__name__}: {exc}"))
+            progress(outcomes[-1])
+    return outcomes
+
+
+def _run_swebench(todo: list[tuple[dict[str, Any], dict[str, Any]]], run_dir: Path, output: Path,
+                  config: EvaluationConfig) -> list[InstanceOutcome]:
+    """Delegate to ``python -m swebench.harness.run_evaluation`` (same rows, same predictions)."""
+    if not todo:
+        return []
+    rows_file = run_dir / "srl_swe_instances.json"
+    preds_file = run_dir / "srl_swe_predictions.jsonl"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    rows_file.write_text(json.dumps([row for row, _ in todo]))
+    preds_file.write_text("".join(json.dumps(pred) + "\n" for _, pred in todo))
+    command = [sys.executable, "-m", "swebench.harness.run_evaluation", "-d", str(rows_file.resolve()),
+               "-p", str(preds_file.resolve()), "-id", config.run_id, "--max_workers", str(max(1, config.workers)),
+               "--timeout", str(int(config.timeout)), "--report_dir", str(output.resolve())]
+    harness_log = run_dir / "swebench_harness.log"
+    with harness_log.open("a") as handle:
+        proc = subprocess.run(command, cwd=output, stdout=handle, stderr=subprocess.STDOUT)
+    if proc.returncode != 0:
+        tail = harness_log.read_text(errors="replace")[-2000:]
+        raise SRLSweError(f"swebench.harness.run_evaluation exited {proc.returncode} (log: {harness_log}):\n{tail}")
+    outcomes = []
+    for row, pred in todo:
+        log_dir = run_dir / model_dir_name(pred["model_name_or_path"]) / row["instance_id"]
+        done = _finished_outcome(log_dir, row)
+        outcomes.append(done and InstanceOutcome(done.instance_id, done.repo, done.status, done.detail)
+                        or InstanceOutcome(row["instance_id"], row["repo"], "error", f"no report; see {log_dir}"))
+    return outcomes
+
+
+def _write_run_report(predictions: dict[str, dict[str, Any]], rows: list[dict[str, Any]], run_id: str, output: Path) -> Path | None:
+    """swebench's own run report (``make_run_report``), written where the harness would write it."""
+    from swebench.harness.reporting import make_run_report
+
+    if not predictions:
+        return None
+    with contextlib.chdir(output), contextlib.redirect_stdout(io.StringIO()):
+        return output / make_run_report(predictions, rows, run_id, None, ".")
+
+
+def evaluate(config: EvaluationConfig, *, say: Callable[[str], None] = lambda msg: None,
+             progress: Callable[[InstanceOutcome], None] = lambda outcome: None) -> EvaluationSummary:
+    """Evaluate ``config.predictions`` on ``config.instances``; see the module docstring."""
+    if config.engine not in ENGINES:
+        raise SRLSweError(f"unknown engine {config.engine!r}; choose one of {', '.join(ENGINES)}")
+    start = time.perf_counter()
+    output = Path(config.output_dir)
+    output.mkdir(parents=True, exist_ok=True)
+    run_dir = output / LOG_ROOT / config.run_id
+    all_rows, rows = load_rows_for(config)
+    predictions = load_predictions(config.predictions, all_rows)
+    predictions = {iid: pred for iid, pred in predictions.items() if iid in {row["instance_id"] for row in rows}}
+    models = {pred["model_name_or_path"] for pred in predictions.values()}
+    model = sorted(models)[0] if models else "None"
+    outcomes: list[InstanceOutcome] = []
+    todo: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    for row in rows:
+        iid = row["instance_id"]
+        pred = predictions.get(iid)
+        if pred is None:
+            outcomes.append(InstanceOutcome(iid, row["repo"], "skipped", "no prediction"))
+        elif not (pred.get("model_patch") or "").strip():
+            outcomes.append(InstanceOutcome(iid, row["repo"], "empty", "empty patch"))
+        else:
+            done = _finished_outcome(run_dir / model_dir_name(pred["model_name_or_path"]) / iid, row)
+            if done:
+                outcomes.append(done)
+            else:
+                todo.append((row, pred))
+    if todo:
+        problems = ensure_images([row for row, _ in todo], pull=config.pull, say=say)
+        if problems and not config.skip_missing_images:
+            images = sorted({row["image"] for row, _ in todo if row["instance_id"] in problems})
+            raise SRLSweError(f"{len(images)} image(s) missing for {len(problems)} instance(s); nothing was run:\n"
+                              + "\n".join(f"  {problems[row['instance_id']]}" for row, _ in todo if row["instance_id"] in problems)
+                              + "\n(--skip-missing-images evaluates the others and lists these)")
+        outcomes += [InstanceOutcome(row["instance_id"], row["repo"], "missing_image", problems[row["instance_id"]])
+                     for row, _ in todo if row["instance_id"] in problems]
+        todo = [(row, pred) for row, pred in todo if row["instance_id"] not in problems]
+        say(f"evaluating {len(todo)} instance(s) with the {config.engine} engine, {config.workers} worker(s)")
+        if config.engine == "swebench":
+            outcomes += _run_swebench(todo, run_dir, output, config)
+        else:
+            outcomes += _run_ours(todo, run_dir, config, progress)
+    order = {row["instance_id"]: i for i, row in enumerate(rows)}
+    outcomes.sort(key=lambda o: order[o.instance_id])
+    summary = EvaluationSummary(
+        run_id=config.run_id, model=model, engine=config.engine,
+        setting=config.setting or (_setting_from_sidecar(config.predictions) if config.predictions not in ("gold", "empty") else config.predictions),
+        instances_file=str(config.instances), predictions_file=str(config.predictions), log_dir=run_dir,
+        run_report=_write_run_report(predictions, rows, config.run_id, output), outcomes=outcomes,
+        seconds=time.perf_counter() - start, workers=config.workers)
+    stem = output / f"{model_dir_name(model)}.{config.run_id}.summary"
+    Path(f"{stem}.json").write_text(json.dumps(summary.to_dict(), indent=2) + "\n")
+    Path(f"{stem}.md").write_text(summary.to_markdown())
+    return summary
+
+
+def instance_reports(summary: EvaluationSummary) -> dict[str, dict[str, Any]]:
+    """{instance_id: the content of its report.json} for a finished run (parity checks read these)."""
+    out: dict[str, dict[str, Any]] = {}
+    for path in sorted(Path(summary.log_dir).glob("*/*/report.json")):
+        out.update(json.loads(path.read_text()))
+    return out
+
+
+def outcome_dicts(outcomes: Iterable[InstanceOutcome]) -> list[dict[str, Any]]:
+    return [asdict(o) for o in outcomes]

@@ -1,0 +1,125 @@
+"""`srl-swe report`: the paper's Table 5 layout from evaluation runs.
+
+::
+
+    srl-swe report runs/sft runs/srl runs/srl-rlvr --out evaluation/tables/mine
+
+Each RUN_DIR is an ``srl-swe evaluate --output-dir`` folder (or any folder below which
+``*.summary.json`` files lie). Rows are models (the predictions' ``model_name_or_path``),
+columns the settings (``oracle-file``, ``end-to-end``, ``agentic``, then any other), each cell
+the resolve rate with its counts and a link to that run's summary. Writes ``table.md`` and a
+grouped bar chart ``table.png``.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+from ..errors import SRLSweError
+
+PAPER_SETTINGS = ("oracle-file", "end-to-end", "agentic")
+
+
+@dataclass(frozen=True)
+class Cell:
+    resolved: int
+    total: int
+    summary: Path
+    log_dir: Path
+
+    @property
+    def rate(self) -> float:
+        return 100.0 * self.resolved / self.total if self.total else 0.0
+
+
+def collect(run_dirs: Iterable[str | Path]) -> dict[tuple[str, str], Cell]:
+    """{(model, setting): Cell} from every ``*.summary.json`` under the run dirs (later runs win)."""
+    cells: dict[tuple[str, str], Cell] = {}
+    found = False
+    for run_dir in run_dirs:
+        root = Path(run_dir)
+        if not root.exists():
+            raise SRLSweError(f"no such run directory: {root}")
+        paths = [root] if root.is_file() else sorted(root.rglob("*.summary.json"))
+        for path in paths:
+            try:
+                data: dict[str, Any] = json.loads(path.read_text())
+                key = (str(data["model"]), str(data.get("setting") or "unspecified"))
+                cells[key] = Cell(int(data["resolved"]), int(data["total"]), path, Path(data.get("log_dir", path.parent)))
+            except (ValueError, KeyError, TypeError) as exc:
+                raise SRLSweError(f"{path}: not an srl-swe evaluation summary ({exc})") from exc
+            found = True
+    if not found:
+        raise SRLSweError("no *.summary.json found under " + ", ".join(map(str, run_dirs)))
+    return cells
+
+
+def _settings(cells: dict[tuple[str, str], Cell]) -> list[str]:
+    present = {setting for _, setting in cells}
+    return [s for s in PAPER_SETTINGS if s in present] + sorted(present - set(PAPER_SETTINGS))
+
+
+def markdown_table(cells: dict[tuple[str, str], Cell], *, link_from: Path | None = None) -> str:
+    """Models × settings, each cell ``rate % (resolved/total)`` linking to its run summary."""
+    settings = _settings(cells)
+    models = sorted({model for model, _ in cells})
+
+    def link(path: Path) -> str:
+        return os.path.relpath(path, link_from) if link_from else str(path)
+
+    lines = ["| model | " + " | ".join(settings) + " |", "|---|" + "---:|" * len(settings)]
+    for model in models:
+        row = []
+        for setting in settings:
+            cell = cells.get((model, setting))
+            row.append(f"[{cell.rate:.1f} ({cell.resolved}/{cell.total})]({link(cell.summary.with_suffix('').with_suffix('.summary.md'))})"
+                       if cell else "–")
+        lines.append(f"| {model} | " + " | ".join(row) + " |")
+    lines += ["", "Resolve rate in % (resolved / instances). Per-instance logs:", ""]
+    lines += [f"- {model} · {setting}: `{link(cell.log_dir)}`" for (model, setting), cell in sorted(cells.items())]
+    return "\n".join(lines) + "\n"
+
+
+def bar_chart(cells: dict[tuple[str, str], Cell], path: Path) -> Path:
+    """A grouped bar chart of the resolve rates (one group per model, one bar per setting)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    settings = _settings(cells)
+    models = sorted({model for model, _ in cells})
+    width = 0.8 / max(1, len(settings))
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.6 * len(models) + 2), 3.6))
+    for i, setting in enumerate(settings):
+        xs = [m + (i - (len(settings) - 1) / 2) * width for m in range(len(models))]
+        rates = [cells[(model, setting)].rate if (model, setting) in cells else 0.0 for model in models]
+        bars = ax.bar(xs, rates, width, label=setting)
+        for bar, model in zip(bars, models):
+            cell = cells.get((model, setting))
+            if cell:
+                ax.annotate(f"{cell.rate:.1f}", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                            ha="center", va="bottom", fontsize=7)
+    ax.set_xticks(range(len(models)), models, rotation=15, ha="right", fontsize=8)
+    ax.set_ylabel("resolved (%)")
+    ax.set_ylim(0, max(10.0, max(c.rate for c in cells.values()) * 1.2))
+    ax.legend(fontsize=8)
+    ax.set_title("SWE-bench resolve rate by setting")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def write_report(run_dirs: Iterable[str | Path], out_dir: str | Path) -> tuple[Path, Path]:
+    """Write ``table.md`` and ``table.png`` into ``out_dir``; returns their paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    cells = collect(list(run_dirs))
+    table = out / "table.md"
+    table.write_text("# SWE-bench results (the SRL paper's Table 5 layout)\n\n" + markdown_table(cells, link_from=out))
+    return table, bar_chart(cells, out / "table.png")
