@@ -123,6 +123,19 @@ def test_editing_tests_is_reported_and_not_graded(make_env):
     assert info["test_files_modified"] == ["tests/test_bounds.py"] and info["patch"] == ""
 
 
+def test_patch_is_the_graded_diff_without_test_files_or_artifacts(task, make_env):
+    env = make_env(max_steps=6)
+    env.reset(seed=0)
+    env.step(fix_action(task))
+    env.step(act("str_replace_editor", command="str_replace", path="/testbed/tests/test_bounds.py", old_str="== 10\n", new_str="== 12\n"))
+    env.step(act("execute_bash", command="python -B -c 'import py_compile; py_compile.compile(\"" + task["_module"] + "\")'"))
+    final = env.unwrapped.patch()
+    assert final.test_files_modified == ["tests/test_bounds.py"]
+    assert [path for path, _ in split_patch(final.patch)] == [BUG.module]
+    _, _, terminated, _, info = env.step(act("finish"))
+    assert terminated and (info["patch"], info["test_files_modified"]) == final
+
+
 def test_malformed_actions_get_a_hint_and_the_step_limit_truncates(make_env):
     env = make_env(max_steps=2)
     env.reset(seed=0)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import fnmatch
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import gymnasium as gym
 
@@ -47,6 +47,15 @@ class LiveConfig:
     """Paths treated as test files (restored before grading); the env spec's `test_files` when known."""
     artifact_globs: tuple[str, ...] = ARTIFACT_GLOBS
     """Build artifacts left by running code (bytecode, caches): dropped from the graded patch."""
+
+
+class FinalPatch(NamedTuple):
+    """The repository's diff at the end of an episode, as it is graded."""
+
+    patch: str
+    """The diff without test files and build artifacts."""
+    test_files_modified: list[str]
+    """Test files the agent changed (their edits are left out of ``patch``)."""
 
 
 def split_patch(patch: str) -> list[tuple[str, str]]:
@@ -156,22 +165,28 @@ class SWEEnv(gym.Env):
             reward = self.grade(info)
         return self._obs(), reward, finished, truncated, info
 
-    def grade(self, info: dict[str, Any]) -> float:
-        """Grade the repository's diff; fills `info` and returns the reward."""
-        try:
-            full_patch = self.sandbox.diff(self.task["base_commit"])
-        except SandboxError as exc:
-            info.update(infra_error=str(exc), reward_valid=False, resolved=False)
-            return 0.0
+    def patch(self) -> FinalPatch:
+        """The repository's diff against the base commit as `grade` grades it: build artifacts
+        dropped, test files left out (and listed). Raises `SandboxError` when the diff cannot be read."""
+        if self.sandbox is None or self.task is None:
+            raise SRLSweError("call reset() before patch()")
         kept, touched_tests = [], []
-        for path, section in split_patch(full_patch):
+        for path, section in split_patch(self.sandbox.diff(self.task["base_commit"])):
             if any(fnmatch.fnmatch(path, g) for g in self.config.artifact_globs):
                 continue
             if any(fnmatch.fnmatch(path, g) for g in self._test_globs):
                 touched_tests.append(path)
             else:
                 kept.append(section)
-        patch = "".join(kept)
+        return FinalPatch("".join(kept), touched_tests)
+
+    def grade(self, info: dict[str, Any]) -> float:
+        """Grade the repository's diff (`patch`); fills `info` and returns the reward."""
+        try:
+            patch, touched_tests = self.patch()
+        except SandboxError as exc:
+            info.update(infra_error=str(exc), reward_valid=False, resolved=False)
+            return 0.0
         grade = grade_patch(self.task, patch, timeout=self.config.grade_timeout)
         info.update(
             patch=patch, test_files_modified=touched_tests, resolved=grade.resolved, patch_applied=grade.applied,

@@ -16,7 +16,6 @@ in parallel).
 """
 from __future__ import annotations
 
-import fnmatch
 import re
 import threading
 import time
@@ -25,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from ..errors import SRLSweError
-from ..gym.live import DEFAULT_TEST_GLOBS, LiveConfig, SWEEnv, split_patch
+from ..gym.live import DEFAULT_TEST_GLOBS, LiveConfig, SWEEnv
 from ..scaffold import DEFAULT_SCAFFOLD
 from .edits import THINK_RE, edit_answer
 from .policies import Conversation, ContextLengthError, Policy, PolicyError
@@ -270,19 +269,11 @@ class RolloutEnv(SWEEnv):
         from ..sandbox.runtime import SandboxError
 
         try:
-            full = self.sandbox.diff(self.task["base_commit"])
+            final = self.patch()
         except SandboxError as exc:
             info.update(infra_error=str(exc), reward_valid=False)
             return 0.0
-        kept, touched = [], []
-        for path, section in split_patch(full):
-            if any(fnmatch.fnmatch(path, g) for g in self.config.artifact_globs):
-                continue
-            if any(fnmatch.fnmatch(path, g) for g in self._test_globs):
-                touched.append(path)
-            else:
-                kept.append(section)
-        info.update(patch="".join(kept), test_files_modified=touched)
+        info.update(patch=final.patch, test_files_modified=final.test_files_modified)
         return 0.0
 
 
