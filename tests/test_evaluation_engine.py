@@ -58,6 +58,21 @@ def test_gold_resolves_every_task_and_a_rerun_evaluates_nothing(built, tmp_path)
     assert again["evaluated_now"] == 0 and again["resolved_ids"] == IDS
 
 
+def test_cli_evaluate_prints_the_summary_json(built, tmp_path, capsys):
+    assert main(["evaluate", "--instances", str(TASKS), "--predictions", "gold", "--run-id", "cli", "--output-dir", str(tmp_path),
+                 "--instance-ids", IDS[0], "--setting", "oracle-file", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["resolved_ids"] == [IDS[0]] and summary["setting"] == "oracle-file" and summary["engine"] == "srl-swe"
+    assert json.loads((tmp_path / "gold.cli.summary.json").read_text())["resolved"] == 1
+
+
+def test_cli_convert_writes_harness_rows(shared_data, tmp_path, capsys):
+    out = tmp_path / "rows.jsonl"
+    assert main(["evaluate", "convert", "--instances", str(shared_data / "swebench" / "verified-mini.jsonl"), "--out", str(out)]) == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == 50 and all(r["image"].startswith("swebench/sweb.eval.x86_64.") and r["eval_script"] for r in rows)
+
+
 def test_empty_patches_resolve_nothing(built, tmp_path):
     summary = evaluate(EvaluationConfig(instances=str(TASKS), predictions="empty", run_id="empty",
                                         output_dir=str(tmp_path), instance_ids=IDS)).to_dict()

@@ -39,10 +39,10 @@ import time
 import traceback
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 from ..errors import InvalidRecordError, SRLSweError
 from ..sandbox.runtime import SandboxConfig
@@ -442,7 +442,8 @@ def evaluate(config: EvaluationConfig, *, say: Callable[[str], None] = lambda ms
     run_dir = output / LOG_ROOT / config.run_id
     all_rows, rows = load_rows_for(config)
     predictions = load_predictions(config.predictions, all_rows)
-    predictions = {iid: pred for iid, pred in predictions.items() if iid in {row["instance_id"] for row in rows}}
+    selected = {row["instance_id"] for row in rows}
+    predictions = {iid: pred for iid, pred in predictions.items() if iid in selected}
     models = {pred["model_name_or_path"] for pred in predictions.values()}
     model = sorted(models)[0] if models else "None"
     outcomes: list[InstanceOutcome] = []
@@ -495,7 +496,3 @@ def instance_reports(summary: EvaluationSummary) -> dict[str, dict[str, Any]]:
     for path in sorted(Path(summary.log_dir).glob("*/*/report.json")):
         out.update(json.loads(path.read_text()))
     return out
-
-
-def outcome_dicts(outcomes: Iterable[InstanceOutcome]) -> list[dict[str, Any]]:
-    return [asdict(o) for o in outcomes]
