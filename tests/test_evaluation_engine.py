@@ -203,3 +203,12 @@ def test_report_builds_the_table5_layout_and_a_chart(tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and "qwen-srl" in md.read_text()
     with pytest.raises(SRLSweError, match="no \\*.summary.json"):
         collect([tmp_path / "table"])
+
+
+def test_rows_with_image_assets_are_sent_to_the_swebench_engine(tmp_path):
+    row = json.loads(TASKS.read_text().splitlines()[0])
+    row["image_assets"] = [{"path": "tests/baseline.png", "url": "https://example.invalid/baseline.png"}]
+    rows_file = tmp_path / "rows.jsonl"
+    rows_file.write_text(json.dumps(row) + "\n")
+    with pytest.raises(SRLSweError, match="image_assets.*use --engine swebench"):
+        evaluate(EvaluationConfig(instances=str(rows_file), predictions="gold", run_id="a", output_dir=str(tmp_path)))

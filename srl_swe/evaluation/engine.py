@@ -461,6 +461,10 @@ def evaluate(config: EvaluationConfig, *, say: Callable[[str], None] = lambda ms
                 outcomes.append(done)
             else:
                 todo.append((row, pred))
+    with_assets = [row["instance_id"] for row, _ in todo if row.get("image_assets")]
+    if with_assets and config.engine == "srl-swe":
+        raise SRLSweError(f"{len(with_assets)} instance(s) carry image_assets (binary test baselines the harness downloads), "
+                          f"which this engine does not stage: {', '.join(with_assets[:5])}; use --engine swebench")
     if todo:
         problems = ensure_images([row for row, _ in todo], pull=config.pull, say=say)
         if problems and not config.skip_missing_images:
