@@ -55,6 +55,11 @@ VERIFIED_AND_LITE_REPOS = {
     "pylint-dev/astroid", "pyvista/pyvista",
 }
 
+SWE_GYM_REPOS = {
+    "getmoto/moto", "python/mypy", "pandas-dev/pandas", "iterative/dvc", "conan-io/conan", "pydantic/pydantic",
+    "dask/dask", "bokeh/bokeh", "modin-project/modin", "Project-MONAI/MONAI", "facebookresearch/hydra",
+}
+
 
 def read_rows(shared_data: Path, name: str) -> list[dict]:
     return [json.loads(line) for line in (shared_data / "swebench" / name).read_text().splitlines() if line.strip()]
@@ -240,6 +245,7 @@ def test_repositories_outside_the_shared_samples(repo, version, runner, install,
 def test_specs_cover_every_repository_of_verified_lite_and_lite_dev():
     specs = load_repo_specs()
     assert VERIFIED_AND_LITE_REPOS <= set(specs)
+    assert SWE_GYM_REPOS <= set(specs)
     assert all(spec.versions for spec in specs.values())
     assert specs["django/django"].test_directives == "django_modules"
     assert specs.source == str(SPECS_PATH.resolve())
@@ -287,9 +293,9 @@ def error_of(rows, **kwargs) -> InvalidRecordError:
 
 
 def test_unknown_repository_names_file_record_and_field():
-    err = error_of([classic(), classic(repo="getmoto/moto", version="4.1", instance_id="getmoto__moto-7")])
-    assert (err.source, err.record, err.field) == ("in.jsonl", "1 (getmoto__moto-7)", "repo")
-    assert "getmoto/moto" in str(err) and "repo_specs.yaml" in str(err)
+    err = error_of([classic(), classic(repo="no-org/no-repo", version="4.1", instance_id="no-org__no-repo-7")])
+    assert (err.source, err.record, err.field) == ("in.jsonl", "1 (no-org__no-repo-7)", "repo")
+    assert "no-org/no-repo" in str(err) and "repo_specs.yaml" in str(err)
 
 
 def test_unknown_version_names_the_spec_file():
@@ -383,3 +389,256 @@ def test_load_instances_errors(tmp_path):
         load_instances(scalar)
     with pytest.raises(SRLSweError, match="not a readable"):
         load_instances(tmp_path / "missing.jsonl")
+
+
+# --------------------------------------------------------------------------- SWE-Gym
+# Values below come from SWE-Gym's harness fork (github.com/SWE-Gym/SWE-Bench-Fork @ 242429c1,
+# swebench/harness/constants.py and test_spec.py) and the commands its harness traced in the real
+# SWE-Gym evaluation logs in ../shared/data/trajectories, not from repo_specs.yaml.
+
+MOTO_PATCH = (
+    "diff --git a/tests/test_cloudfront/test_cloudfront_invalidation.py b/tests/test_cloudfront/test_cloudfront_invalidation.py\n"
+    "--- a/tests/test_cloudfront/test_cloudfront_invalidation.py\n"
+    "+++ b/tests/test_cloudfront/test_cloudfront_invalidation.py\n"
+    "@@ -40,3 +40,4 @@ def test_create_invalidation():\n"
+    "     )\n"
+    "+    resp[\"Invalidation\"].should.have.key(\"Id\")\n"
+    "     resp.should.have.key(\"Location\")\n"
+)
+MYPY_PATCH = (
+    "diff --git a/test-data/unit/check-dataclasses.test b/test-data/unit/check-dataclasses.test\n"
+    "--- a/test-data/unit/check-dataclasses.test\n+++ b/test-data/unit/check-dataclasses.test\n"
+    "@@ -1519,6 +1519,30 @@ class Some:\n"
+    " [builtins fixtures/dataclasses.pyi]\n"
+    "+[case testDataclassWithSlotsDerivedFromNonSlot]\n"
+    "+# flags: --python-version 3.10\n"
+    "+from dataclasses import dataclass\n"
+    "+\n"
+    "+[case testDataclassWithSlotsConflict]\n"
+    "+# flags: --python-version 3.10\n"
+    "diff --git a/test-data/unit/check-plugin-attrs.test b/test-data/unit/check-plugin-attrs.test\n"
+    "--- a/test-data/unit/check-plugin-attrs.test\n+++ b/test-data/unit/check-plugin-attrs.test\n"
+    "@@ -1631,6 +1631,24 @@ class C:\n"
+    "+[case testAttrsClassWithSlotsDerivedFromNonSlots]\n"
+    "+import attrs\n"
+    "+\n"
+    "+[case testRuntimeSlotsAttr]\n"
+    "+from attr import dataclass\n"
+)
+MONAI_PATCH = (
+    "diff --git a/tests/test_ssim_loss.py b/tests/test_ssim_loss.py\n"
+    "--- a/tests/test_ssim_loss.py\n+++ b/tests/test_ssim_loss.py\n"
+    "@@ -34,6 +34,14 @@ def test_shape(self, input_param, input_data, expected_val):\n"
+    "         result = SSIMLoss(**input_param).forward(**input_data)\n"
+    "+    def test_grad(self):\n"
+    "+        pass\n"
+)
+PANDAS_PATCH = (
+    "diff --git a/pandas/tests/frame/test_constructors.py b/pandas/tests/frame/test_constructors.py\n"
+    "--- a/pandas/tests/frame/test_constructors.py\n+++ b/pandas/tests/frame/test_constructors.py\n"
+    "@@ -10,3 +10,5 @@ class TestDataFrameConstructors:\n"
+    "     def test_empty(self):\n"
+    "+        pass\n"
+    "diff --git a/pandas/tests/io/data/csv/gh-50238.csv b/pandas/tests/io/data/csv/gh-50238.csv\n"
+    "new file mode 100644\n--- /dev/null\n+++ b/pandas/tests/io/data/csv/gh-50238.csv\n"
+    "@@ -0,0 +1,2 @@\n+a,b\n+1,2\n"
+)
+CONAN_PATCH = (
+    "diff --git a/conans/test/integration/command/install/install_test.py b/conans/test/integration/command/install/install_test.py\n"
+    "--- a/conans/test/integration/command/install/install_test.py\n"
+    "+++ b/conans/test/integration/command/install/install_test.py\n"
+    "@@ -1 +1,2 @@\n import os\n+import textwrap\n"
+    "diff --git a/conans/test/unittests/tools/files/test_zipping.py b/conans/test/unittests/tools/files/test_zipping.py\n"
+    "new file mode 100644\n--- /dev/null\n+++ b/conans/test/unittests/tools/files/test_zipping.py\n"
+    "@@ -0,0 +1 @@\n+def test_zip(): pass\n"
+)
+
+SWE_GYM_CASES = [
+    # instance_id, repo, version, base_commit, test_patch, image, parser, test command, install, eval_commands, reset files
+    ("getmoto__moto-6387", "getmoto/moto", "4.1", "7b4cd492ffa6768dfbd733b3ca5f55548d308d00", MOTO_PATCH,
+     "xingyaoww/sweb.eval.x86_64.getmoto_s_moto-6387:latest", "parse_log_pytest",
+     "pytest -n0 -rA tests/test_cloudfront/test_cloudfront_invalidation.py", "make init", [],
+     ["tests/test_cloudfront/test_cloudfront_invalidation.py"]),
+    ("python__mypy-15976", "python/mypy", "1.6", "d7b24514d7301f86031b7d1e2215cf8c2476bec0", MYPY_PATCH,
+     "xingyaoww/sweb.eval.x86_64.python_s_mypy-15976:latest", "parse_log_pytest",
+     "pytest -n0 -rA -k 'testDataclassWithSlotsDerivedFromNonSlot or testDataclassWithSlotsConflict"
+     " or testAttrsClassWithSlotsDerivedFromNonSlots or testRuntimeSlotsAttr'",
+     "python -m pip install -r test-requirements.txt; python -m pip install -e .; hash -r", [],
+     ["test-data/unit/check-dataclasses.test", "test-data/unit/check-plugin-attrs.test"]),
+    ("Project-MONAI__MONAI-5686", "Project-MONAI/MONAI", "1.1", "25130db17751bb709e841b9727f34936a84f9093",
+     MONAI_PATCH, "xingyaoww/sweb.eval.x86_64.project-monai_s_monai-5686:latest", "parse_log_pytest",
+     "pytest -rA tests/test_ssim_loss.py",
+     "sed -i '/^git+https:\\/\\/github.com\\/Project-MONAI\\//d' requirements-dev.txt; python -m pip install "
+     "types-pkg-resources==0.1.3 pytest; pip install -r requirements-dev.txt;python setup.py develop;", [],
+     ["tests/test_ssim_loss.py"]),
+    ("pandas-dev__pandas-50238", "pandas-dev/pandas", "2.0", "749d59db6e5935f4b4ccd2c3a2aa87f18d0b9b5d",
+     PANDAS_PATCH, "xingyaoww/sweb.eval.x86_64.pandas-dev_s_pandas-50238:latest", "parse_log_pytest",
+     "pytest -rA --tb=long pandas/tests/frame/test_constructors.py",  # the new .csv is data: neither run nor reset
+     "python -m pip install 'numpy<2'; python -m pip install -ve . --no-build-isolation "
+     "-Ceditable-verbose=true; pip uninstall pytest-qt -y;", [],
+     ["pandas/tests/frame/test_constructors.py"]),
+    ("conan-io__conan-13729", "conan-io/conan", "2.0", "2a4a4ae2e2ee37b1bd1be5ba1e95d2b44cc4b2ec", CONAN_PATCH,
+     "xingyaoww/sweb.eval.x86_64.conan-io_s_conan-13729:latest", "parse_log_pytest",
+     "pytest -n0 -rA conans/test/integration/command/install/install_test.py "
+     "conans/test/unittests/tools/files/test_zipping.py",
+     "echo 'cython<3' > /tmp/constraint.txt; export PIP_CONSTRAINT=/tmp/constraint.txt; python -m pip install "
+     "-r conans/requirements.txt; python -m pip install -r conans/requirements_server.txt; python -m pip "
+     "install -r conans/requirements_dev.txt", ["export PYTHONPATH=${PYTHONPATH:-}:$(pwd)"],
+     ["conans/test/integration/command/install/install_test.py"]),
+]
+
+
+@pytest.mark.parametrize(("iid", "repo", "version", "base", "test_patch", "image", "parser", "command", "install",
+                          "env", "reset"), SWE_GYM_CASES, ids=[c[0] for c in SWE_GYM_CASES])
+def test_swe_gym_rows(iid, repo, version, base, test_patch, image, parser, command, install, env, reset):
+    before = classic(repo=repo, version=version, instance_id=iid, test_patch=test_patch, base_commit=base,
+                     FAIL_TO_PASS='["t1"]', PASS_TO_PASS='["t2", "t3"]', problem_statement="x", hints_text="")
+    row = convert_instances([before])[0]
+    assert row["image"] == image
+    assert row["log_parser"] == parser and PARSER_REGISTRY[parser]
+    assert row["eval_type"] == "pass_and_fail"
+    lines = script_lines(row["eval_script"])
+    assert lines[:3 + len(env)] == ["source /opt/miniconda3/bin/activate", "conda activate testbed", "cd /testbed", *env]
+    assert runner_line(row["eval_script"]) == command
+    reset_line = f"git checkout {base} {' '.join(reset)}"
+    assert lines.count(reset_line) == 2 and lines[-1] == reset_line
+    assert lines.index(install) < lines.index(reset_line) < lines.index("git apply -v -")
+    assert f"\n{test_patch}\nEOF_114329324912\n" in row["eval_script"]
+
+    spec = make_test_spec(row)
+    assert (spec.image, spec.log_parser, spec.FAIL_TO_PASS, spec.PASS_TO_PASS) == (image, parser, ["t1"], ["t2", "t3"])
+    traced = spec.eval_script.splitlines()
+    assert traced[traced.index(f": '{END_TEST_OUTPUT}'") - 1] == "SWEBENCH_TEST_EXIT_CODE=$?"
+    # the shell reads the -k expression as one argument
+    assert shlex.split(command) == shlex.split(runner_line(row["eval_script"]))
+
+
+def simple_commands(command: str) -> list[list[str]]:
+    """A command line's simple commands (split at ; && || |), each as its words: what `set -x` traces."""
+    lexer = shlex.shlex(command, posix=True, punctuation_chars=";&|")
+    lexer.whitespace_split = True
+    out, words = [], []
+    for token in lexer:
+        if token in (";", "&&", "||", "|"):
+            out.append(words)
+            words = []
+        else:
+            words.append(token)
+    return [w for w in [*out, words] if w]
+
+
+def test_swe_gym_eval_scripts_match_what_swe_gyms_harness_ran(shared_data):
+    """Our script's commands appear, in order, among those the SWE-Gym harness traced for real instances.
+
+    The traces (SWE-Gym/OpenHands-Sampled-Trajectories, test_result.test_output) have the fork's
+    script: no output markers, and `git diff <base>` without `-c core.fileMode=false`; those
+    informational lines are left out of the comparison. The test patches are not in the traces:
+    the rows above carry patches touching the traced test files (and, for mypy, the traced cases).
+    """
+    cases = {c[0]: c for c in SWE_GYM_CASES}
+    trajectories = json.loads((shared_data / "trajectories" / "swe-gym-openhands-sampled.json").read_text())
+    checked = 0
+    for trajectory in trajectories:
+        iid = trajectory["instance_id"].rsplit("_", 1)[0]
+        if iid not in cases:
+            continue
+        _, repo, version, base, test_patch, *_ = cases[iid]
+        output = trajectory["test_result"]["test_output"]
+        traced = []
+        for line in output.splitlines():
+            if line.startswith("+ "):
+                try:
+                    traced.append(shlex.split(line[2:]))
+                except ValueError:
+                    pass
+        assert ["git", "diff", base] in traced  # the row's base commit is the traced one
+        row = to_harness_row(classic(repo=repo, version=version, instance_id=iid, test_patch=test_patch,
+                                     base_commit=base))
+        position = 0
+        for command in script_lines(row["eval_script"]):
+            if command.startswith((": '", "git -c core.fileMode=false diff")):
+                continue
+            for words in simple_commands(command):
+                while position < len(traced) and traced[position] != words:
+                    position += 1
+                assert position < len(traced), f"{iid}: {words!r} is not in the harness's trace (in order)"
+                position += 1
+        checked += 1
+    assert checked == 3  # getmoto__moto-6387, python__mypy-15976, Project-MONAI__MONAI-5686
+
+
+def test_swe_gym_image_namespace_choices():
+    moto = classic(repo="getmoto/moto", version="4.1", instance_id="getmoto__moto-6387")
+    sympy = classic()
+    # "swebench" (the default, and the CLI's) means: each repository's own publisher
+    for rows in (convert_instances([moto, sympy]), convert_instances([moto, sympy], namespace="swebench")):
+        assert [r["image"] for r in rows] == ["xingyaoww/sweb.eval.x86_64.getmoto_s_moto-6387:latest",
+                                              "swebench/sweb.eval.x86_64.sympy_1776_sympy-1:latest"]
+    # a mirror keeps each publisher's spelling of "__"
+    rows = convert_instances([moto, sympy], namespace="registry.local/swe")
+    assert [r["image"] for r in rows] == ["registry.local/swe/sweb.eval.x86_64.getmoto_s_moto-6387:latest",
+                                          "registry.local/swe/sweb.eval.x86_64.sympy_1776_sympy-1:latest"]
+    # locally built images keep "__"
+    for namespace in (None, ""):
+        rows = convert_instances([moto], namespace=namespace)
+        assert rows[0]["image"] == "sweb.eval.x86_64.getmoto__moto-6387:latest"
+    assert (official_image_name("Project-MONAI__MONAI-6969", "xingyaoww", double_underscore="_s_")
+            == "xingyaoww/sweb.eval.x86_64.project-monai_s_monai-6969:latest")
+
+
+def test_mypy_versions_pick_the_forks_k_command_and_no_cases_selects_everything():
+    patch = ("diff --git a/mypy/test/teststubtest.py b/mypy/test/teststubtest.py\n"
+             "--- a/mypy/test/teststubtest.py\n+++ b/mypy/test/teststubtest.py\n@@ -1 +1,2 @@\n x = 1\n+y = 2\n")
+    row = to_harness_row(classic(repo="python/mypy", version="1.10", instance_id="python__mypy-17000",
+                                 test_patch=patch))
+    # no "[case ...]" in the patch: SWE-Gym's harness ran `-k ""`, i.e. every test
+    assert runner_line(row["eval_script"]) == "pytest -rA -k ''"
+    row = to_harness_row(classic(repo="python/mypy", version="0.800", instance_id="python__mypy-10000",
+                                 test_patch=MYPY_PATCH))
+    assert runner_line(row["eval_script"]).startswith("pytest -n0 -rA -k 'testDataclassWithSlotsDerivedFromNonSlot or ")
+    assert ("python -m pip install -r test-requirements.txt; python -m pip install -e .; "
+            "pip install pytest pytest-xdist; hash -r;") in script_lines(row["eval_script"])
+
+
+@pytest.mark.parametrize(("repo", "version", "runner", "install", "parser"), [
+    ("pydantic/pydantic", "2.7", "pytest -rA --tb=short -vv -o console_output_style=classic --no-header",
+     'export PATH="$HOME/.local/bin:$PATH"; pdm add pre-commit; make install;', "parse_log_pytest_v2"),
+    ("dask/dask", "2022.6", "pytest -n0 -rA --color=no", "python -m pip install --no-deps -e .", "parse_log_pytest"),
+    ("bokeh/bokeh", "3.3", "pytest -rA -n0", "python -m pip install -e .; python -m pip install bokeh_sampledata;",
+     "parse_log_pytest"),
+    ("bokeh/bokeh", "2.4", "pytest -rA -n0",
+     'pip install "setuptools<66" "jinja2<3.1"; printf "1\\n" | python setup.py develop; bokeh sampledata;',
+     "parse_log_pytest"),
+    ("modin-project/modin", "0.19", "pytest -n0 -rA",
+     "python -m pip install -e .; python -m pip install numpy==1.23.1 protobuf==3.20.1;", "parse_log_pytest"),
+    ("iterative/dvc", "3.49", "pytest -rA", None, "parse_log_pytest"),
+    ("facebookresearch/hydra", "1.3", "pytest -rA --tb=long", "pip install -r requirements/dev.txt; pip install -e .;",
+     "parse_log_pytest"),
+    ("pandas-dev/pandas", "2.2", "pytest -rA --tb=long",
+     "python -m pip install -ve . --no-build-isolation -Ceditable-verbose=true; pip uninstall pytest-qt -y;",
+     "parse_log_pytest"),
+])
+def test_other_swe_gym_repositories(repo, version, runner, install, parser):
+    owner, name = repo.split("/")
+    row = to_harness_row(classic(repo=repo, version=version, instance_id=f"{owner}__{name}-1"))
+    assert runner_line(row["eval_script"]) == f"{runner} sympy/core/tests/test_basic.py"
+    lines = script_lines(row["eval_script"])
+    if install:
+        assert install in lines
+    else:  # dvc 3.4+: the 3.3-and-older pins are not appended
+        assert not any('"pytest<8"' in line for line in lines) and any(line.startswith("python -m pip install --upgrade pip") for line in lines)
+    assert row["log_parser"] == parser
+    assert row["image"] == f"xingyaoww/sweb.eval.x86_64.{owner.lower()}_s_{name.lower()}-1:latest"
+    make_test_spec(row)
+
+
+def test_a_spec_file_naming_an_unknown_image_set_is_rejected(tmp_path):
+    bad = tmp_path / "specs.yaml"
+    bad.write_text("test_commands: {t: pytest}\nimage_sets: {gym: {namespace: me, double_underscore: _s_}}\n"
+                   "repositories:\n  a/b:\n    images: gymm\n    groups:\n      - {versions: ['1.0'], test: t}\n")
+    with pytest.raises(InvalidRecordError) as info:
+        load_repo_specs(bad)
+    assert info.value.field == "images" and "gymm" in str(info.value)
+    bad.write_text(bad.read_text().replace("gymm", "gym").replace("double_underscore: _s_", "separator: _s_"))
+    with pytest.raises(InvalidRecordError, match="double_underscore"):
+        load_repo_specs(bad)

@@ -12,9 +12,14 @@ how to test them: swebench 4.x derived that from per-repository tables, which sw
 longer ships. This module rebuilds, per instance:
 
 ``image``
-    the official prebuilt instance image, named as swebench names it:
+    the prebuilt instance image, named as its publisher names it:
     ``<namespace>/sweb.eval.x86_64.<instance_id lower-cased>:latest`` with every ``__`` written
-    ``_1776_`` (``namespace=None`` gives the name of a locally built image, ``__`` kept).
+    ``_1776_`` (swebench's images, Docker Hub ``swebench/``), or as ``repo_specs.yaml``'s
+    ``image_sets`` say for the repository: SWE-Gym's repositories use SWE-Gym's images,
+    ``xingyaoww/sweb.eval.x86_64.<id lower-cased, __ written _s_>:latest``. ``namespace``: the
+    default, ``"swebench"``, means each repository's own publisher; another namespace (a mirror)
+    replaces it and keeps the publisher's ``__`` spelling; ``None`` (or ``""``) gives the name of a
+    locally built image, ``__`` kept.
 ``log_parser``
     the parser swebench itself maps the repository to (``swebench.harness.log_parsers``), as its
     ``PARSER_REGISTRY`` key; ``repo_specs.yaml`` may name another.
@@ -26,7 +31,9 @@ longer ships. This module rebuilds, per instance:
     ``git status/show/diff``, the version's re-install command, ``git checkout <base_commit>`` of the
     test files the test_patch changes, the test_patch applied from a heredoc, then the test command
     with the test directives (the files the test_patch touches, in the runner's form: paths for
-    pytest/tox/sympy's bin/test, dotted module names for Django's runtests.py) between the
+    pytest/tox/sympy's bin/test, dotted module names for Django's runtests.py; for mypy, as
+    SWE-Gym's harness did, one ``-k`` expression ``'<case> or <case> ...'`` of the ``[case ...]``
+    names in the test_patch) between the
     ``: '>>>>> Start Test Output'`` and ``: '>>>>> End Test Output'`` markers, then the test files
     reset again. The per-version commands are data: ``repo_specs.yaml`` next to this module.
 
@@ -46,6 +53,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -68,7 +76,9 @@ REPO_DIR = "/testbed"
 CONDA_ENV = "testbed"
 TEST_PATCH_DELIMITER = "EOF_114329324912"
 """The heredoc delimiter the 4.x harness used for the test patch (kept so scripts compare equal)."""
-DIRECTIVE_STYLES = ("paths", "django_modules")
+DIRECTIVE_STYLES = ("paths", "django_modules", "mypy_cases")
+MYPY_CASE = re.compile(r"\[case ([^\]]+)\]")
+"""A test case header of mypy's test-data files (``[case testName]``)."""
 
 
 # --------------------------------------------------------------------------- repository specs
@@ -87,15 +97,30 @@ class VersionSpec:
 
 
 @dataclass(frozen=True)
+class ImageSet:
+    """Who publishes a repository's instance images, and how the names spell ``__``."""
+
+    namespace: str
+    double_underscore: str
+
+
+SWEBENCH_IMAGES = ImageSet(DEFAULT_NAMESPACE, "_1776_")
+"""swebench's own images (the images of a repository whose spec names no image set)."""
+
+
+@dataclass(frozen=True)
 class RepoSpec:
     """How one repository is tested, per version."""
 
     repo: str
     versions: dict[str, VersionSpec] = field(default_factory=dict)
     test_directives: str = "paths"
-    """`paths` (test file paths as they are) or `django_modules` (dotted module names)."""
+    """`paths` (test file paths as they are), `django_modules` (dotted module names) or
+    `mypy_cases` (a `-k` expression of the `[case ...]` names in the test_patch)."""
     log_parser: str | None = None
     """A PARSER_REGISTRY key overriding swebench's own repo -> parser map."""
+    images: ImageSet = SWEBENCH_IMAGES
+    """Where the repository's prebuilt instance images are published."""
 
 
 class RepoSpecs(dict):
@@ -113,9 +138,19 @@ def _spec_error(source: str, where: str, field_name: str | None, reason: str) ->
 def _parse_specs(data: Any, source: str) -> RepoSpecs:
     if not isinstance(data, dict):
         raise _spec_error(source, None, None, "expected a mapping with test_commands and repositories")
-    unknown = set(data) - {"test_commands", "repositories"}
+    unknown = set(data) - {"test_commands", "repositories", "image_sets"}
     if unknown:
         raise _spec_error(source, None, sorted(unknown)[0], "unknown top-level key")
+    image_sets: dict[str, ImageSet] = {}
+    raw_sets = data.get("image_sets") or {}
+    if not isinstance(raw_sets, dict):
+        raise _spec_error(source, None, "image_sets", "expected a mapping of name -> {namespace, double_underscore}")
+    for name, entry in raw_sets.items():
+        if (not isinstance(entry, dict) or set(entry) != {"namespace", "double_underscore"}
+                or not all(isinstance(v, str) and v.strip() for v in entry.values())):
+            raise _spec_error(source, f"image set {name}", None,
+                              "expected exactly a non-empty namespace and double_underscore")
+        image_sets[name] = ImageSet(entry["namespace"], entry["double_underscore"])
     commands = data.get("test_commands") or {}
     repos = data.get("repositories")
     if not isinstance(commands, dict) or not all(isinstance(v, str) and v.strip() for v in commands.values()):
@@ -126,9 +161,12 @@ def _parse_specs(data: Any, source: str) -> RepoSpecs:
     for repo, entry in repos.items():
         if not isinstance(entry, dict) or not isinstance(entry.get("groups"), list) or not entry["groups"]:
             raise _spec_error(source, repo, "groups", "expected a non-empty list of version groups")
-        unknown = set(entry) - {"groups", "test_directives", "log_parser"}
+        unknown = set(entry) - {"groups", "test_directives", "log_parser", "images"}
         if unknown:
             raise _spec_error(source, repo, sorted(unknown)[0], "unknown key")
+        images = entry.get("images")
+        if images is not None and images not in image_sets:
+            raise _spec_error(source, repo, "images", f"{images!r} is not a name under image_sets")
         style = entry.get("test_directives", "paths")
         if style not in DIRECTIVE_STYLES:
             raise _spec_error(source, repo, "test_directives", f"{style!r} is not one of {', '.join(DIRECTIVE_STYLES)}")
@@ -157,7 +195,8 @@ def _parse_specs(data: Any, source: str) -> RepoSpecs:
                 if version in versions:
                     raise _spec_error(source, where, "versions", f"version {version!r} is listed twice")
                 versions[version] = spec
-        specs[repo] = RepoSpec(repo, versions, style, entry.get("log_parser"))
+        specs[repo] = RepoSpec(repo, versions, style, entry.get("log_parser"),
+                               image_sets[images] if images is not None else SWEBENCH_IMAGES)
     return RepoSpecs(specs, source)
 
 
@@ -182,17 +221,30 @@ def load_repo_specs(path: str | Path | None = None) -> RepoSpecs:
 
 
 def official_image_name(instance_id: str, namespace: str | None = DEFAULT_NAMESPACE, *,
-                        tag: str = DEFAULT_TAG, arch: str = DEFAULT_ARCH) -> str:
+                        tag: str = DEFAULT_TAG, arch: str = DEFAULT_ARCH,
+                        double_underscore: str = SWEBENCH_IMAGES.double_underscore) -> str:
     """The instance image swebench publishes (or, with namespace None, builds locally) for an instance.
 
     >>> official_image_name("django__django-11099")
     'swebench/sweb.eval.x86_64.django_1776_django-11099:latest'
+    >>> official_image_name("getmoto__moto-6387", "xingyaoww", double_underscore="_s_")   # SWE-Gym's
+    'xingyaoww/sweb.eval.x86_64.getmoto_s_moto-6387:latest'
     """
     name = f"sweb.eval.{arch}.{instance_id.lower()}:{tag}"
     if not namespace:
         return name
-    # Docker Hub repository names may not contain "__": swebench writes it as "_1776_".
-    return f"{namespace}/{name}".replace("__", "_1776_")
+    # Docker Hub repository names may not contain "__": swebench writes it "_1776_", SWE-Gym "_s_".
+    return f"{namespace}/{name}".replace("__", double_underscore)
+
+
+def image_name_for(instance_id: str, repo_spec: RepoSpec, namespace: str | None = DEFAULT_NAMESPACE) -> str:
+    """The image of an instance of `repo_spec`'s repository: its publisher's (namespace "swebench",
+    the default), a mirror's (another namespace; the publisher's spelling of ``__`` kept), or the
+    local build's (None or "")."""
+    images = repo_spec.images
+    if namespace == DEFAULT_NAMESPACE:
+        namespace = images.namespace
+    return official_image_name(instance_id, namespace, double_underscore=images.double_underscore)
 
 
 def _parser_key_for(repo: str) -> str | None:
@@ -273,10 +325,15 @@ def test_directives(test_patch: str, style: str = "paths") -> list[str]:
     """The runner arguments for the files a test_patch touches (non-test data files left out).
 
     ``paths``: the paths as they are (pytest, tox, sympy's bin/test). ``django_modules``: Django's
-    runtests.py labels: ``tests/admin_views/tests.py`` -> ``admin_views.tests``.
+    runtests.py labels: ``tests/admin_views/tests.py`` -> ``admin_views.tests``. ``mypy_cases``
+    (SWE-Gym's harness for python/mypy, whose test command ends in ``-k``): one shell-quoted
+    argument, the ``[case NAME]`` names anywhere in the patch joined by `` or `` (``''`` when there
+    are none: pytest then selects every test, as SWE-Gym's harness did).
     """
     from swebench.harness.constants import NON_TEST_EXTS
 
+    if style == "mypy_cases":
+        return [shlex.quote(" or ".join(MYPY_CASE.findall(test_patch)))]
     paths = re.findall(r"diff --git a/.* b/(.*)", test_patch)
     paths = [p for p in paths if not any(p.endswith(ext) for ext in NON_TEST_EXTS)]
     if style == "django_modules":
@@ -396,7 +453,7 @@ def to_harness_row(instance: Mapping[str, Any], *, namespace: str | None = DEFAU
         version=version,
         FAIL_TO_PASS=fail_to_pass,
         PASS_TO_PASS=pass_to_pass,
-        image=official_image_name(instance_id, namespace),
+        image=image_name_for(instance_id, repo_spec, namespace),
         eval_script=make_eval_script(instance, version_spec, repo_spec.test_directives),
         log_parser=log_parser,
         eval_type=eval_type_for(repo),
