@@ -90,7 +90,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument("--instances", help="SWE-bench rows: .json/.jsonl/.parquet file or Hugging Face dataset name")
-        p.add_argument("--namespace", default="swebench", help="registry namespace of official instance images ('' = local names)")
+        p.add_argument("--namespace", default="swebench", help="image namespace for classic rows: 'swebench' = each dataset's publisher (SWE-bench, SWE-Gym), "
+                                                            "another = a mirror, '' = locally built names")
 
     evaluate = sub.add_parser("evaluate", help="score predictions with the SWE-bench harness's steps (our containers or swebench's)")
     common(evaluate)
