@@ -182,27 +182,43 @@ def test_cli_regrade_reproduces_every_shared_report(shared_data, capsys):
             assert ours["tests_status"][key] == theirs["tests_status"][key], (iid, key)
 
 
-def _summary(tmp: Path, model: str, setting: str, resolved: int, total: int) -> None:
-    folder = tmp / f"{model}-{setting}"
+def _summary(tmp: Path, model: str, setting: str, resolved: list[str], unresolved: list[str], name: str = "r",
+             created: str = "2026-11-27T10:00:00+00:00") -> None:
+    folder = tmp / f"{model}-{setting}-{name}"
     folder.mkdir(parents=True)
-    (folder / f"{model}.r.summary.json").write_text(json.dumps(
-        {"model": model, "setting": setting, "resolved": resolved, "total": total, "log_dir": str(folder / "logs")}))
+    lists = {key: [] for key in ("not_applied_ids", "empty_patch_ids", "error_ids", "missing_image_ids")}
+    (folder / f"{model}.{name}.summary.json").write_text(json.dumps(
+        {"model": model, "setting": setting, "resolved_ids": resolved, "unresolved_ids": unresolved, **lists,
+         "created_at": created, "log_dir": str(folder / "logs")}))
 
 
 def test_report_builds_the_table5_layout_and_a_chart(tmp_path):
-    _summary(tmp_path, "qwen-srl", "oracle-file", 3, 10)
-    _summary(tmp_path, "qwen-srl", "agentic", 1, 10)
-    _summary(tmp_path, "qwen-sft", "end-to-end", 2, 8)
+    _summary(tmp_path, "qwen-srl", "oracle-file", ["a", "b", "c"], list("defghij"))
+    _summary(tmp_path, "qwen-srl", "agentic", ["a"], list("bcdefghij"))
+    _summary(tmp_path, "qwen-sft", "end-to-end", ["a", "b"], list("cdefgh"))
     cells = collect([tmp_path])
     table = markdown_table(cells)
     lines = table.splitlines()
     assert lines[0] == "| model | oracle-file | end-to-end | agentic |"
     assert lines[2].startswith("| qwen-sft | – | [25.0 (2/8)](") and lines[2].endswith("| – |")
     assert lines[3].startswith("| qwen-srl | [30.0 (3/10)](") and "[10.0 (1/10)](" in lines[3]
-    md, png = write_report([tmp_path], tmp_path / "table")
-    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and "qwen-srl" in md.read_text()
+    assert "qwen-srl.r.summary.md" in lines[3]
+    md, png = write_report([tmp_path], tmp_path / "table", title="toolz tasks")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and md.read_text().startswith("# toolz tasks results")
     with pytest.raises(SRLSweError, match="no \\*.summary.json"):
         collect([tmp_path / "table"])
+
+
+def test_report_merges_runs_of_one_model_and_setting_by_instance(tmp_path):
+    _summary(tmp_path, "m", "agentic", ["toolz-1"], ["toolz-2"], name="toolz")
+    _summary(tmp_path, "m", "agentic", [], ["parse-1", "parse-2"], name="parse")
+    _summary(tmp_path, "m", "agentic", ["toolz-2"], [], name="toolz-rerun", created="2026-11-28T10:00:00+00:00")
+    cell = collect([tmp_path])[("m", "agentic")]
+    assert (cell.resolved, cell.total) == (2, 4)  # the later run of toolz-2 replaces the earlier one
+    bad = tmp_path / "bad.summary.json"
+    bad.write_text('{"model": "m"}')
+    with pytest.raises(SRLSweError, match="bad.summary.json: not an srl-swe evaluation summary"):
+        collect([bad])
 
 
 def test_rows_with_image_assets_are_sent_to_the_swebench_engine(tmp_path):

@@ -260,3 +260,12 @@ def test_cli_oracle_follows_custom_prompts(local, tmp_path, capsys):
          "--prompts", str(prompts), "--out", str(tmp_path / "p.jsonl"), "--json"])
     summary = json.loads(capsys.readouterr().out)
     assert (summary["written"], summary["empty_patches"]) == (1, 0)  # the oracle knew the changed system prompt
+
+
+def test_rollout_reads_classic_instances_as_evaluate_does(shared_data):
+    from srl_swe.rollout.cli import load_task_rows
+
+    rows = load_task_rows(str(shared_data / "swebench" / "lite-dev.jsonl"), None)
+    assert len(rows) == 23
+    row = next(r for r in rows if r["instance_id"] == "pvlib__pvlib-python-1072")
+    assert row["image"] == "swebench/sweb.eval.x86_64.pvlib_1776_pvlib-python-1072:latest" and row["eval_script"]

@@ -55,7 +55,7 @@ def cmd_regrade(args: argparse.Namespace) -> None:
 
     if not (args.instances and args.instance_id and args.log):
         raise SRLSweError("evaluate regrade needs --instances, --instance-id and --log")
-    rows = [row for row in load_instances(args.instances) if row.get("instance_id") == args.instance_id]
+    rows = [row for row in load_instances(args.instances, split=args.split) if row.get("instance_id") == args.instance_id]
     if not rows:
         raise SRLSweError(f"{args.instances}: no instance {args.instance_id}")
     log = Path(args.log)
@@ -71,7 +71,7 @@ def cmd_convert(args: argparse.Namespace) -> None:
 
     if not (args.instances and args.out):
         raise SRLSweError("evaluate convert needs --instances and --out")
-    rows = convert_file(args.instances, namespace=args.namespace or None)
+    rows = convert_file(args.instances, namespace=args.namespace or None, split=args.split)
     path = write_rows(rows, args.out)
     print(f"wrote {len(rows)} swebench 5.x row(s) to {path}")
 
@@ -79,7 +79,7 @@ def cmd_convert(args: argparse.Namespace) -> None:
 def cmd_report(args: argparse.Namespace) -> None:
     from .report import write_report
 
-    table, chart = write_report(args.run_dirs, args.out)
+    table, chart = write_report(args.run_dirs, args.out, title=args.title)
     print(table.read_text())
     print(f"wrote {table} and {chart}", file=sys.stderr)
 
@@ -90,6 +90,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument("--instances", help="SWE-bench rows: .json/.jsonl/.parquet file or Hugging Face dataset name")
+        p.add_argument("--split", default="test", help="split of a Hugging Face dataset")
         p.add_argument("--namespace", default="swebench", help="image namespace for classic rows: 'swebench' = each dataset's publisher (SWE-bench, SWE-Gym), "
                                                             "another = a mirror, '' = locally built names")
 
@@ -101,7 +102,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--engine", choices=ENGINES, default="srl-swe")
     evaluate.add_argument("--output-dir", default=".", help="where logs/run_evaluation/... and the reports go")
     evaluate.add_argument("--instance-ids", nargs="+")
-    evaluate.add_argument("--split", default="test", help="split of a Hugging Face dataset")
     evaluate.add_argument("--timeout", type=float, default=1800.0, help="seconds the eval script may run")
     evaluate.add_argument("--no-pull", action="store_true", help="never pull a missing image")
     evaluate.add_argument("--skip-missing-images", action="store_true", help="evaluate the rest when images are missing")
@@ -124,4 +124,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     report = sub.add_parser("report", help="Table 5 layout (model x setting resolve rates) as Markdown and PNG")
     report.add_argument("run_dirs", nargs="+", help="evaluate --output-dir folders (or summary files)")
     report.add_argument("--out", default="evaluation/tables/latest")
+    report.add_argument("--title", default="SWE-bench", help="what the instances are, for the table heading and chart title")
     report.set_defaults(func=cmd_report)

@@ -107,6 +107,9 @@ class EvaluationSummary:
     run_report: Path | None
     outcomes: list[InstanceOutcome] = field(default_factory=list)
     seconds: float = 0.0
+    """This call's wall time."""
+    previous_seconds: float = 0.0
+    """Wall time of the earlier calls of a resumed run (from the summary they left)."""
     workers: int = 1
 
     def ids(self, status: str) -> list[str]:
@@ -143,6 +146,7 @@ class EvaluationSummary:
             "per_repository": repos,
             "log_dir": str(self.log_dir), "run_report": str(self.run_report) if self.run_report else None,
             "workers": self.workers, "seconds": round(self.seconds, 1),
+            "cumulative_seconds": round(self.previous_seconds + self.seconds, 1),
             "evaluated_now": self.evaluated,
             "instances_per_minute": round(60 * self.evaluated / self.seconds, 2) if self.seconds and self.evaluated else None,
             "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -489,6 +493,9 @@ def evaluate(config: EvaluationConfig, *, say: Callable[[str], None] = lambda ms
         run_report=_write_run_report(predictions, rows, config.run_id, output), outcomes=outcomes,
         seconds=time.perf_counter() - start, workers=config.workers)
     stem = output / f"{model_dir_name(model)}.{config.run_id}.summary"
+    with contextlib.suppress(OSError, ValueError, TypeError):
+        previous = json.loads(Path(f"{stem}.json").read_text())
+        summary.previous_seconds = float(previous.get("cumulative_seconds", previous.get("seconds", 0.0)))
     Path(f"{stem}.json").write_text(json.dumps(summary.to_dict(), indent=2) + "\n")
     Path(f"{stem}.md").write_text(summary.to_markdown())
     return summary

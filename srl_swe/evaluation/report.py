@@ -7,14 +7,15 @@
 Each RUN_DIR is an ``srl-swe evaluate --output-dir`` folder (or any folder below which
 ``*.summary.json`` files lie). Rows are models (the predictions' ``model_name_or_path``),
 columns the settings (``oracle-file``, ``end-to-end``, ``agentic``, then any other), each cell
-the resolve rate with its counts and a link to that run's summary. Writes ``table.md`` and a
+the resolve rate with its counts and a link to that run's summary. Summaries of one model and
+setting are merged by instance, so per-environment runs add up. Writes ``table.md`` and a
 grouped bar chart ``table.png``.
 """
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -23,37 +24,58 @@ from ..errors import SRLSweError
 PAPER_SETTINGS = ("oracle-file", "end-to-end", "agentic")
 
 
-@dataclass(frozen=True)
+@dataclass
 class Cell:
-    resolved: int
-    total: int
-    summary: Path
-    log_dir: Path
+    """One (model, setting): {instance_id: resolved?} merged over its summaries, and where they lie."""
+
+    outcomes: dict[str, bool] = field(default_factory=dict)
+    summaries: list[Path] = field(default_factory=list)
+    log_dirs: list[Path] = field(default_factory=list)
+
+    @property
+    def resolved(self) -> int:
+        return sum(self.outcomes.values())
+
+    @property
+    def total(self) -> int:
+        return len(self.outcomes)
 
     @property
     def rate(self) -> float:
         return 100.0 * self.resolved / self.total if self.total else 0.0
 
 
+OUTCOME_LISTS = ("resolved_ids", "unresolved_ids", "not_applied_ids", "empty_patch_ids", "error_ids", "missing_image_ids")
+
+
 def collect(run_dirs: Iterable[str | Path]) -> dict[tuple[str, str], Cell]:
-    """{(model, setting): Cell} from every ``*.summary.json`` under the run dirs (later runs win)."""
+    """{(model, setting): Cell} from every ``*.summary.json`` under the run dirs.
+
+    Summaries of the same model and setting are merged by instance (runs over different task
+    sets add up; a later summary of the same instance replaces the earlier one)."""
     cells: dict[tuple[str, str], Cell] = {}
-    found = False
+    loaded: list[tuple[str, Path, dict[str, Any]]] = []
     for run_dir in run_dirs:
         root = Path(run_dir)
         if not root.exists():
             raise SRLSweError(f"no such run directory: {root}")
-        paths = [root] if root.is_file() else sorted(root.rglob("*.summary.json"))
-        for path in paths:
+        for path in [root] if root.is_file() else sorted(root.rglob("*.summary.json")):
             try:
-                data: dict[str, Any] = json.loads(path.read_text())
-                key = (str(data["model"]), str(data.get("setting") or "unspecified"))
-                cells[key] = Cell(int(data["resolved"]), int(data["total"]), path, Path(data.get("log_dir", path.parent)))
-            except (ValueError, KeyError, TypeError) as exc:
-                raise SRLSweError(f"{path}: not an srl-swe evaluation summary ({exc})") from exc
-            found = True
-    if not found:
+                data = json.loads(path.read_text())
+            except ValueError as exc:
+                raise SRLSweError(f"{path}: not valid JSON ({exc})") from exc
+            missing = [key for key in ("model", *OUTCOME_LISTS) if not isinstance(data, dict) or key not in data]
+            if missing:
+                raise SRLSweError(f"{path}: not an srl-swe evaluation summary (no {', '.join(missing)})")
+            loaded.append((str(data.get("created_at", "")), path, data))
+    if not loaded:
         raise SRLSweError("no *.summary.json found under " + ", ".join(map(str, run_dirs)))
+    for _, path, data in sorted(loaded, key=lambda item: item[0]):
+        cell = cells.setdefault((str(data["model"]), str(data.get("setting") or "unspecified")), Cell())
+        for key in OUTCOME_LISTS:
+            cell.outcomes.update({iid: key == "resolved_ids" for iid in data[key]})
+        cell.summaries.append(path)
+        cell.log_dirs.append(Path(data.get("log_dir", path.parent)))
     return cells
 
 
@@ -75,15 +97,15 @@ def markdown_table(cells: dict[tuple[str, str], Cell], *, link_from: Path | None
         row = []
         for setting in settings:
             cell = cells.get((model, setting))
-            row.append(f"[{cell.rate:.1f} ({cell.resolved}/{cell.total})]({link(cell.summary.with_suffix('').with_suffix('.summary.md'))})"
+            row.append(f"[{cell.rate:.1f} ({cell.resolved}/{cell.total})]({link(cell.summaries[-1].with_name(cell.summaries[-1].name.replace('.json', '.md')))})"
                        if cell else "–")
         lines.append(f"| {model} | " + " | ".join(row) + " |")
     lines += ["", "Resolve rate in % (resolved / instances). Per-instance logs:", ""]
-    lines += [f"- {model} · {setting}: `{link(cell.log_dir)}`" for (model, setting), cell in sorted(cells.items())]
+    lines += [f"- {model} · {setting}: " + ", ".join(f"`{link(d)}`" for d in cell.log_dirs) for (model, setting), cell in sorted(cells.items())]
     return "\n".join(lines) + "\n"
 
 
-def bar_chart(cells: dict[tuple[str, str], Cell], path: Path) -> Path:
+def bar_chart(cells: dict[tuple[str, str], Cell], path: Path, title: str = "SWE-bench") -> Path:
     """A grouped bar chart of the resolve rates (one group per model, one bar per setting)."""
     import matplotlib
 
@@ -105,9 +127,9 @@ def bar_chart(cells: dict[tuple[str, str], Cell], path: Path) -> Path:
                             ha="center", va="bottom", fontsize=7)
     ax.set_xticks(range(len(models)), models, rotation=15, ha="right", fontsize=8)
     ax.set_ylabel("resolved (%)")
-    ax.set_ylim(0, max(10.0, max(c.rate for c in cells.values()) * 1.2))
+    ax.set_ylim(0, min(105.0, max(10.0, max(c.rate for c in cells.values()) * 1.2)))
     ax.legend(fontsize=8)
-    ax.set_title("SWE-bench resolve rate by setting")
+    ax.set_title(f"{title}: resolve rate by setting")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
@@ -115,11 +137,11 @@ def bar_chart(cells: dict[tuple[str, str], Cell], path: Path) -> Path:
     return path
 
 
-def write_report(run_dirs: Iterable[str | Path], out_dir: str | Path) -> tuple[Path, Path]:
+def write_report(run_dirs: Iterable[str | Path], out_dir: str | Path, *, title: str = "SWE-bench") -> tuple[Path, Path]:
     """Write ``table.md`` and ``table.png`` into ``out_dir``; returns their paths."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     cells = collect(list(run_dirs))
     table = out / "table.md"
-    table.write_text("# SWE-bench results (the SRL paper's Table 5 layout)\n\n" + markdown_table(cells, link_from=out))
-    return table, bar_chart(cells, out / "table.png")
+    table.write_text(f"# {title} results (the SRL paper's Table 5 layout)\n\n" + markdown_table(cells, link_from=out))
+    return table, bar_chart(cells, out / "table.png", title)

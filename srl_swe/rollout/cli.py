@@ -22,12 +22,21 @@ from .modes import MODES
 from .policies import BACKENDS
 
 
-def load_task_rows(instances: str | None, envs: list[str] | None) -> list[dict]:
-    """SWE-bench rows from a rows file, or the tasks of registered environments (all when none are named)."""
+def load_task_rows(instances: str | None, envs: list[str] | None, split: str = "test") -> list[dict]:
+    """SWE-bench rows (a .json/.jsonl/.parquet file or a Hugging Face dataset; classic rows are converted
+    to 5.x rows where their repository's test commands are known, as `evaluate` does), or the tasks of
+    registered environments (all when none are named)."""
     if instances:
-        from ..evaluation.grader import load_rows
+        from ..errors import InvalidRecordError
+        from ..evaluation.convert import load_instances, to_harness_row
 
-        return load_rows(instances)
+        rows = []
+        for index, row in enumerate(load_instances(instances, split=split)):
+            try:
+                rows.append(to_harness_row(row, source=instances, index=index))
+            except InvalidRecordError:  # no known test command: still fine for modes that read files only
+                rows.append(row)
+        return rows
     from ..registry import list_envs, load_env
 
     specs = [load_env(n) for n in envs] if envs else list_envs()
@@ -41,7 +50,7 @@ def cmd_rollout(args: argparse.Namespace) -> None:
     from .runner import run_rollout, select_rows
 
     ids = [i for chunk in (args.instance_ids or []) for i in chunk.split(",") if i.strip()] or None
-    rows = select_rows(load_task_rows(args.instances, args.env), ids, args.limit)
+    rows = select_rows(load_task_rows(args.instances, args.env, args.split), ids, args.limit)
     if not rows:
         raise SRLSweError("no tasks selected (check --instances/--env/--instance-ids)")
     config = RolloutConfig(mode=args.mode, prompts_dir=args.prompts, repo_dir=args.repo_dir, max_files=args.max_files,
@@ -84,8 +93,10 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="predictions JSONL (appended; tasks already in it are skipped)")
     p.add_argument("--details", default=None, help="per-task details JSONL (default: OUT with .details.jsonl)")
     src = p.add_mutually_exclusive_group()
-    src.add_argument("--instances", default=None, help="SWE-bench rows (.json/.jsonl) to roll out on")
+    src.add_argument("--instances", default=None,
+                     help="SWE-bench rows to roll out on: .json/.jsonl/.parquet or a Hugging Face dataset (classic rows are converted)")
     src.add_argument("--env", nargs="+", default=None, help="registered environments whose tasks to use (default: all)")
+    p.add_argument("--split", default="test", help="split of a Hugging Face dataset given to --instances")
     p.add_argument("--instance-ids", nargs="+", default=None, metavar="ID", help="only these tasks (space or comma separated)")
     p.add_argument("--limit", type=int, default=None, help="at most N tasks (after --instance-ids, before skipping done ones)")
 
