@@ -174,6 +174,15 @@ def _fail(task: _Task, exc: Exception) -> None:
     task.retryable = not isinstance(exc, ContextLengthError)
 
 
+def _answered(tasks: list[_Task], policy: Policy):
+    """(task, answer) for each staged task the policy answered; a failed generation fails its task."""
+    for task, answer in zip(tasks, generate_each(policy, [t.messages for t in tasks])):
+        if isinstance(answer, PolicyError):
+            _fail(task, answer)
+        else:
+            yield task, answer
+
+
 def _localize_messages(task: _Task, config: RolloutConfig) -> Conversation:
     prompt = load_prompt("localize", config.prompts_dir)
     source = prompt_path("localize", config.prompts_dir)
@@ -212,10 +221,7 @@ def _single_pass(rows: Sequence[dict[str, Any]], policy: Policy, config: Rollout
                     staged.append(task)
                 except SRLSweError as exc:
                     _fail(task, exc)
-            for task, answer in zip(staged, generate_each(policy, [t.messages for t in staged])):
-                if isinstance(answer, PolicyError):
-                    _fail(task, answer)
-                    continue
+            for task, answer in _answered(staged, policy):
                 named = match_paths(answer_paths(answer), task.repo.paths())[: config.max_files]
                 task.files = named or task.ranked[: config.max_files]
                 task.details.update(localization_answer=answer, localized=task.files,
@@ -239,10 +245,7 @@ def _single_pass(rows: Sequence[dict[str, Any]], policy: Policy, config: Rollout
                 staged.append(task)
             except SRLSweError as exc:
                 _fail(task, exc)
-        for task, answer in zip(staged, generate_each(policy, [t.messages for t in staged])):
-            if isinstance(answer, PolicyError):
-                _fail(task, answer)
-                continue
+        for task, answer in _answered(staged, policy):
             try:
                 result = edit_answer(answer, task.repo.read, task.repo.paths(), workdir=config.workdir)
             except SRLSweError as exc:  # reading a file the answer edits failed (sandbox gone)
