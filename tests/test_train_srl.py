@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -105,3 +106,16 @@ def test_two_step_run_writes_metrics_and_plots_then_resumes_to_the_same_step_cou
     records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records if "reward_mean" in r] == [1, 2, 3]
     assert latest_checkpoint(config.output_dir).name == "checkpoint-3"
+
+
+def test_the_demo_config_builds_every_stage_and_resumes_them():
+    """`make demo` must be rerunnable: every stage of configs/demo.yaml resumes from its checkpoints."""
+    from srl_swe.train.config_io import build_config, load_yaml
+    from srl_swe.train.pipeline import PipelineConfig, _stage_config
+
+    config = build_config(PipelineConfig, load_yaml(str(Path(__file__).resolve().parent.parent / "configs" / "demo.yaml")),
+                          origin="configs/demo.yaml")
+    assert config.stages == ["sft", "srl"]
+    for name in config.stages:
+        _, stage = _stage_config(name, config, "model", Path("runs/x") / name)
+        assert stage.resume is True and stage.scaffold == "openhands_compact"
