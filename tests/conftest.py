@@ -61,3 +61,15 @@ def docker_client():
     for c in left:
         c.remove(force=True)
     assert not left, f"sandbox containers left behind: {[c.id[:12] for c in left]}"
+
+
+@pytest.fixture(scope="session")
+def inflection_tasks(docker_client):
+    """The first two shipped (harness-validated) inflection tasks, their env and task images built when missing."""
+    from srl_swe.evaluation.engine import ensure_images
+    from srl_swe.registry import load_env
+
+    rows = load_env("inflection").load_tasks()[:2]
+    problems = ensure_images(rows, pull=False, client=docker_client)
+    assert not problems, problems
+    return rows

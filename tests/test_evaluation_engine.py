@@ -33,10 +33,9 @@ def _write_predictions(path: Path, rows: list[dict], patches: list[str], model: 
 
 
 @pytest.fixture(scope="module")
-def built(docker_client):
-    """The two inflection tasks' images (built offline when missing)."""
-    problems = engine.ensure_images(_rows(), pull=False, client=docker_client)
-    assert not problems, problems
+def built(inflection_tasks):
+    """The two inflection tasks (images built by the shared fixture)."""
+    assert [row["instance_id"] for row in inflection_tasks] == IDS
     return _rows()
 
 

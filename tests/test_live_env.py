@@ -187,16 +187,9 @@ def test_record_then_verify_from_the_command_line(task, tmp_path, capsys):
     assert report["resolved"] == 1 and report["mean_similarity"] > 0.9
 
 
-def test_registered_task_by_env_name_and_task_id_is_solved_by_the_scripted_expert(docker_client):
+def test_registered_task_by_env_name_and_task_id_is_solved_by_the_scripted_expert(inflection_tasks):
     """The registry path: gym.make(env_name=..., task_id=...) on a shipped, harness-validated task."""
-    from srl_swe.images import build_env, build_task, image_exists
-    from srl_swe.registry import load_env
-
-    spec = load_env("inflection")
-    row = spec.load_tasks()[0]
-    if not image_exists(spec.image):
-        build_env(spec)
-    build_task(spec, row)
+    row = inflection_tasks[0]
     env = gym.make("srl_swe/SWE-v0", env_name="inflection", task_id=row["instance_id"], max_steps=12)
     try:
         episode = record_episode(env.unwrapped, ScriptedExpert(row).actions())

@@ -21,18 +21,8 @@ pytestmark = pytest.mark.docker
 
 
 @pytest.fixture(scope="module")
-def task(docker_client):
-    """A shipped, harness-validated task with its images built."""
-    from srl_swe.images import build_env, build_task, image_exists
-    from srl_swe.registry import load_env
-
-    spec = load_env("inflection")
-    row = spec.load_tasks()[0]
-    if not image_exists(row["image"], docker_client):
-        if not image_exists(spec.image, docker_client):
-            build_env(spec, client=docker_client)
-        build_task(spec, row, client=docker_client)
-    return row
+def task(inflection_tasks):
+    return inflection_tasks[0]
 
 
 @pytest.fixture(scope="module")
@@ -89,13 +79,8 @@ def test_cli_rollout_with_grade_reports_the_resolution(task, tmp_path, capsys):
     assert read_jsonl(tmp_path / "preds.details.jsonl")[0]["grade"]["resolved"] is True
 
 
-def test_agentic_episodes_of_a_batch_run_concurrently(docker_client, tmp_path):
-    from srl_swe.images import image_exists
-    from srl_swe.registry import load_env
-
-    rows = [r for r in load_env("inflection").load_tasks() if image_exists(r["image"], docker_client)][:2]
-    if len(rows) < 2:
-        pytest.skip("needs two built inflection task images (srl-swe images inflection --tasks)")
+def test_agentic_episodes_of_a_batch_run_concurrently(inflection_tasks, tmp_path):
+    rows = inflection_tasks
     out = tmp_path / "preds.jsonl"
     summary = run_rollout(rows, OraclePolicy(rows), RolloutConfig(mode="agentic"), out, batch_size=2, progress=False)
     assert (summary.written, summary.failed) == (2, [])

@@ -13,17 +13,8 @@ def test_reward_is_resolution_and_infrastructure_failures_are_masked():
 
 
 @pytest.fixture(scope="module")
-def inflection_task(docker_client):
-    """A shipped, harness-validated task with its image built."""
-    from srl_swe.images import build_env, build_task, image_exists
-    from srl_swe.registry import load_env
-
-    spec = load_env("inflection")
-    row = spec.load_tasks()[0]
-    if not image_exists(spec.image):
-        build_env(spec)
-    build_task(spec, row)
-    return row
+def inflection_task(inflection_tasks):
+    return inflection_tasks[0]
 
 
 @pytest.mark.docker
