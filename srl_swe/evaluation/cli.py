@@ -26,10 +26,6 @@ from ..errors import SRLSweError
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from .engine import EvaluationConfig, evaluate
 
-    if args.evaluate_command == "regrade":
-        return cmd_regrade(args)
-    if args.evaluate_command == "convert":
-        return cmd_convert(args)
     if not args.instances or not args.run_id:
         raise SRLSweError("evaluate needs --instances and --run-id (and --predictions, default gold)")
     config = EvaluationConfig(
@@ -108,18 +104,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--network", action="store_true", help="give eval containers network access (off by default)")
     evaluate.add_argument("--setting", default="", help="label for results tables (default: the rollout mode, if recorded)")
     evaluate.add_argument("--json", action="store_true")
-    evaluate.set_defaults(func=cmd_evaluate, evaluate_command=None)
+    evaluate.set_defaults(func=cmd_evaluate)
     actions = evaluate.add_subparsers(dest="evaluate_command")
     regrade = actions.add_parser("regrade", help="grade an existing test_output.txt again; print its report.json")
     common(regrade)
     regrade.add_argument("--instance-id")
     regrade.add_argument("--log", help="the harness's test_output.txt")
     regrade.add_argument("--patch", help="the evaluated patch (patch.diff), if known")
-    regrade.set_defaults(func=cmd_evaluate)
+    regrade.set_defaults(func=cmd_regrade)
     convert = actions.add_parser("convert", help="write classic instances as swebench 5.x rows (image, eval_script, log_parser)")
     common(convert)
     convert.add_argument("--out")
-    convert.set_defaults(func=cmd_evaluate)
+    convert.set_defaults(func=cmd_convert)
 
     report = sub.add_parser("report", help="Table 5 layout (model x setting resolve rates) as Markdown and PNG")
     report.add_argument("run_dirs", nargs="+", help="evaluate --output-dir folders (or summary files)")

@@ -268,16 +268,17 @@ def ensure_images(rows: list[dict[str, Any]], *, pull: bool = True, client: Any 
         return {}
     problems: dict[str, str] = {}
     envs = {spec.repo: spec for spec in list_envs() if spec.repo}
-    ours = [row for group in missing.values() for row in group if row["image"].startswith("srl-swe/") and row["repo"] in envs]
-    for repo in sorted({row["repo"] for row in ours}):
-        spec_rows = [row for row in ours if row["repo"] == repo]
+    ours: dict[str, list[dict[str, Any]]] = defaultdict(list)  # registered envs' task images: built, not pulled
+    for image in list(missing):
+        if image.startswith("srl-swe/") and missing[image][0]["repo"] in envs:
+            for row in missing.pop(image):
+                ours[row["repo"]].append(row)
+    for repo, spec_rows in sorted(ours.items()):
         say(f"building {len(spec_rows)} task image(s) of {envs[repo].name}")
         _, env_problems = ensure_task_images(envs[repo], spec_rows, client=client, progress=say)
         problems.update(env_problems)
     unreachable = ""
     for image, group in missing.items():
-        if group[0]["image"].startswith("srl-swe/") and group[0]["repo"] in envs:
-            continue
         why = ""
         if not pull:
             why = f"image {image} is not present locally (pulling is off)"
@@ -351,7 +352,7 @@ def evaluate_instance(row: dict[str, Any], prediction: dict[str, Any], log_dir: 
         spec = make_test_spec(row)
         (log_dir / "eval.sh").write_text(spec.eval_script)
         note(f"evaluating {iid} in a fresh container of {row['image']} (srl-swe engine)")
-        run = run_in_container(row, patch, timeout=timeout, config=sandbox)
+        run = run_in_container(row, patch, timeout=timeout, config=sandbox, spec=spec)
         if run.infra_error:
             note(f"infrastructure error: {run.infra_error}")
             return outcome("error", run.infra_error)
@@ -420,8 +421,9 @@ def _run_swebench(todo: list[tuple[dict[str, Any], dict[str, Any]]], run_dir: Pa
     for row, pred in todo:
         log_dir = run_dir / model_dir_name(pred["model_name_or_path"]) / row["instance_id"]
         done = _finished_outcome(log_dir, row)
-        outcomes.append(done and InstanceOutcome(done.instance_id, done.repo, done.status, done.detail)
-                        or InstanceOutcome(row["instance_id"], row["repo"], "error", f"no report; see {log_dir}"))
+        if done:
+            done.cached = False  # the harness ran it in this call
+        outcomes.append(done or InstanceOutcome(row["instance_id"], row["repo"], "error", f"no report; see {log_dir}"))
     return outcomes
 
 

@@ -73,20 +73,20 @@ class ContainerRun:
     infra_error: str | None = None
 
 
-def run_in_container(row: dict[str, Any], patch: str, *, timeout: float = 1800.0,
-                     config: SandboxConfig | None = None, skip_patch: bool = False) -> ContainerRun:
-    """A fresh container of ``row["image"]``: apply ``patch`` (unless ``skip_patch``), run the eval script."""
+def run_in_container(row: dict[str, Any], patch: str, *, timeout: float = 1800.0, config: SandboxConfig | None = None,
+                     spec: Any = None) -> ContainerRun:
+    """A fresh container of ``row["image"]``: apply ``patch``, run the eval script (of ``spec``, the
+    row's TestSpec, made here when not given)."""
     from swebench.harness.utils import make_test_spec
 
     run = ContainerRun()
-    spec = make_test_spec(row)
+    spec = spec or make_test_spec(row)
     config = config or SandboxConfig(command_timeout=timeout)
     try:
         with Sandbox(row["image"], config) as sandbox:
-            if not skip_patch:
-                run.applied, run.apply_output = _apply(sandbox, patch)
-                if not run.applied:
-                    return run
+            run.applied, run.apply_output = _apply(sandbox, patch)
+            if not run.applied:
+                return run
             sandbox.write_file(EVAL_PATH, spec.eval_script)
             result = sandbox.exec(f"/bin/bash {EVAL_PATH} > {LOG_PATH} 2>&1", timeout=timeout)
             run.test_output = sandbox.read_file(LOG_PATH)
@@ -104,7 +104,8 @@ def grade_patch(row: dict[str, Any], patch: str, *, timeout: float = 1800.0, con
 
     instance_id = row["instance_id"]
     result = GradeResult(instance_id)
-    run = run_in_container(row, patch, timeout=timeout, config=config)
+    spec = make_test_spec(row)
+    run = run_in_container(row, patch, timeout=timeout, config=config, spec=spec)
     if run.infra_error:
         result.infra_error = run.infra_error
         return result
@@ -121,7 +122,7 @@ def grade_patch(row: dict[str, Any], patch: str, *, timeout: float = 1800.0, con
         log_path = Path(tmp, "test_output.txt")
         log_path.write_text(log)
         prediction = {"instance_id": instance_id, "model_name_or_path": "srl-swe", "model_patch": patch}
-        report = get_eval_report(make_test_spec(row), prediction, str(log_path), include_tests_status=True)
+        report = get_eval_report(spec, prediction, str(log_path), include_tests_status=True)
     entry = report[instance_id]
     result.report, result.log = report, log
     result.applied = entry.get("patch_successfully_applied", False)

@@ -97,7 +97,7 @@ def markdown_table(cells: dict[tuple[str, str], Cell], *, link_from: Path | None
         row = []
         for setting in settings:
             cell = cells.get((model, setting))
-            row.append(f"[{cell.rate:.1f} ({cell.resolved}/{cell.total})]({link(cell.summaries[-1].with_name(cell.summaries[-1].name.replace('.json', '.md')))})"
+            row.append(f"[{cell.rate:.1f} ({cell.resolved}/{cell.total})]({link(cell.summaries[-1].with_suffix('.md'))})"
                        if cell else "–")
         lines.append(f"| {model} | " + " | ".join(row) + " |")
     lines += ["", "Resolve rate in % (resolved / instances). Per-instance logs:", ""]
