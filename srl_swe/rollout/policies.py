@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, Sequence
 
 from ..errors import SRLSweError
+from ..models import resolve_model
 
 Conversation = list[dict[str, str]]
 
@@ -93,6 +94,7 @@ class TransformersPolicy:
             torch_dtype = torch.bfloat16 if self.device.startswith("cuda") else torch.float32
         else:
             torch_dtype = getattr(torch, dtype)
+        model = resolve_model(model)  # a registered name (e.g. smollm2-135m) becomes its prepared folder
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(model)
             self.model = AutoModelForCausalLM.from_pretrained(model, dtype=torch_dtype).to(self.device).eval()
