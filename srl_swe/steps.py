@@ -26,6 +26,8 @@ class StepConfig:
     """Observations longer than this keep their head and tail around a visible truncation marker (0 = no limit)."""
     scaffold: str = DEFAULT_SCAFFOLD
     """Agent scaffold (a name under `agents/` or a YAML path) supplying the system prompt and tools."""
+    max_problem_chars: int = 0
+    """Issue texts longer than this keep their head and tail around a truncation marker (0 = no limit)."""
 
     def __post_init__(self) -> None:
         self.history_rounds  # validates `context` early
@@ -67,13 +69,13 @@ def truncate_observation(text: str, limit: int) -> str:
     return text[:head] + TRUNCATION_MARKER.format(n=len(text) - limit) + text[-tail:]
 
 
-def task_prompt(trajectory: Trajectory, scaffold: Scaffold) -> str:
+def task_prompt(trajectory: Trajectory, scaffold: Scaffold, max_problem_chars: int = 0) -> str:
     """The user message that states the issue."""
     repo = trajectory.task.repo
     return scaffold.instance_prompt.format(
         workdir=scaffold.workdir,
         repo_clause=f" ({repo})" if repo else "",
-        problem_statement=trajectory.task.problem_statement.strip(),
+        problem_statement=truncate_observation(trajectory.task.problem_statement.strip(), max_problem_chars),
     ).strip()
 
 
@@ -109,7 +111,7 @@ class StepBuilder:
     def steps(self, trajectory: Trajectory) -> list[StepInstance]:
         """Every SRL step of one trajectory, in order."""
         actions = trajectory.actions
-        issue = {"role": "user", "content": task_prompt(trajectory, self.scaffold)}
+        issue = {"role": "user", "content": task_prompt(trajectory, self.scaffold, self.config.max_problem_chars)}
         rounds = [self.round_messages(t) for t in actions]
         return [
             StepInstance(

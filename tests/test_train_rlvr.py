@@ -22,7 +22,7 @@ def test_two_step_cpu_run_on_a_live_task(inflection_task, tmp_path):
     row = inflection_task
     tasks = tmp_path / "tasks.jsonl"
     tasks.write_text(json.dumps(row) + "\n")
-    config = RLVRRunConfig(output_dir=str(tmp_path / "run"), tasks=str(tasks), max_steps=2, num_generations=2,
+    config = RLVRRunConfig(model="tiny-random", output_dir=str(tmp_path / "run"), tasks=str(tasks), max_steps=2, num_generations=2,
                            max_turns=1, max_turn_tokens=16, max_completion_length=512, save_steps=1)
     final = train_rlvr(config)
     assert (final / "config.json").exists()
@@ -42,9 +42,9 @@ def test_pipeline_srl_then_rlvr_starts_each_stage_from_the_previous_model(inflec
     tasks.write_text(json.dumps(row) + "\n")
     config = tmp_path / "pipeline.yaml"
     config.write_text(yaml.safe_dump({
-        "stages": ["srl", "rlvr"], "output_dir": str(tmp_path / "pipe"), "eval_limit": 0,
+        "stages": ["srl", "rlvr"], "output_dir": str(tmp_path / "pipe"), "eval_heldout": False, "model": "tiny-random",
         "shared": {"max_steps": 1, "num_generations": 2, "save_steps": 1},
-        "stage_options": {"srl": {"prompts_per_step": 1, "max_completion_length": 8, "context": "last:0", "eval_limit": 0,
+        "stage_options": {"srl": {"prompts_per_step": 1, "max_completion_length": 8, "context": "last:0", "eval_heldout": False,
                                   "max_refill_rounds": 0},
                           "rlvr": {"tasks": str(tasks), "max_turns": 1, "max_turn_tokens": 8, "max_completion_length": 256}},
     }))

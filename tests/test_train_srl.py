@@ -90,7 +90,7 @@ def test_reward_wiring_scores_expert_one_and_garbage_minus_one(tiny_trainer):
 
 
 def test_two_step_run_writes_metrics_and_plots_then_resumes_to_the_same_step_count(tmp_path):
-    config = SRLRunConfig(output_dir=str(tmp_path / "run"), max_steps=2, num_generations=2, prompts_per_step=1,
+    config = SRLRunConfig(model="tiny-random", output_dir=str(tmp_path / "run"), max_steps=2, num_generations=2, prompts_per_step=1,
                           max_completion_length=8, eval_limit=2, save_steps=1, max_refill_rounds=0, **SMALL)
     final = train_srl(config)
     assert (final / "config.json").exists() and latest_checkpoint(config.output_dir).name == "checkpoint-2"

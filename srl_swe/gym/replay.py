@@ -109,7 +109,7 @@ class ReplayEnv(gym.Env):
             messages = self._steps[self._index].prompt
         else:  # after the last action: the whole (windowed) history, for inspection
             trajectory = self._trajectory
-            issue = {"role": "user", "content": task_prompt(trajectory, self._builder.scaffold)}
+            issue = {"role": "user", "content": task_prompt(trajectory, self._builder.scaffold, self._builder.config.max_problem_chars)}
             rounds = [self._builder.round_messages(t) for t in trajectory.actions]
             messages = self._builder.prompt(issue, rounds, len(rounds))
         return tuple({"role": m["role"], "content": m["content"]} for m in messages)

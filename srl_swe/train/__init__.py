@@ -6,3 +6,13 @@ def cuda_available() -> bool:
     import torch
 
     return torch.cuda.is_available()
+
+
+def distributed_state():
+    """accelerate's process state, CPU-aware: under torchrun without a GPU it is a gloo group, not one process each.
+
+    The state is a singleton, so everything (trainers' `use_cpu` included) must agree on `cpu`.
+    """
+    from accelerate import PartialState
+
+    return PartialState(cpu=not cuda_available())

@@ -10,6 +10,11 @@ import json
 import sys
 from pathlib import Path
 
+from ..models import DEFAULT_MODEL
+from ..steps import StepConfig
+
+MODEL_HELP = f"registered model name (`srl-swe models list`), Hugging Face id or local path (default: {DEFAULT_MODEL})"
+
 
 def cmd_train_sft(args: argparse.Namespace) -> None:
     from .sft import SFTRunConfig, train_sft
@@ -18,7 +23,8 @@ def cmd_train_sft(args: argparse.Namespace) -> None:
         model=args.model, data=args.data, output_dir=args.output_dir, max_steps=args.max_steps,
         learning_rate=args.lr, batch_size=args.batch_size, gradient_accumulation_steps=args.grad_accum,
         max_length=args.max_length, loss_on=args.loss_on, heldout_fraction=args.heldout_fraction, seed=args.seed,
-        context=args.context, max_observation_chars=args.max_observation_chars, scaffold=args.scaffold,
+        validation_fraction=args.validation_fraction, split_seed=args.split_seed, context=args.context,
+        max_observation_chars=args.max_observation_chars, max_problem_chars=args.max_problem_chars, scaffold=args.scaffold,
         lora_r=args.lora_r, lora_alpha=args.lora_alpha, save_steps=args.save_steps, resume=args.resume,
         overwrite=args.overwrite, gradient_checkpointing=args.gradient_checkpointing,
     )
@@ -27,15 +33,15 @@ def cmd_train_sft(args: argparse.Namespace) -> None:
 
 
 def cmd_eval_steps(args: argparse.Namespace) -> None:
-    from ..steps import StepConfig
     from .evaluate_steps import evaluate_steps, to_markdown
 
     out = Path(args.out) if args.out else None
     report = evaluate_steps(
-        args.model, args.data, heldout_only=not args.all, heldout_fraction=args.heldout_fraction, seed=args.seed,
-        max_new_tokens=args.max_new_tokens, metric=args.metric, limit=args.limit, batch_size=args.batch_size,
+        args.model, args.data, split=args.split, heldout_fraction=args.heldout_fraction, split_seed=args.split_seed,
+        validation_fraction=args.validation_fraction, max_new_tokens=args.max_new_tokens, metric=args.metric,
+        limit=args.limit, batch_size=args.batch_size, sample_temperature=args.sample_temperature,
         step_config=StepConfig(context=args.context, max_observation_chars=args.max_observation_chars,
-                               scaffold=args.scaffold),
+                               max_problem_chars=args.max_problem_chars, scaffold=args.scaffold),
         predictions_path=out / "predictions.jsonl" if out else None, progress=not args.json,
     )
     markdown = to_markdown(report)
@@ -96,11 +102,17 @@ def cmd_train_pipeline(args: argparse.Namespace) -> None:
 def add_step_options(p: argparse.ArgumentParser) -> None:
     """Options that shape step prompts and the train/held-out split (shared by trainers and evaluation)."""
     p.add_argument("--data", default=None, help="trajectory file or dataset name (default: the embedded trajectories)")
-    p.add_argument("--context", default="last:2", help="'last:K' (issue + last K expert rounds; default last:2) or 'full'")
-    p.add_argument("--max-observation-chars", type=int, default=4000, help="cut longer observations to head + tail")
-    p.add_argument("--scaffold", default="openhands", help="agent scaffold under agents/ or a YAML path")
+    defaults = StepConfig()
+    p.add_argument("--context", default=defaults.context, help="'last:K' (issue + last K expert rounds) or 'full'")
+    p.add_argument("--max-observation-chars", type=int, default=defaults.max_observation_chars,
+                   help="cut longer observations to head + tail")
+    p.add_argument("--max-problem-chars", type=int, default=defaults.max_problem_chars,
+                   help="cut longer issue texts to head + tail (0 = no limit)")
+    p.add_argument("--scaffold", default=defaults.scaffold, help="agent scaffold under agents/ or a YAML path")
     p.add_argument("--heldout-fraction", type=float, default=0.2, help="trajectories held out for evaluation")
-    p.add_argument("--seed", type=int, default=0, help="seed of the split (and of training)")
+    p.add_argument("--validation-fraction", type=float, default=0.0, help="trajectories kept out of training to choose settings on")
+    p.add_argument("--split-seed", type=int, default=0, help="seed of the train/validation/held-out split")
+    p.add_argument("--seed", type=int, default=0, help="seed of training (data order, sampling, initialisation)")
 
 
 def add_train_group(subparsers) -> argparse._SubParsersAction:
@@ -117,7 +129,7 @@ def add_eval_group(subparsers) -> argparse._SubParsersAction:
 
 def add_sft_parser(train_sub) -> argparse.ArgumentParser:
     sft = train_sub.add_parser("sft", help="supervised fine-tuning on expert step completions (TRL SFTTrainer)")
-    sft.add_argument("--model", default=None, help="model id or path (default: the tiny offline Qwen2 model)")
+    sft.add_argument("--model", default=DEFAULT_MODEL, help=MODEL_HELP)
     sft.add_argument("--output-dir", required=True, help="run dir: config.json, metrics.jsonl, checkpoint-N/, final/")
     sft.add_argument("--max-steps", type=int, default=100)
     sft.add_argument("--lr", type=float, default=1e-4, help="peak learning rate")
@@ -139,12 +151,15 @@ def add_sft_parser(train_sub) -> argparse.ArgumentParser:
 
 def add_eval_steps_parser(eval_sub) -> argparse.ArgumentParser:
     from ..rewards import DEFAULT_METRIC, METRICS
+    from .data import SPLITS
 
     steps = eval_sub.add_parser("steps", help="greedy step actions on held-out steps, scored by the SRL reward")
-    steps.add_argument("--model", required=True, help="model path or id")
+    steps.add_argument("--model", default=DEFAULT_MODEL, help=MODEL_HELP)
     steps.add_argument("--out", default=None, help="write report.json, report.md and predictions.jsonl here")
     steps.add_argument("--json", action="store_true", help="print the report as JSON")
-    steps.add_argument("--all", action="store_true", help="evaluate every step, not only the held-out split")
+    steps.add_argument("--split", default="heldout", choices=SPLITS, help="which trajectories' steps to evaluate")
+    steps.add_argument("--sample-temperature", type=float, default=None,
+                       help="also score one pure sample per step at this temperature (the training distribution)")
     steps.add_argument("--limit", type=int, default=None, help="evaluate at most N steps")
     steps.add_argument("--max-new-tokens", type=int, default=256)
     steps.add_argument("--batch-size", type=int, default=8)
@@ -159,7 +174,7 @@ def add_srl_parser(train_sub) -> argparse.ArgumentParser:
 
     srl = train_sub.add_parser("srl", help="Supervised RL: GRPO with dynamic sampling on expert step instances")
     srl.add_argument("--config", default=None, help="YAML file of SRLRunConfig fields (e.g. configs/paper_7b.yaml)")
-    srl.add_argument("--model", default=None, help="model id or path (default: the tiny offline Qwen2 model)")
+    srl.add_argument("--model", default=None, help=MODEL_HELP)
     srl.add_argument("--data", default=None, help="trajectory file or dataset name (default: the embedded trajectories)")
     srl.add_argument("--output-dir", default=None, help="run dir: config.json, metrics.jsonl, plots, checkpoint-N/, final/")
     srl.add_argument("--max-steps", type=int, default=None)
@@ -177,7 +192,7 @@ def add_rlvr_parser(train_sub) -> argparse.ArgumentParser:
     rlvr.add_argument("env", nargs="*", help="registered environments whose tasks to train on (default: all)")
     rlvr.add_argument("--tasks", default=None, help="a SWE-bench rows file instead of the registered environments")
     rlvr.add_argument("--config", default=None, help="YAML file of RLVRRunConfig fields")
-    rlvr.add_argument("--model", default=None, help="model id or path (default: the tiny offline Qwen2 model)")
+    rlvr.add_argument("--model", default=None, help=MODEL_HELP)
     rlvr.add_argument("--output-dir", default=None)
     rlvr.add_argument("--max-steps", type=int, default=None)
     rlvr.add_argument("--resume", action="store_true")
@@ -190,7 +205,7 @@ def add_pipeline_parser(train_sub) -> argparse.ArgumentParser:
     pipe = train_sub.add_parser("pipeline", help="chain stages, each from the previous stage's model (e.g. sft,srl)")
     pipe.add_argument("stages", nargs="?", default=None, help="comma-separated stages, e.g. sft,srl")
     pipe.add_argument("--config", default=None, help="YAML file of PipelineConfig fields (e.g. configs/demo.yaml)")
-    pipe.add_argument("--model", default=None)
+    pipe.add_argument("--model", default=None, help=MODEL_HELP)
     pipe.add_argument("--data", default=None)
     pipe.add_argument("--output-dir", default=None)
     pipe.add_argument("--set", nargs="*", metavar="[STAGE.]KEY=VALUE", help="e.g. --set sft.max_steps=50 seed=1")

@@ -30,27 +30,64 @@ def load_data(data: str | Path | Sequence[Trajectory] | None) -> list[Trajectory
     return list(data)
 
 
+SPLITS = ("heldout", "validation", "train", "all")
+
+
+def step_config_of(config: Any) -> StepConfig:
+    """The StepConfig a trainer's run config describes (context, observation/issue budgets, scaffold)."""
+    return StepConfig(context=config.context, max_observation_chars=config.max_observation_chars,
+                      max_problem_chars=config.max_problem_chars, scaffold=config.scaffold)
+
+
+def _partition_ids(trajectories: Sequence[Trajectory], heldout_fraction: float, validation_fraction: float,
+                   seed: int) -> tuple[set[str], set[str]]:
+    """(held-out ids, validation ids): the first ids of one seeded shuffle, then the next ones."""
+    if not 0.0 <= heldout_fraction < 1.0:
+        raise ValueError(f"heldout_fraction must be in [0, 1), got {heldout_fraction}")
+    if not 0.0 <= validation_fraction < 1.0 - heldout_fraction:
+        raise ValueError(f"validation_fraction must be in [0, 1 - heldout_fraction), got {validation_fraction}")
+    ids = sorted({t.id for t in trajectories})
+    random.Random(seed).shuffle(ids)
+    count = round(len(ids) * heldout_fraction)
+    if heldout_fraction > 0 and len(ids) >= 2:
+        count = min(max(count, 1), len(ids) - 1)
+    validation = round(len(ids) * validation_fraction)
+    if validation_fraction > 0:
+        validation = min(max(validation, 1), len(ids) - count - 1)
+    return set(ids[:count]), set(ids[count:count + max(0, validation)])
+
+
 def split_by_trajectory(
-    trajectories: Sequence[Trajectory], heldout_fraction: float = 0.2, seed: int = 0
+    trajectories: Sequence[Trajectory], heldout_fraction: float = 0.2, seed: int = 0, validation_fraction: float = 0.0
 ) -> tuple[list[Trajectory], list[Trajectory]]:
     """(train, heldout) lists of whole trajectories; both keep the input order.
 
     Trajectory ids are sorted, then shuffled with `random.Random(seed)`, so the split
     depends only on the ids and the seed, not on input order. Trajectories sharing an id
     stay together. With `heldout_fraction > 0` and at least two ids, at least one id is held
-    out and at least one is kept for training.
+    out and at least one is kept for training. `validation_fraction` takes the ids right
+    after the held-out ones out of training (see :func:`select_split`); the held-out set
+    does not depend on it.
     """
-    if not 0.0 <= heldout_fraction < 1.0:
-        raise ValueError(f"heldout_fraction must be in [0, 1), got {heldout_fraction}")
-    ids = sorted({t.id for t in trajectories})
-    random.Random(seed).shuffle(ids)
-    count = round(len(ids) * heldout_fraction)
-    if heldout_fraction > 0 and len(ids) >= 2:
-        count = min(max(count, 1), len(ids) - 1)
-    heldout_ids = set(ids[:count])
-    train = [t for t in trajectories if t.id not in heldout_ids]
+    heldout_ids, validation_ids = _partition_ids(trajectories, heldout_fraction, validation_fraction, seed)
+    train = [t for t in trajectories if t.id not in heldout_ids and t.id not in validation_ids]
     heldout = [t for t in trajectories if t.id in heldout_ids]
     return train, heldout
+
+
+def select_split(trajectories: Sequence[Trajectory], split: str, heldout_fraction: float = 0.2, seed: int = 0,
+                 validation_fraction: float = 0.0) -> list[Trajectory]:
+    """The trajectories of one split: heldout, validation (for choosing settings), train, or all."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    if split == "all":
+        return list(trajectories)
+    heldout_ids, validation_ids = _partition_ids(trajectories, heldout_fraction, validation_fraction, seed)
+    if split == "heldout":
+        return [t for t in trajectories if t.id in heldout_ids]
+    if split == "validation":
+        return [t for t in trajectories if t.id in validation_ids]
+    return [t for t in trajectories if t.id not in heldout_ids and t.id not in validation_ids]
 
 
 def step_rows(trajectories: Iterable[Trajectory], step_config: StepConfig | None = None) -> list[dict[str, Any]]:

@@ -2,17 +2,31 @@
 
 After each generation round, a prompt group whose reward standard deviation is at or
 below `epsilon` carries no learning signal (every advantage is ~0), so it is dropped;
-generation continues on fresh prompts until the batch is full of informative groups (or a
-round limit is hit, in which case the remaining slots hold dropped groups with their loss
-mask zeroed, so they still never reach the loss). The filter rate is logged every step.
+generation continues on fresh prompts until the batch is full of informative groups or
+`max_refill_rounds` extra rounds are spent. Then the remaining slots hold dropped groups
+with their loss mask zeroed (they never reach the loss), the short batch is logged, and a
+step in which no group at all was informative leaves the weights untouched (no
+momentum-only optimizer step).
+
+With several processes, every decision is taken from the globally gathered rewards, so
+all ranks run the same number of rounds (TRL gathers in every round: a rank that stopped
+early would deadlock the others). Each group must lie within one process. Refill prompts
+are drawn without replacement within an epoch, each rank from its own shard of one
+shuffled order, and the sampler's position is saved in every checkpoint.
 """
 from __future__ import annotations
 
+import json
+import logging
+import os
 from typing import Any
 
 import torch
+from transformers import TrainerCallback
 from trl import GRPOTrainer
 from trl.trainer.utils import pad
+
+logger = logging.getLogger(__name__)
 
 PROMPT_KEYS = ("prompt_ids", "prompt_mask")
 SCALAR_KEYS = ("num_items_in_batch",)
@@ -53,6 +67,63 @@ def select_rows(batch: dict[str, Any], index: torch.Tensor) -> dict[str, Any]:
     return {k: v[index] for k, v in batch.items() if k not in SCALAR_KEYS}
 
 
+class RefillSampler:
+    """Prompt indices without replacement within an epoch; rank `rank` of `world` takes every world-th of one order.
+
+    The order of epoch e is a permutation seeded by (seed, e), the same on every rank, so the
+    ranks' shards are disjoint. The state (epoch, position) is what a checkpoint saves.
+    """
+
+    def __init__(self, size: int, seed: int, rank: int = 0, world: int = 1):
+        if size < 1:
+            raise ValueError("the training set is empty")
+        self.size, self.seed, self.rank, self.world = size, seed, rank, world
+        self.epoch = self.position = 0
+
+    def _shard(self) -> list[int]:
+        order = torch.randperm(self.size, generator=torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)).tolist()
+        return order[self.rank::self.world] or order  # fewer prompts than ranks: share the order
+
+    def draw(self, count: int) -> list[int]:
+        picks: list[int] = []
+        while len(picks) < count:
+            shard = self._shard()
+            take = shard[self.position:self.position + count - len(picks)]
+            picks += take
+            self.position += len(take)
+            if self.position >= len(shard):
+                self.epoch, self.position = self.epoch + 1, 0
+        return picks
+
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": self.epoch, "position": self.position, "size": self.size, "seed": self.seed,
+                "rank": self.rank, "world": self.world}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        if (state["size"], state["world"]) != (self.size, self.world):
+            raise ValueError(f"refill sampler state is for {state['size']} prompts on {state['world']} processes, "
+                             f"not {self.size} on {self.world}")
+        self.epoch, self.position = state["epoch"], state["position"]
+
+
+class _SkipUninformativeStep(TrainerCallback):
+    """Drops every gradient before an optimizer step whose batch held no informative group.
+
+    torch optimizers skip parameters whose `.grad` is None, so neither momentum nor weight
+    decay moves the weights; every rank takes the same (global) decision.
+    """
+
+    def __init__(self, trainer: "DynamicSamplingGRPOTrainer"):
+        self.trainer = trainer
+
+    def on_pre_optimizer_step(self, args, state, control, **kwargs):
+        if self.trainer.batch_is_uninformative:
+            for parameter in self.trainer.model.parameters():
+                parameter.grad = None
+            self.trainer.skipped_optimizer_steps += 1
+            logger.warning("step %d: no prompt group had reward spread; the optimizer step is skipped", state.global_step + 1)
+
+
 class DynamicSamplingGRPOTrainer(GRPOTrainer):
     """TRL's GRPOTrainer, plus SRL's dynamic sampling of informative prompt groups."""
 
@@ -62,8 +133,15 @@ class DynamicSamplingGRPOTrainer(GRPOTrainer):
         self.dynamic_sampling = dynamic_sampling
         self.dynamic_sampling_epsilon = dynamic_sampling_epsilon
         self.max_refill_rounds = max_refill_rounds
+        if dynamic_sampling and self.args.per_device_train_batch_size % self.num_generations:
+            raise ValueError(f"dynamic sampling needs whole groups on each process: per_device_train_batch_size "
+                             f"{self.args.per_device_train_batch_size} is not a multiple of num_generations {self.num_generations}")
         self._last_rewards: torch.Tensor | None = None
-        self._refill_generator = torch.Generator().manual_seed(self.args.seed)
+        self.refill_sampler = RefillSampler(len(self.train_dataset), self.args.seed, self.accelerator.process_index,
+                                            self.accelerator.num_processes)
+        self.batch_is_uninformative = False
+        self.skipped_optimizer_steps = 0
+        self.add_callback(_SkipUninformativeStep(self))
 
     def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
         rewards_per_func = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
@@ -72,10 +150,22 @@ class DynamicSamplingGRPOTrainer(GRPOTrainer):
         return rewards_per_func
 
     def _refill_inputs(self, n_rows: int) -> list[dict[str, Any]]:
-        """Fresh prompts from the training set, each repeated num_generations times (as TRL's sampler does)."""
-        n_prompts = max(1, n_rows // self.num_generations)
-        picks = torch.randint(len(self.train_dataset), (n_prompts,), generator=self._refill_generator).tolist()
+        """Fresh prompts of this rank's shard, each repeated num_generations times (as TRL's sampler does)."""
+        picks = self.refill_sampler.draw(max(1, n_rows // self.num_generations))
         return [dict(self.train_dataset[i]) for i in picks for _ in range(self.num_generations)]
+
+    def _save_rng_state(self, output_dir: str) -> None:
+        super()._save_rng_state(output_dir)
+        path = os.path.join(output_dir, f"refill_sampler_{self.accelerator.process_index}.json")
+        with open(path, "w") as handle:
+            json.dump(self.refill_sampler.state_dict(), handle)
+
+    def _load_rng_state(self, checkpoint: str | None) -> None:
+        super()._load_rng_state(checkpoint)
+        path = os.path.join(checkpoint or "", f"refill_sampler_{self.accelerator.process_index}.json")
+        if checkpoint and os.path.isfile(path):
+            with open(path) as handle:
+                self.refill_sampler.load_state_dict(json.load(handle))
 
     def _generate_and_score_completions(self, inputs):
         mode = "train" if self.model.training else "eval"
@@ -83,30 +173,29 @@ class DynamicSamplingGRPOTrainer(GRPOTrainer):
             output = super()._generate_and_score_completions(inputs)
             self._log_format_failures(mode)
             return output
-        unknown = set()
         target_rows = len(inputs)
         group = self.num_generations
-        process = self.accelerator.process_index
+        world, process = self.accelerator.num_processes, self.accelerator.process_index
         kept: list[dict[str, Any]] = []
         dropped: list[dict[str, Any]] = []
-        kept_rows = generated_groups = dropped_groups = 0
+        kept_per_rank = torch.zeros(world, dtype=torch.long)
+        generated_groups = dropped_groups = 0
         batch_inputs = inputs
         for round_index in range(self.max_refill_rounds + 1):
             output = super()._generate_and_score_completions(batch_inputs)
             self._log_format_failures(mode)
-            unknown |= set(output) - SUPPORTED_KEYS
+            unknown = set(output) - SUPPORTED_KEYS
             if unknown:
                 raise ValueError(f"dynamic sampling cannot merge batch fields {sorted(unknown)}; disable it for this setup")
-            rewards = self._last_rewards
-            informative = informative_groups(rewards, group, self.dynamic_sampling_epsilon)
+            informative = informative_groups(self._last_rewards, group, self.dynamic_sampling_epsilon)  # every rank's groups
             generated_groups += informative.numel()
             dropped_groups += int((~informative).sum())
-            row_mask = informative.repeat_interleave(group)
-            local = row_mask[process * len(batch_inputs):(process + 1) * len(batch_inputs)].to(output["advantages"].device)
+            row_mask = informative.repeat_interleave(group).view(world, len(batch_inputs)).cpu()
+            kept_per_rank += row_mask.sum(dim=1)
+            local = row_mask[process].to(output["advantages"].device)
             kept.append(select_rows(output, local.nonzero().flatten()))
             dropped.append(select_rows(output, (~local).nonzero().flatten()))
-            kept_rows += int(local.sum())
-            if kept_rows >= target_rows:
+            if int(kept_per_rank.min()) >= target_rows:  # the same decision on every rank
                 break
             batch_inputs = self._refill_inputs(target_rows)
         pad_id = self._tokenizer.pad_token_id
@@ -121,9 +210,15 @@ class DynamicSamplingGRPOTrainer(GRPOTrainer):
         batch = select_rows(merge_batches(parts, pad_id), torch.arange(target_rows))
         loss_mask = batch["completion_mask"] if "tool_mask" not in batch else batch["completion_mask"] * batch["tool_mask"]
         batch["num_items_in_batch"] = self.accelerator.gather(loss_mask.sum()).sum()
+        unfilled = int((target_rows - kept_per_rank.clamp(max=target_rows)).sum())
+        self.batch_is_uninformative = int(kept_per_rank.sum()) == 0
+        if unfilled:
+            logger.warning("dynamic sampling: %d of %d rows unfilled after %d rounds (max_refill_rounds=%d); they are masked "
+                           "out of the loss", unfilled, target_rows * world, round_index + 1, self.max_refill_rounds)
         self._metrics[mode]["dynamic_sampling/filter_rate"].append(dropped_groups / max(1, generated_groups))
         self._metrics[mode]["dynamic_sampling/rounds"].append(round_index + 1)
-        self._metrics[mode]["dynamic_sampling/unfilled_rows"].append(max(0, target_rows - n_kept))
+        self._metrics[mode]["dynamic_sampling/unfilled_rows"].append(unfilled)
+        self._metrics[mode]["dynamic_sampling/skipped_step"].append(float(self.batch_is_uninformative))
         return batch
 
     def _log_format_failures(self, mode: str) -> None:

@@ -3,7 +3,7 @@
 For each step instance the model sees the step prompt (chat template with the generation
 prompt) and writes greedily; the output is scored with :func:`srl_swe.rewards.srl_reward`
 against the expert's action and parsed with :func:`srl_swe.actions.parse_action`. Held-out
-steps come from :func:`srl_swe.train.data.split_by_trajectory` with the same seed and
+steps come from :func:`srl_swe.train.data.select_split` with the same split seed and
 fraction that training used, so they are steps of trajectories the model never trained on.
 """
 from __future__ import annotations
@@ -14,8 +14,11 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Sequence
 
+from transformers import StoppingCriteria
+
 from ..actions import parse_action
 from ..errors import FormatError
+from ..models import resolve_model
 from ..rewards import DEFAULT_METRIC, srl_reward
 from ..scaffold import load_scaffold
 from ..steps import StepConfig
@@ -35,21 +38,95 @@ def _summary(records: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def _device_and_dtype():
+def _device_and_dtype(dtype: str = "auto"):
+    """(device, torch dtype): `auto` is bf16 (or fp16) on a GPU and fp32 on the CPU."""
     import torch
 
-    if torch.cuda.is_available():
-        return "cuda", (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16)
-    return "cpu", torch.float32
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    if dtype != "auto":
+        return device, getattr(torch, dtype)
+    if device == "cuda":
+        return device, (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16)
+    return device, torch.float32
+
+
+THINK_OPEN = "<think>"
+
+
+def cannot_start_with_think(text: str) -> bool:
+    """True once `text` can no longer become a valid action: `parse_action` requires it to begin with <think>."""
+    head = text.lstrip()[:len(THINK_OPEN)]
+    return not THINK_OPEN.startswith(head)
+
+
+class StopMalformedStart(StoppingCriteria):
+    """Stopping criterion: end a sequence as soon as its start rules out `<think>` (its reward is -1 whatever follows).
+
+    Exact for scoring and much cheaper for a model that answers in prose: it stops after a
+    few tokens instead of writing to max_new_tokens.
+    """
+
+    def __init__(self, tokenizer, prompt_length: int):
+        self.tokenizer, self.prompt_length = tokenizer, prompt_length
+
+    def __call__(self, input_ids, scores, **kwargs):
+        import torch
+
+        generated = self.tokenizer.batch_decode(input_ids[:, self.prompt_length:][:, :16], skip_special_tokens=True)
+        return torch.tensor([cannot_start_with_think(text) for text in generated], device=input_ids.device)
+
+
+def _generate(model, tokenizer, texts: list[str], generation, batch_size: int, progress: str | None) -> list[str]:
+    """Completions of `texts` in data order, generated in batches of similar prompt length (less padding)."""
+    import torch
+    from tqdm import tqdm
+    from transformers import StoppingCriteriaList
+
+    lengths = [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
+    order = sorted(range(len(texts)), key=lengths.__getitem__)
+    completions: dict[int, str] = {}
+    bar = tqdm(total=len(texts), desc=progress, disable=progress is None)
+    for i in range(0, len(order), batch_size):
+        batch = order[i:i + batch_size]
+        inputs = tokenizer([texts[j] for j in batch], return_tensors="pt", padding=True, add_special_tokens=False)
+        inputs = inputs.to(model.device)
+        stop = StoppingCriteriaList([StopMalformedStart(tokenizer, inputs["input_ids"].shape[1])])
+        with torch.no_grad():
+            output = model.generate(**inputs, generation_config=generation, stopping_criteria=stop)
+        completions.update(zip(batch, tokenizer.batch_decode(output[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)))
+        bar.update(len(batch))
+    bar.close()
+    return [completions[i] for i in range(len(texts))]
+
+
+def _score(row: dict[str, Any], completion: str, scaffold, metric: str) -> dict[str, Any]:
+    """One step's record: the parsed tool, format validity and the SRL reward of `completion`."""
+    try:
+        predicted, error = parse_action(completion, scaffold).call.name, None
+    except FormatError as exc:
+        predicted, error = None, str(exc)
+    return {
+        "trajectory_id": row["trajectory_id"],
+        "step_index": row["step_index"],
+        "tool_name": row["tool_name"],
+        "predicted_tool": predicted,
+        "format_ok": error is None,
+        "format_error": error,
+        "tool_match": predicted == row["tool_name"],
+        "reward": srl_reward(completion, row["expert_action"], metric=metric, scaffold=scaffold),
+        "completion": completion,
+        "expert_action": row["expert_action"],
+    }
 
 
 def evaluate_steps(
     model_path: str | Path,
     data: str | Path | Sequence[Trajectory] | None,
     *,
-    heldout_only: bool = True,
+    split: str = "heldout",
     heldout_fraction: float = 0.2,
-    seed: int = 0,
+    split_seed: int = 0,
+    validation_fraction: float = 0.0,
     max_new_tokens: int = 256,
     metric: str = DEFAULT_METRIC,
     limit: int | None = None,
@@ -57,13 +134,20 @@ def evaluate_steps(
     step_config: StepConfig | None = None,
     predictions_path: str | Path | None = None,
     progress: bool = True,
+    dtype: str = "auto",
+    sample_temperature: float | None = None,
 ) -> dict[str, Any]:
     """Evaluate a model's greedy step actions; return a JSON-able report.
 
     `data`: a trajectory file, a list of trajectories, or None for the embedded data.
-    `heldout_only` evaluates the held-out split (`heldout_fraction`, `seed`: use the values
-    training used); otherwise every step. `limit` caps the number of steps (first N, in data
+    `split` picks the trajectories (heldout, validation, train or all; `heldout_fraction`,
+    `validation_fraction` and `split_seed` must be the values training used). `limit` caps the number of steps (first N, in data
     order). `predictions_path` also writes one JSON line per step (completion, reward, ...).
+    Steps are generated in batches of similar prompt length (less padding); records keep data
+    order. Decoding is greedy whatever the model's generation_config says (no top-k/top-p,
+    no repetition penalty). `dtype`: `auto` (fp32 on CPU, bf16 on GPU) or a torch dtype name.
+    `sample_temperature` also scores one pure sample per step at that temperature (what
+    training sees; no top-k/top-p) as `sampled_*` keys.
 
     The report holds `mean_reward` (the SRL reward: similarity in [0, 1], -1 when
     malformed), `mean_similarity` (malformed counted as 0), `format_rate`,
@@ -71,58 +155,41 @@ def evaluate_steps(
     `per_tool` (keyed by the expert's tool).
     """
     import torch
-    from tqdm import tqdm
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 
-    from .data import load_data, split_by_trajectory, step_rows
+    from .data import load_data, select_split, step_rows
 
     step_config = step_config or StepConfig()
     trajectories = load_data(data)
-    if heldout_only:
-        _, trajectories = split_by_trajectory(trajectories, heldout_fraction, seed)
+    trajectories = select_split(trajectories, split, heldout_fraction, split_seed, validation_fraction)
     rows = step_rows(trajectories, step_config)
     scaffold = load_scaffold(step_config.scaffold)
     if limit is not None:
         rows = rows[:limit]
 
-    device, dtype = _device_and_dtype()
+    device, torch_dtype = _device_and_dtype(dtype)
+    model_path = resolve_model(str(model_path))
     tokenizer = AutoTokenizer.from_pretrained(model_path, padding_side="left")
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype).to(device).eval()
-    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch_dtype).to(device).eval()
+    # Explicit values: generate() fills every None field from the model's own generation_config.
+    greedy = GenerationConfig(max_new_tokens=max_new_tokens, do_sample=False, num_beams=1, repetition_penalty=1.0,
+                              no_repeat_ngram_size=0, pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
 
-    records: list[dict[str, Any]] = []
+    texts = [tokenizer.apply_chat_template(r["prompt"], tokenize=False, add_generation_prompt=True) for r in rows]
     start = time.time()
-    bar = tqdm(total=len(rows), desc="eval steps", disable=not progress)
-    for i in range(0, len(rows), batch_size):
-        batch = rows[i:i + batch_size]
-        texts = [tokenizer.apply_chat_template(r["prompt"], tokenize=False, add_generation_prompt=True) for r in batch]
-        inputs = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
-        with torch.no_grad():
-            output = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
-                                    pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
-        completions = tokenizer.batch_decode(output[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
-        for row, completion in zip(batch, completions):
-            try:
-                call = parse_action(completion, scaffold).call
-                predicted, error = call.name, None
-            except FormatError as exc:
-                predicted, error = None, str(exc)
-            records.append({
-                "trajectory_id": row["trajectory_id"],
-                "step_index": row["step_index"],
-                "tool_name": row["tool_name"],
-                "predicted_tool": predicted,
-                "format_ok": error is None,
-                "format_error": error,
-                "tool_match": predicted == row["tool_name"],
-                "reward": srl_reward(completion, row["expert_action"], metric=metric, scaffold=scaffold),
-                "completion": completion,
-                "expert_action": row["expert_action"],
-            })
-        bar.update(len(batch))
-    bar.close()
+    completions = _generate(model, tokenizer, texts, greedy, batch_size, "eval steps" if progress else None)
+    records = [_score(row, completion, scaffold, metric) for row, completion in zip(rows, completions)]
+    sampled: dict[str, Any] = {}
+    if sample_temperature is not None:
+        torch.manual_seed(split_seed)
+        sampling = GenerationConfig(max_new_tokens=max_new_tokens, do_sample=True, temperature=sample_temperature, top_k=0,
+                                    top_p=1.0, min_p=None, repetition_penalty=1.0, pad_token_id=tokenizer.pad_token_id,
+                                    eos_token_id=tokenizer.eos_token_id)
+        samples = _generate(model, tokenizer, texts, sampling, batch_size, "sampled steps" if progress else None)
+        summary = _summary([_score(row, completion, scaffold, metric) for row, completion in zip(rows, samples)])
+        sampled = {"sample_temperature": sample_temperature, **{f"sampled_{k}": v for k, v in summary.items() if k != "count"}}
 
     if predictions_path is not None:
         path = Path(predictions_path)
@@ -137,14 +204,16 @@ def evaluate_steps(
     return {
         "model": str(model_path),
         "data": "embedded" if data is None else (str(data) if isinstance(data, (str, Path)) else "in-memory"),
-        "split": "heldout" if heldout_only else "all",
-        "heldout_fraction": heldout_fraction if heldout_only else None,
-        "seed": seed,
+        "split": split,
+        "heldout_fraction": heldout_fraction,
+        "validation_fraction": validation_fraction,
+        "split_seed": split_seed,
         "trajectories": sorted({r["trajectory_id"] for r in rows}),
         "metric": metric,
         "max_new_tokens": max_new_tokens,
         "context": step_config.context,
         **_summary(records),
+        **sampled,
         "per_tool": {tool: _summary(recs) for tool, recs in sorted(by_tool.items())},
         "elapsed_s": round(time.time() - start, 3),
         "device": device,
@@ -161,7 +230,7 @@ def to_markdown(report: dict[str, Any]) -> str:
     lines = [
         f"## Step evaluation: `{report['model']}`",
         "",
-        f"data: {report['data']} ({report['split']} split, seed {report['seed']}), metric: {report['metric']}, "
+        f"data: {report['data']} ({report['split']} split, split seed {report['split_seed']}), metric: {report['metric']}, "
         f"context: {report['context']}, max_new_tokens: {report['max_new_tokens']}",
         "",
         "| tool | " + " | ".join(columns) + " |",

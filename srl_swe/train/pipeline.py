@@ -13,7 +13,9 @@ from rich.console import Console
 from rich.table import Table
 
 from ..errors import SRLSweError
+from ..models import DEFAULT_MODEL, resolve_model
 from .config_io import build_config
+from .data import step_config_of
 
 STAGES = ("sft", "srl", "rlvr")
 
@@ -26,18 +28,20 @@ class PipelineConfig:
     """Stage names in order."""
     output_dir: str = "runs/pipeline"
     """Each stage writes to output_dir/NN-stage."""
-    model: str | None = None
-    """Starting model (None = the tiny offline model)."""
+    model: str = DEFAULT_MODEL
+    """Starting model: a registered name (`srl-swe models list`), Hugging Face id or local path."""
     data: str | None = None
     """Trajectory source shared by every stage (None = the embedded trajectories)."""
     shared: dict[str, Any] = field(default_factory=dict)
     """Options given to every stage (e.g. context, seed, heldout_fraction)."""
     stage_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Per-stage options, keyed by stage name."""
-    eval_limit: int = 32
-    """Held-out step instances evaluated after each stage (0 = skip)."""
+    eval_heldout: bool = True
+    """Evaluate the held-out steps on the starting model and after each stage."""
+    eval_limit: int | None = None
+    """Evaluate at most this many held-out steps (None = every one)."""
     tiny_model: dict[str, Any] = field(default_factory=dict)
-    """Size of the tiny offline model when `model` is None (hidden_size, num_layers, num_heads, vocab_size);
+    """Size of the tiny offline model when `model` is tiny-random (hidden_size, num_layers, num_heads, vocab_size);
     its tokenizer is trained on `data`."""
     max_new_tokens: int = 192
     """Generation budget of the held-out evaluation."""
@@ -53,7 +57,7 @@ def _stage_config(name: str, config: PipelineConfig, model: str | None, output_d
     if name == "srl":
         from .srl import SRLRunConfig
 
-        return SRLRunConfig, build_config(SRLRunConfig, {"eval_limit": 0}, options, common, origin=f"stage {name}")
+        return SRLRunConfig, build_config(SRLRunConfig, {"eval_heldout": False}, options, common, origin=f"stage {name}")
     if name == "rlvr":  # trains on the registered environments' tasks, not on trajectories
         from .rlvr import RLVRRunConfig
 
@@ -62,20 +66,21 @@ def _stage_config(name: str, config: PipelineConfig, model: str | None, output_d
     raise SRLSweError(f"unknown stage {name!r}; available: {', '.join(STAGES)}")
 
 
-def _evaluate(model: str, config: PipelineConfig, stage_config: Any) -> dict[str, Any]:
-    """Held-out step reward of `model`, with the step options of the stage (or the shared ones)."""
-    from ..scaffold import DEFAULT_SCAFFOLD
-    from ..steps import StepConfig
+def _evaluate(model: str, config: PipelineConfig) -> dict[str, Any]:
+    """Held-out step reward of `model`, with the pipeline's shared step and split options.
+
+    Every stage is scored on the same held-out steps: the split depends on `split_seed`
+    alone, never on a stage's training seed.
+    """
     from .evaluate_steps import evaluate_steps
+    from .sft import SFTRunConfig
 
-    def option(name: str, default: Any) -> Any:
-        return getattr(stage_config, name, config.shared.get(name, default))
-
-    step_config = StepConfig(context=option("context", "last:2"), max_observation_chars=option("max_observation_chars", 4000),
-                             scaffold=option("scaffold", DEFAULT_SCAFFOLD))
-    return evaluate_steps(model, config.data, heldout_only=True, heldout_fraction=option("heldout_fraction", 0.2),
-                          seed=option("seed", 0), step_config=step_config, limit=config.eval_limit or None,
-                          max_new_tokens=config.max_new_tokens, progress=False)
+    shared = build_config(SFTRunConfig, {k: v for k, v in config.shared.items() if k in SFTRunConfig.__dataclass_fields__},
+                          origin="pipeline shared options")
+    return evaluate_steps(model, config.data, split="heldout", heldout_fraction=shared.heldout_fraction,
+                          split_seed=shared.split_seed, validation_fraction=shared.validation_fraction,
+                          step_config=step_config_of(shared), limit=config.eval_limit,
+                          max_new_tokens=config.max_new_tokens, progress=True)
 
 
 def run_pipeline(config: PipelineConfig, console: Console | None = None) -> dict[str, Any]:
@@ -88,11 +93,13 @@ def run_pipeline(config: PipelineConfig, console: Console | None = None) -> dict
             raise SRLSweError(f"unknown stage {name!r}; available: {', '.join(STAGES)}")
     root = Path(config.output_dir)
     root.mkdir(parents=True, exist_ok=True)
-    model = config.model or str(default_tiny_model(texts=default_corpus(config.data), **config.tiny_model))
+    if config.model == "tiny-random":  # its tokenizer is trained on the pipeline's own data
+        model = str(default_tiny_model(texts=default_corpus(config.data), **config.tiny_model))
+    else:
+        model = resolve_model(config.model)
     results: list[dict[str, Any]] = []
-    first_config = _stage_config(config.stages[0], config, model, root / "00")[1]
-    if config.eval_limit:
-        report = _evaluate(model, config, first_config)
+    if config.eval_heldout:
+        report = _evaluate(model, config)
         results.append({"stage": "initial", "model": model, **_scores(report)})
         console.print(f"[bold]initial[/bold] held-out step reward {report['mean_reward']:+.3f}")
     for index, name in enumerate(config.stages, 1):
@@ -111,8 +118,8 @@ def run_pipeline(config: PipelineConfig, console: Console | None = None) -> dict
 
             model = str(train_rlvr(stage_config))
         entry = {"stage": name, "model": model, "output_dir": stage_config.output_dir}
-        if config.eval_limit:
-            report = _evaluate(model, config, stage_config)
+        if config.eval_heldout:
+            report = _evaluate(model, config)
             entry.update(_scores(report))
             console.print(f"[bold]after {name}[/bold] held-out step reward {report['mean_reward']:+.3f}")
         results.append(entry)

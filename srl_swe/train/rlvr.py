@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..models import DEFAULT_MODEL, resolve_model
 from ..scaffold import DEFAULT_SCAFFOLD
 from . import cuda_available
 from .run_dir import MetricsCallback, RunDir
@@ -25,8 +26,8 @@ class RLVRRunConfig:
 
     output_dir: str = "runs/rlvr"
     """Run directory: config.json, metrics.jsonl, plots, checkpoints, final/."""
-    model: str | None = None
-    """Model id or path (None = the tiny offline model)."""
+    model: str = DEFAULT_MODEL
+    """A registered model name, Hugging Face model id or local path."""
     envs: list[str] | None = None
     """Registered environments whose tasks are trained on (None = all)."""
     tasks: str | None = None
@@ -49,6 +50,15 @@ class RLVRRunConfig:
     """Learning rate."""
     beta: float = 0.0
     """KL coefficient."""
+    clip_epsilon: float = 0.2
+    """PPO-style clipping range (as SRL)."""
+    dynamic_sampling: bool = False
+    """Drop groups whose episodes all scored the same and refill with fresh tasks (each refill round costs a
+    whole group of live episodes, so it is off by default)."""
+    dynamic_sampling_epsilon: float = 1e-4
+    """Reward-spread threshold of dynamic sampling."""
+    max_refill_rounds: int = 2
+    """Extra generation rounds allowed to refill a batch with informative groups."""
     scaffold: str = DEFAULT_SCAFFOLD
     """Agent scaffold (tools, prompts)."""
     save_steps: int = 10
@@ -83,6 +93,7 @@ class EpisodeRollout:
 
     def episode(self, prompt: list[dict[str, str]], trainer) -> tuple[list[int], list[int], list[int], dict[str, Any]]:
         import torch
+        from transformers import GenerationConfig
 
         from ..gym.live import LiveConfig, SWEEnv
 
@@ -92,6 +103,10 @@ class EpisodeRollout:
         completion: list[int] = []
         mask: list[int] = []
         info: dict[str, Any] = {}
+        # On-policy: pure temperature sampling, explicitly, since generate() fills unset fields from the model's defaults
+        sampling = GenerationConfig(do_sample=True, temperature=self.config.temperature, top_k=0, top_p=1.0, min_p=None,
+                                    repetition_penalty=1.0, max_new_tokens=self.config.max_turn_tokens,
+                                    pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
         env = SWEEnv(task=self.tasks_by_issue[prompt[-1]["content"]],
                      config=LiveConfig(max_steps=self.config.max_turns, scaffold=self.config.scaffold))
         try:
@@ -99,9 +114,7 @@ class EpisodeRollout:
             ids = list(prompt_ids)
             while True:
                 with torch.no_grad():
-                    output = model.generate(torch.tensor([ids], device=model.device), do_sample=True,
-                                            temperature=self.config.temperature, max_new_tokens=self.config.max_turn_tokens,
-                                            pad_token_id=tokenizer.pad_token_id)
+                    output = model.generate(torch.tensor([ids], device=model.device), generation_config=sampling)
                 turn = output[0][len(ids):].tolist()
                 ids, completion, mask = ids + turn, completion + turn, mask + [1] * len(turn)
                 obs, _, terminated, truncated, info = env.step(tokenizer.decode(turn, skip_special_tokens=True))
@@ -149,7 +162,6 @@ def train_rlvr(config: RLVRRunConfig) -> Path:
     from ..scaffold import load_scaffold
     from .dynamic_sampling import DynamicSamplingGRPOTrainer
     from .srl import latest_checkpoint
-    from .tiny_model import default_tiny_model
 
     run = RunDir(config.output_dir)
     run.write_config(config)
@@ -158,7 +170,7 @@ def train_rlvr(config: RLVRRunConfig) -> Path:
     prompts = [task_messages(row, scaffold) for row in rows]
     tasks_by_issue = {p[-1]["content"]: row for p, row in zip(prompts, rows)}
     dataset = Dataset.from_list([{"prompt": p, "instance_id": r["instance_id"]} for p, r in zip(prompts, rows)])
-    model_path = config.model or str(default_tiny_model())
+    model_path = resolve_model(config.model)
     checkpoint = latest_checkpoint(config.output_dir) if config.resume else None
     if checkpoint is not None:
         run.truncate_after(int(checkpoint.name.split("-")[-1]))
@@ -166,13 +178,16 @@ def train_rlvr(config: RLVRRunConfig) -> Path:
         output_dir=config.output_dir, max_steps=config.max_steps, learning_rate=config.learning_rate, beta=config.beta,
         per_device_train_batch_size=config.prompts_per_step * config.num_generations, num_generations=config.num_generations,
         max_completion_length=config.max_completion_length, temperature=config.temperature, logging_steps=1,
+        top_p=1.0, top_k=0, repetition_penalty=1.0, epsilon=config.clip_epsilon,
+        loss_type="grpo", scale_rewards="group",  # SRL's objective: per-sequence loss, group-normalised advantages
         save_steps=config.save_steps, seed=config.seed, report_to="none", remove_unused_columns=False,
-        bf16=cuda_available(), disable_tqdm=False,
+        bf16=cuda_available(), use_cpu=not cuda_available(), disable_tqdm=False,
     )
     trainer = DynamicSamplingGRPOTrainer(
         model=model_path, reward_funcs=[rlvr_reward], args=args, train_dataset=dataset,
         processing_class=AutoTokenizer.from_pretrained(model_path), callbacks=[MetricsCallback(run)],
-        rollout_func=EpisodeRollout(tasks_by_issue, config), dynamic_sampling=False,
+        rollout_func=EpisodeRollout(tasks_by_issue, config), dynamic_sampling=config.dynamic_sampling,
+        dynamic_sampling_epsilon=config.dynamic_sampling_epsilon, max_refill_rounds=config.max_refill_rounds,
     )
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     final = Path(config.output_dir) / "final"

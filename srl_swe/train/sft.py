@@ -1,9 +1,9 @@
 """Supervised fine-tuning on SRL step instances with TRL's SFTTrainer.
 
 Every expert action becomes one conversational example: the step prompt, then the expert's
-`<think>` + canonical call as the assistant answer; the loss covers assistant tokens only
-(`assistant_only_loss=True`), by default only the final answer (see `data.sft_dataset`).
-Training uses the train side of `split_by_trajectory(heldout_fraction, seed)`, so
+`<think>` + canonical call as the assistant answer; the loss covers the final answer only
+by default, or every assistant message (see `data.sft_dataset`). Training uses the train
+side of `select_split(heldout_fraction, split_seed, validation_fraction)`, so
 `evaluate_steps` with the same values scores trajectories the model never saw. The run
 directory (`output_dir`) holds `config.json` (the resolved config), `metrics.jsonl` (one
 JSON object per logged step), `loss.png`, `checkpoint-N/` folders and the final model +
@@ -21,6 +21,7 @@ from typing import Any
 from transformers import TrainerCallback
 
 from ..errors import SRLSweError
+from ..models import DEFAULT_MODEL, resolve_model
 from ..scaffold import DEFAULT_SCAFFOLD
 from . import cuda_available
 from ..steps import StepConfig
@@ -32,8 +33,8 @@ logger = logging.getLogger(__name__)
 class SFTRunConfig:
     """One SFT run: model, data, optimisation, LoRA, checkpointing and step-prompt settings."""
 
-    model: str | None = None
-    """Model id or local path; None builds/uses the cached tiny offline Qwen2 model."""
+    model: str = DEFAULT_MODEL
+    """A registered model name (`srl-swe models list`), Hugging Face model id or local path."""
     data: str | None = None
     """Trajectory file or dataset name (any format `load_trajectories` reads); None = the embedded trajectories."""
     output_dir: str = "runs/sft"
@@ -55,13 +56,19 @@ class SFTRunConfig:
     loss_on: str = "final"
     """'final': loss on the step's expert completion only; 'assistant': on every assistant message (see data.sft_dataset)."""
     heldout_fraction: float = 0.2
-    """Fraction of trajectories held out for evaluation (split by trajectory with `seed`); 0 trains on all."""
+    """Fraction of trajectories held out for evaluation (split by trajectory with `split_seed`); 0 trains on all."""
+    validation_fraction: float = 0.0
+    """Fraction of trajectories kept out of training for choosing settings (never the held-out ones)."""
+    split_seed: int = 0
+    """Seed of the train/validation/held-out split (separate from `seed`)."""
     seed: int = 0
-    """Seed for the train/held-out split, data order and initialisation."""
-    context: str = "last:2"
+    """Seed for data order and initialisation."""
+    context: str = StepConfig.context
     """Step prompt history: 'last:K' (issue + last K expert rounds; the paper's K=2) or 'full'."""
-    max_observation_chars: int = 4000
+    max_observation_chars: int = StepConfig.max_observation_chars
     """Observations longer than this are cut to head + tail in prompts (0 = no limit)."""
+    max_problem_chars: int = StepConfig.max_problem_chars
+    """Issue texts longer than this are cut to head + tail in prompts (0 = no limit)."""
     scaffold: str = DEFAULT_SCAFFOLD
     """Agent scaffold (name under agents/ or a YAML path) giving the system prompt and tools."""
     lora_r: int = 0
@@ -91,8 +98,6 @@ class SFTRunConfig:
     report_to: str = "none"
     """transformers integrations to log to (none, tensorboard, wandb, ...)."""
 
-    def step_config(self) -> StepConfig:
-        return StepConfig(context=self.context, max_observation_chars=self.max_observation_chars, scaffold=self.scaffold)
 
 
 def _auto_bf16() -> bool:
@@ -168,8 +173,7 @@ def build_sft_trainer(config: SFTRunConfig):
     from transformers.trainer_utils import get_last_checkpoint
     from trl import SFTConfig, SFTTrainer
 
-    from .data import load_data, sft_dataset, split_by_trajectory
-    from .tiny_model import default_tiny_model
+    from .data import load_data, select_split, sft_dataset, step_config_of
 
     out = Path(config.output_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -182,16 +186,17 @@ def build_sft_trainer(config: SFTRunConfig):
     resume_from = checkpoint if config.resume else None
 
     set_seed(config.seed)
-    model_path = config.model or str(default_tiny_model())
+    model_path = resolve_model(config.model)
     trajectories = load_data(config.data)
-    train, heldout = split_by_trajectory(trajectories, config.heldout_fraction, config.seed)
+    split = (config.heldout_fraction, config.split_seed, config.validation_fraction)
+    train, heldout = select_split(trajectories, "train", *split), select_split(trajectories, "heldout", *split)
     if not train:
         raise SRLSweError(f"{config.data or 'embedded data'}: no training trajectories")
 
     tokenizer = AutoTokenizer.from_pretrained(model_path)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    dataset, dropped = _filter_long(sft_dataset(train, config.step_config(), loss_on=config.loss_on), tokenizer, config.max_length)
+    dataset, dropped = _filter_long(sft_dataset(train, step_config_of(config), loss_on=config.loss_on), tokenizer, config.max_length)
     if dropped:
         logger.warning("dropped %d of %d examples longer than max_length=%d tokens", dropped, dropped + len(dataset), config.max_length)
     if len(dataset) == 0:
@@ -235,7 +240,8 @@ def build_sft_trainer(config: SFTRunConfig):
         per_device_train_batch_size=config.batch_size,
         gradient_accumulation_steps=config.gradient_accumulation_steps,
         max_length=config.max_length,
-        assistant_only_loss=True,
+        # prompt/completion rows train on the completion alone; `assistant` needs {% generation %} in the template
+        assistant_only_loss=config.loss_on == "assistant",
         bf16=bf16,
         fp16=False,
         gradient_checkpointing=config.gradient_checkpointing,
@@ -248,6 +254,7 @@ def build_sft_trainer(config: SFTRunConfig):
         report_to=config.report_to,
         dataloader_num_workers=0,
         dataloader_pin_memory=cuda_available(),
+        use_cpu=not cuda_available(),  # torchrun on CPU: one gloo group, not independent processes
     )
     trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
                          peft_config=peft_config, callbacks=[MetricsCallback(metrics)])

@@ -13,10 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..models import DEFAULT_MODEL, resolve_model
 from ..rewards import DEFAULT_METRIC, SRLReward
 from ..scaffold import DEFAULT_SCAFFOLD
 from ..steps import StepConfig
-from . import cuda_available
+from . import cuda_available, distributed_state
+from .data import step_config_of
 from .run_dir import MetricsCallback, RunDir
 
 
@@ -26,18 +28,20 @@ class SRLRunConfig:
 
     output_dir: str = "runs/srl"
     """Run directory: config.json, metrics.jsonl, plots, checkpoints, final/."""
-    model: str | None = None
-    """Hugging Face model id or local path (None = the tiny offline Qwen2-shaped model)."""
+    model: str = DEFAULT_MODEL
+    """A registered model name (`srl-swe models list`), Hugging Face model id or local path."""
     data: str | None = None
     """Trajectory file or dataset name (None = the embedded trajectories)."""
     max_steps: int = 20
     """Optimizer steps."""
     metric: str = DEFAULT_METRIC
     """Reward similarity metric: indel, difflib (paper-exact) or structured."""
-    context: str = "last:2"
+    context: str = StepConfig.context
     """Step context: `last:K` expert rounds (paper: 2) or `full`."""
-    max_observation_chars: int = 2000
-    """Observation budget in step prompts."""
+    max_observation_chars: int = StepConfig.max_observation_chars
+    """Observation budget in step prompts (the same default as `eval steps`, so both build identical prompts)."""
+    max_problem_chars: int = StepConfig.max_problem_chars
+    """Issue-text budget in step prompts (0 = no limit)."""
     scaffold: str = DEFAULT_SCAFFOLD
     """Agent scaffold (tools and prompts) under agents/ or a YAML path."""
     num_generations: int = 8
@@ -66,14 +70,21 @@ class SRLRunConfig:
     """LoRA alpha."""
     heldout_fraction: float = 0.2
     """Fraction of trajectories held out for step-level evaluation (split by trajectory)."""
-    eval_limit: int = 32
-    """Held-out step instances evaluated before and after training (0 = skip)."""
+    validation_fraction: float = 0.0
+    """Fraction of trajectories kept out of training for choosing settings (never the held-out ones)."""
+    split_seed: int = 0
+    """Seed of the train/validation/held-out split; separate from `seed`, so every stage and training seed of a
+    pipeline is evaluated on the same held-out trajectories."""
+    eval_heldout: bool = True
+    """Evaluate the held-out steps greedily before and after training."""
+    eval_limit: int | None = None
+    """Evaluate at most this many held-out steps (None = all of them)."""
     save_steps: int = 10
     """Checkpoint every N steps."""
     logging_steps: int = 1
     """Log metrics every N steps."""
     seed: int = 0
-    """Seed of data split, sampling and initialisation."""
+    """Seed of data order, sampling and initialisation."""
     use_vllm: bool | None = None
     """Generate with vLLM (None = when the `vllm` extra is installed and a GPU is present)."""
     bf16: bool | None = None
@@ -87,12 +98,12 @@ def latest_checkpoint(output_dir: str | Path) -> Path | None:
     return checkpoints[-1] if checkpoints else None
 
 
-def load_step_splits(data: str | None, step_config: StepConfig, heldout_fraction: float, seed: int):
-    """(train step dataset, all trajectories) for a trajectory source, split by trajectory."""
-    from .data import load_data, split_by_trajectory, step_dataset
+def load_step_splits(config: SRLRunConfig, step_config: StepConfig):
+    """(train step dataset, all trajectories) for the run's trajectory source, split by trajectory."""
+    from .data import load_data, select_split, step_dataset
 
-    trajectories = load_data(data)
-    train, _ = split_by_trajectory(trajectories, heldout_fraction=heldout_fraction, seed=seed)
+    trajectories = load_data(config.data)
+    train = select_split(trajectories, "train", config.heldout_fraction, config.split_seed, config.validation_fraction)
     return step_dataset(train, step_config), trajectories
 
 
@@ -103,18 +114,18 @@ def train_srl(config: SRLRunConfig) -> Path:
     from trl import GRPOConfig
 
     from .dynamic_sampling import DynamicSamplingGRPOTrainer
-    from .tiny_model import default_tiny_model
-
+    main_process = distributed_state().is_main_process  # with torchrun/accelerate, only rank 0 writes run files
     run = RunDir(config.output_dir)
-    run.write_config(config)
-    model_path = config.model or str(default_tiny_model())
-    step_config = StepConfig(context=config.context, max_observation_chars=config.max_observation_chars, scaffold=config.scaffold)
-    train_dataset, trajectories = load_step_splits(config.data, step_config, config.heldout_fraction, config.seed)
+    model_path = resolve_model(config.model)
+    step_config = step_config_of(config)
+    train_dataset, trajectories = load_step_splits(config, step_config)
     checkpoint = latest_checkpoint(config.output_dir) if config.resume else None
-    if checkpoint is not None:
-        run.truncate_after(int(checkpoint.name.split("-")[-1]))
-    elif config.eval_limit:
-        _heldout_eval(run, model_path, trajectories, step_config, config, step=0)
+    if main_process:
+        run.write_config(config)
+        if checkpoint is not None:
+            run.truncate_after(int(checkpoint.name.split("-")[-1]))
+        elif config.eval_heldout:
+            _heldout_eval(run, model_path, trajectories, step_config, config, step=0)
 
     cuda = cuda_available()
     use_vllm = config.use_vllm if config.use_vllm is not None else (cuda and importlib.util.find_spec("vllm") is not None)
@@ -130,11 +141,13 @@ def train_srl(config: SRLRunConfig) -> Path:
         epsilon=config.clip_epsilon,
         scale_rewards="group",
         loss_type="grpo",
+        top_p=1.0, top_k=0, repetition_penalty=1.0,  # on-policy: pure temperature sampling
         logging_steps=config.logging_steps,
         save_steps=config.save_steps,
         save_strategy="steps",
         seed=config.seed,
         bf16=config.bf16 if config.bf16 is not None else cuda,
+        use_cpu=not cuda,  # without it, torchrun on CPU starts independent processes instead of a gloo group
         use_vllm=use_vllm,
         report_to="none",
         disable_tqdm=False,
@@ -155,12 +168,16 @@ def train_srl(config: SRLRunConfig) -> Path:
     )
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     final = Path(config.output_dir) / "final"
-    model = trainer.model.merge_and_unload() if peft_config else trainer.model
-    model.save_pretrained(final)
-    trainer.processing_class.save_pretrained(final)
-    if config.eval_limit:
-        _heldout_eval(run, str(final), trajectories, step_config, config, step=trainer.state.global_step)
-    run.plot()
+    trainer.accelerator.wait_for_everyone()
+    if main_process:
+        model = trainer.accelerator.unwrap_model(trainer.model)
+        model = model.merge_and_unload() if peft_config else model
+        model.save_pretrained(final)
+        trainer.processing_class.save_pretrained(final)
+        if config.eval_heldout:
+            _heldout_eval(run, str(final), trajectories, step_config, config, step=trainer.state.global_step)
+        run.plot()
+    trainer.accelerator.wait_for_everyone()
     return final
 
 
@@ -168,7 +185,8 @@ def _heldout_eval(run: RunDir, model_path: str, trajectories, step_config: StepC
     """Greedy step-level evaluation on the held-out trajectories, recorded in metrics.jsonl."""
     from .evaluate_steps import evaluate_steps
 
-    report = evaluate_steps(model_path, trajectories, heldout_only=True, heldout_fraction=config.heldout_fraction, seed=config.seed,
+    report = evaluate_steps(model_path, trajectories, split="heldout", heldout_fraction=config.heldout_fraction,
+                            split_seed=config.split_seed, validation_fraction=config.validation_fraction,
                             step_config=step_config, metric=config.metric, limit=config.eval_limit,
                             max_new_tokens=config.max_completion_length, progress=False)
     run.append({"step": step, "heldout_reward": report["mean_reward"], "heldout_format_rate": report["format_rate"]})

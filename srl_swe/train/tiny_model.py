@@ -145,6 +145,9 @@ def build_tiny_model(
     model.generation_config = GenerationConfig(eos_token_id=eos_id, pad_token_id=pad_id, do_sample=False)
     model.save_pretrained(output_dir)
     tokenizer.save_pretrained(output_dir)
+    if not (output_dir / "config.json").is_file():  # save_pretrained writes weights on rank 0 only
+        raise RuntimeError(f"{output_dir}: no model was written; in a distributed run, build it on the main process first "
+                           "(srl_swe.models.resolve_model does)")
     return output_dir
 
 
