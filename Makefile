@@ -6,7 +6,7 @@ setup:
 
 # Docker engine running + offline base image built. Idempotent.
 docker:
-	bash scripts/ensure_docker.sh
+	bash srl_swe/resources/scripts/ensure_docker.sh
 
 demo: setup
 	.venv/bin/srl-swe demo

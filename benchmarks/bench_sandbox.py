@@ -1,6 +1,6 @@
 """Sandbox speed: command round trip through the persistent shell vs `docker exec`, and start-to-ready time.
 
-Needs a Docker daemon and the base image (``bash scripts/ensure_docker.sh``).
+Needs a Docker daemon and the base image (``bash srl_swe/resources/scripts/ensure_docker.sh``).
 Run: ``.venv/bin/python benchmarks/bench_sandbox.py [--starts 7] [--calls 300]``.
 """
 from __future__ import annotations

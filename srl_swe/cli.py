@@ -285,8 +285,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     register_rollout(sub)  # `rollout`
 
-    demo = sub.add_parser("demo", help="the main job on the embedded data: tiny model, SFT warm-up, then SRL (configs/demo.yaml)")
-    demo.add_argument("--config", default=str(Path(__file__).resolve().parent.parent / "configs" / "demo.yaml"))
+    demo = sub.add_parser("demo", help="the main job on the embedded data: the default model, SFT warm-up, then SRL (shipped config 'demo')")
+    demo.add_argument("--config", default="demo", help="a shipped config name (srl_swe/resources/configs) or a YAML path")
     demo.add_argument("--model", default=None, help="any Hugging Face model id or local path instead of the tiny model")
     demo.add_argument("--output-dir", default=None)
     demo.add_argument("--set", nargs="*", metavar="[STAGE.]KEY=VALUE")

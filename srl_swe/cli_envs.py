@@ -102,7 +102,7 @@ def register_images(subparsers) -> None:
     images = subparsers.add_parser("images", help="build the Docker images of repository environments and tasks")
     sub = images.add_subparsers(dest="images_command", required=True)
     build = sub.add_parser("build", help="build the base image, env images and (--tasks) task images",
-                           description="Builds srl-swe/base:bookworm (scripts/ensure_docker.sh), then "
+                           description="Builds srl-swe/base:bookworm (srl_swe/resources/scripts/ensure_docker.sh), then "
                                        "srl-swe/env.NAME:latest for each env (docker/env/Dockerfile; the test suite "
                                        "runs at build time), then with --tasks one srl-swe/task.NAME:SUFFIX per row "
                                        "of envs/tasks/NAME.jsonl (docker/task/Dockerfile). Logs: .cache/docker-logs/.")
@@ -110,7 +110,7 @@ def register_images(subparsers) -> None:
     build.add_argument("--tasks", action="store_true", help="also build the task images of each env")
     build.add_argument("--rebuild", action="store_true", help="ignore the layer cache (docker build --no-cache)")
     build.add_argument("--jobs", type=int, default=1, help="task images built at once (default 1)")
-    build.add_argument("--no-base", action="store_true", help="do not run scripts/ensure_docker.sh first")
+    build.add_argument("--no-base", action="store_true", help="do not run srl_swe/resources/scripts/ensure_docker.sh first")
     build.add_argument("--json", action="store_true", help="print {images: [...], errors: [...]} as JSON")
     build.set_defaults(func=cmd_images_build)
     listing = sub.add_parser("list", help="list the local srl-swe/* images and their sizes")
@@ -266,7 +266,7 @@ def register_envs(envs_subparsers) -> None:
     build.add_argument("--tasks", action="store_true", help="also build the task images")
     build.add_argument("--rebuild", action="store_true", help="ignore the layer cache")
     build.add_argument("--jobs", type=int, default=1)
-    build.add_argument("--no-base", action="store_true", help="do not run scripts/ensure_docker.sh first")
+    build.add_argument("--no-base", action="store_true", help="do not run srl_swe/resources/scripts/ensure_docker.sh first")
     build.add_argument("--json", action="store_true")
     build.set_defaults(func=cmd_envs_build)
 

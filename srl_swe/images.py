@@ -2,7 +2,7 @@
 
 Three layers, each built FROM the one before::
 
-    srl-swe/base:bookworm        scripts/ensure_docker.sh   Debian + python3.11, git, host CA bundle
+    srl-swe/base:bookworm        srl_swe/resources/scripts/ensure_docker.sh   Debian + python3.11, git, host CA bundle
     srl-swe/env.NAME:latest      docker/env/Dockerfile      /testbed at a reproducible commit, venv, tests run once
     srl-swe/task.NAME:SUFFIX     docker/task/Dockerfile     the task's bug applied and folded into that commit
 
@@ -39,13 +39,14 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from .errors import InvalidRecordError, SRLSweError
-from .registry import REPO_ROOT, TASK_IMAGE_PREFIX, EnvSpec
+from .registry import TASK_IMAGE_PREFIX, EnvSpec
+from .resources import cache_dir, resource
 
 BASE_IMAGE = os.environ.get("SRL_SWE_BASE_IMAGE", "srl-swe/base:bookworm")
-"""The image every env image is built FROM (made by ``scripts/ensure_docker.sh``)."""
-DOCKER_DIR = REPO_ROOT / "docker"
+"""The image every env image is built FROM (made by ``srl_swe/resources/scripts/ensure_docker.sh``)."""
+DOCKER_DIR = resource("docker")
 """Dockerfiles and build scripts: ``docker/env/``, ``docker/task/``."""
-ENSURE_DOCKER = REPO_ROOT / "scripts" / "ensure_docker.sh"
+ENSURE_DOCKER = resource("scripts", "ensure_docker.sh")
 LABEL_ENV = "srl-swe.env"
 """Label on env and task images: the env's name."""
 LABEL_SPEC = "srl-swe.spec-sha256"
@@ -148,7 +149,7 @@ def docker_client(timeout: int = 600):
         client.ping()
     except Exception as exc:  # noqa: BLE001 - any failure means no usable daemon
         raise SRLSweError(f"no Docker daemon answers ({type(exc).__name__}: {exc}); "
-                          "run scripts/ensure_docker.sh") from None
+                          "run srl_swe/resources/scripts/ensure_docker.sh") from None
     return client
 
 
@@ -166,7 +167,7 @@ def image_exists(tag: str, client=None) -> bool:
 
 def log_dir() -> Path:
     """``$SRL_SWE_DOCKER_LOGS`` or ``.cache/docker-logs`` of this checkout."""
-    return Path(os.environ.get("SRL_SWE_DOCKER_LOGS", REPO_ROOT / ".cache" / "docker-logs"))
+    return Path(os.environ.get("SRL_SWE_DOCKER_LOGS") or cache_dir("docker-logs"))
 
 
 def _describe_step(instruction: str) -> str:
@@ -266,16 +267,16 @@ def _read_image_files(client, image: str, directory: str = "/srl-swe") -> dict[s
 
 
 def ensure_base(*, rebuild: bool = False, progress: Progress | None = None) -> BuildResult:
-    """Start dockerd if needed and build ``srl-swe/base:bookworm`` if missing (``scripts/ensure_docker.sh``)."""
+    """Start dockerd if needed and build ``srl-swe/base:bookworm`` if missing (``srl_swe/resources/scripts/ensure_docker.sh``)."""
     start = time.monotonic()
     env = dict(os.environ, SRL_SWE_BASE_IMAGE=BASE_IMAGE)
     if rebuild:
         env["SRL_SWE_REBUILD_BASE"] = "1"
     if progress is not None:
-        progress(f"[base] bash {ENSURE_DOCKER.relative_to(REPO_ROOT)}")
-    proc = subprocess.run(["bash", str(ENSURE_DOCKER)], cwd=REPO_ROOT, env=env, capture_output=True, text=True)
+        progress(f"[base] bash {ENSURE_DOCKER}")
+    proc = subprocess.run(["bash", str(ENSURE_DOCKER)], env=env, capture_output=True, text=True)
     if proc.returncode != 0:
-        raise BuildError(BASE_IMAGE, "scripts/ensure_docker.sh", f"exit {proc.returncode}",
+        raise BuildError(BASE_IMAGE, "srl_swe/resources/scripts/ensure_docker.sh", f"exit {proc.returncode}",
                          log_dir() / "base-build.log", (proc.stderr or proc.stdout)[-3000:])
     client = docker_client()
     size = client.images.get(BASE_IMAGE).attrs.get("Size", 0)
@@ -375,7 +376,7 @@ def build_env(spec: EnvSpec, *, rebuild: bool = False, client=None, progress: Pr
     """Build ``spec.image`` from ``docker/env/Dockerfile`` (cached layers unless ``rebuild``)."""
     client = client or docker_client()
     if not image_exists(BASE_IMAGE, client):
-        raise SRLSweError(f"base image {BASE_IMAGE} is missing: run scripts/ensure_docker.sh "
+        raise SRLSweError(f"base image {BASE_IMAGE} is missing: run srl_swe/resources/scripts/ensure_docker.sh "
                           "(or `srl-swe images build`, which runs it)")
     log_path = log_dir() / f"{spec.name}.log"
     version = spec.source.version if spec.source.kind == "pypi" else spec.source.ref

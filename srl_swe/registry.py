@@ -38,9 +38,8 @@ from typing import Any, Iterable
 import yaml
 
 from .errors import InvalidRecordError, SRLSweError
+from .resources import resource
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-"""The checkout this package lives in (envs/ and docker/ are found beside it)."""
 SUPPORTED_PYTHONS: tuple[str, ...] = ("3.11",)
 """Python versions the base image ``srl-swe/base:bookworm`` provides (Debian bookworm's python3)."""
 IMAGE_PREFIX = "srl-swe/env."
@@ -252,12 +251,10 @@ def _matches(path: str, patterns: Iterable[str]) -> bool:
 
 
 def default_envs_dir() -> Path:
-    """``$SRL_SWE_ENVS_DIR``, else this checkout's ``envs/``, else ``./envs``."""
+    """``$SRL_SWE_ENVS_DIR``, else the environments shipped inside the package (``srl_swe/resources/envs``)."""
     if os.environ.get("SRL_SWE_ENVS_DIR"):
         return Path(os.environ["SRL_SWE_ENVS_DIR"])
-    if (REPO_ROOT / "envs").is_dir():
-        return REPO_ROOT / "envs"
-    return Path.cwd() / "envs"
+    return resource("envs")
 
 
 @functools.lru_cache(maxsize=1)

@@ -10,8 +10,9 @@ from typing import Any
 import yaml
 
 from .errors import SRLSweError
+from .resources import resource
 
-AGENTS_DIR = Path(__file__).resolve().parent.parent / "agents"
+AGENTS_DIR = resource("agents")
 DEFAULT_SCAFFOLD = "openhands"
 
 

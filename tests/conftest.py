@@ -39,9 +39,9 @@ def docker_client_or_skip(timeout: int = 30):
         try:
             client.images.get(DEFAULT_IMAGE)
         except docker.errors.ImageNotFound:
-            why = f"image {DEFAULT_IMAGE} is missing: run scripts/ensure_docker.sh"
+            why = f"image {DEFAULT_IMAGE} is missing: run srl_swe/resources/scripts/ensure_docker.sh"
     except Exception as exc:  # noqa: BLE001 - any failure means no usable daemon
-        why = f"no Docker daemon answers ({type(exc).__name__}): run scripts/ensure_docker.sh"
+        why = f"no Docker daemon answers ({type(exc).__name__}): run srl_swe/resources/scripts/ensure_docker.sh"
     if why:
         if os.environ.get("SRL_SWE_REQUIRE_DOCKER") == "1":
             pytest.fail(why)

@@ -14,7 +14,7 @@ from srl_swe.evaluation.engine import EvaluationConfig, evaluate, instance_repor
 from srl_swe.evaluation.report import collect, markdown_table, write_report
 
 REPO = Path(__file__).resolve().parent.parent
-TASKS = REPO / "envs" / "tasks" / "inflection.jsonl"
+TASKS = REPO / "srl_swe" / "resources" / "envs" / "tasks" / "inflection.jsonl"
 IDS = ["srl-swe__inflection-0001", "srl-swe__inflection-0002"]
 NOT_A_PATCH = "diff --git a/no_such_file.py b/no_such_file.py\n--- a/no_such_file.py\n+++ b/no_such_file.py\n@@ -1 +1 @@\n-x\n+y\n"
 

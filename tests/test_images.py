@@ -1,7 +1,7 @@
 """Env and task images: a real build of the smallest env (inflection), reproducible commits, the
 venv, the build-time test run, task images with their bug, and build failures that name their step.
 
-Needs a Docker daemon and the base image (``scripts/ensure_docker.sh``); skipped with that hint
+Needs a Docker daemon and the base image (``srl_swe/resources/scripts/ensure_docker.sh``); skipped with that hint
 when none answers, unless SRL_SWE_REQUIRE_DOCKER=1 turns the skip into a failure. The first run
 downloads inflection's sdist and pytest inside the build (~30 s); with a warm layer cache the
 module takes about a minute on 2 cores.

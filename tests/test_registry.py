@@ -14,13 +14,13 @@ from srl_swe import cli
 from srl_swe.errors import InvalidRecordError, SRLSweError
 from srl_swe.images import bug_patch_of, env_context, task_image_tag
 from srl_swe.registry import (
-    REPO_ROOT,
     EnvSpecError,
     Registry,
     list_envs,
     load_env,
     parse_env,
 )
+from srl_swe.resources import resource
 
 SHIPPED = ("boltons", "cachetools", "inflection", "parse", "toolz")
 
@@ -52,18 +52,18 @@ def test_shipped_envs_load():
     for name in SHIPPED:
         spec = load_env(name)
         assert spec == specs[name]
-        assert spec.path == REPO_ROOT / "envs" / f"{name}.yaml"
+        assert spec.path == resource("envs") / f"{name}.yaml"
         assert spec.image == f"srl-swe/env.{name}:latest"
         assert spec.source.kind == "pypi" and spec.source.package == name and spec.source.version
         assert spec.python == "3.11" and spec.log_parser == "parse_log_pytest"
-        assert spec.tasks_path == REPO_ROOT / "envs" / "tasks" / f"{name}.jsonl"
+        assert spec.tasks_path == resource("envs") / "tasks" / f"{name}.jsonl"
         assert spec.description and "/" in spec.repo_name
         assert spec.task_count == len(spec.load_tasks())
 
 
 def test_load_by_path_and_unknown_name(tmp_path):
-    assert load_env(REPO_ROOT / "envs" / "toolz.yaml").name == "toolz"
-    assert load_env(str(REPO_ROOT / "envs" / "toolz.yaml")).name == "toolz"
+    assert load_env(resource("envs") / "toolz.yaml").name == "toolz"
+    assert load_env(str(resource("envs") / "toolz.yaml")).name == "toolz"
     with pytest.raises(SRLSweError, match="no repository environment named 'nope'.*toolz"):
         load_env("nope")
     assert list_envs(root=tmp_path) == []
@@ -203,7 +203,7 @@ def test_env_build_context_holds_the_spec_scripts(tmp_path):
     spec = parse_env({**GOOD, "install": ["pip install -e .", "pip install 'pytest==8.4.2'"],
                       "known_failing": ["tests/test_a.py::test_net"], "git_exclude": ["*.sqlite"]}, "demo.yaml")
     context = env_context(spec, tmp_path / "ctx")
-    assert (context / "Dockerfile").read_text() == (REPO_ROOT / "docker/env/Dockerfile").read_text()
+    assert (context / "Dockerfile").read_text() == resource("docker", "env", "Dockerfile").read_text()
     install = (context / "build/install.sh").read_text()
     assert "set -euo pipefail" in install and "pip install 'pytest==8.4.2'\n" in install
     assert "SETUPTOOLS_SCM_PRETEND_VERSION=0.5.1" in install

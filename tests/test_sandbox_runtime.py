@@ -1,6 +1,6 @@
 """The Docker sandbox: persistent shell, exit codes, files, diffs, isolation, cleanup.
 
-Needs a Docker daemon and the base image (``scripts/ensure_docker.sh`` makes both; ``make test``
+Needs a Docker daemon and the base image (``srl_swe/resources/scripts/ensure_docker.sh`` makes both; ``make test``
 runs it). Without them the tests are skipped with that hint, unless SRL_SWE_REQUIRE_DOCKER=1
 turns the skip into a failure.
 """

@@ -109,12 +109,12 @@ def test_two_step_run_writes_metrics_and_plots_then_resumes_to_the_same_step_cou
 
 
 def test_the_demo_config_builds_every_stage_and_resumes_them():
-    """`make demo` must be rerunnable: every stage of configs/demo.yaml resumes from its checkpoints."""
+    """`make demo` must be rerunnable: every stage of the shipped demo config resumes from its checkpoints."""
     from srl_swe.train.config_io import build_config, load_yaml
     from srl_swe.train.pipeline import PipelineConfig, _stage_config
 
-    config = build_config(PipelineConfig, load_yaml(str(Path(__file__).resolve().parent.parent / "configs" / "demo.yaml")),
-                          origin="configs/demo.yaml")
+    config = build_config(PipelineConfig, load_yaml("demo"),
+                          origin="shipped config demo")
     assert config.stages == ["sft", "srl"]
     for name in config.stages:
         _, stage = _stage_config(name, config, "model", Path("runs/x") / name)

@@ -54,7 +54,7 @@ LABEL_OWNER_HOST = "srl-swe.owner-host"
 TIMEOUT_EXIT_CODE = 124
 """Exit code reported for a command that timed out (as coreutils ``timeout`` does)."""
 DEFAULT_IMAGE = "srl-swe/base:bookworm"
-"""The offline base image built by ``scripts/ensure_docker.sh``."""
+"""The offline base image built by ``srl_swe/resources/scripts/ensure_docker.sh``."""
 
 
 class SandboxError(SRLSweError):
@@ -176,7 +176,7 @@ def _client(timeout: int = 120) -> Any:
         client.ping()
     except Exception as exc:  # noqa: BLE001 - any failure here means "no daemon"
         raise SandboxError(
-            f"no Docker daemon answers ({exc}); start one with scripts/ensure_docker.sh"
+            f"no Docker daemon answers ({exc}); start one with srl_swe/resources/scripts/ensure_docker.sh"
         ) from exc
     return client
 
@@ -257,7 +257,7 @@ class Sandbox:
             self.container.start()
         except docker.errors.ImageNotFound as exc:
             raise SandboxError(
-                f"image {self.image!r} is missing; build the base image with scripts/ensure_docker.sh"
+                f"image {self.image!r} is missing; build the base image with srl_swe/resources/scripts/ensure_docker.sh"
             ) from exc
         except docker.errors.APIError as exc:
             raise SandboxError(f"could not start a container from {self.image!r}: {exc}") from exc

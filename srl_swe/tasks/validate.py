@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from ..errors import SRLSweError
+from ..resources import cache_dir
 
 HARNESS = "swebench.harness.run_evaluation"
 MODES = ("gold", "empty", "no-patch")
@@ -293,9 +294,7 @@ def run_no_patch(dataset: Path, ids: list[str], work_dir: Path, run_id: str, wor
 
 
 def default_work_dir(env: str, stamp: str) -> Path:
-    from ..registry import REPO_ROOT
-
-    return REPO_ROOT / ".cache" / "validate" / f"{env}-{stamp}"
+    return cache_dir("validate", f"{env}-{stamp}")
 
 
 def validate_env(name: str, *, workers: int = 2, instance_ids: Iterable[str] | None = None,

@@ -173,7 +173,7 @@ def add_srl_parser(train_sub) -> argparse.ArgumentParser:
     from ..rewards import METRICS
 
     srl = train_sub.add_parser("srl", help="Supervised RL: GRPO with dynamic sampling on expert step instances")
-    srl.add_argument("--config", default=None, help="YAML file of SRLRunConfig fields (e.g. configs/paper_7b.yaml)")
+    srl.add_argument("--config", default=None, help="YAML file of SRLRunConfig fields, or a shipped config's name (e.g. paper_7b)")
     srl.add_argument("--model", default=None, help=MODEL_HELP)
     srl.add_argument("--data", default=None, help="trajectory file or dataset name (default: the embedded trajectories)")
     srl.add_argument("--output-dir", default=None, help="run dir: config.json, metrics.jsonl, plots, checkpoint-N/, final/")
@@ -204,7 +204,7 @@ def add_rlvr_parser(train_sub) -> argparse.ArgumentParser:
 def add_pipeline_parser(train_sub) -> argparse.ArgumentParser:
     pipe = train_sub.add_parser("pipeline", help="chain stages, each from the previous stage's model (e.g. sft,srl)")
     pipe.add_argument("stages", nargs="?", default=None, help="comma-separated stages, e.g. sft,srl")
-    pipe.add_argument("--config", default=None, help="YAML file of PipelineConfig fields (e.g. configs/demo.yaml)")
+    pipe.add_argument("--config", default=None, help="YAML file of PipelineConfig fields, or a shipped config's name (e.g. demo)")
     pipe.add_argument("--model", default=None, help=MODEL_HELP)
     pipe.add_argument("--data", default=None)
     pipe.add_argument("--output-dir", default=None)

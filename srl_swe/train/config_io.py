@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 import yaml
 
 from ..errors import SRLSweError
+from ..resources import resource
 
 T = TypeVar("T")
 
@@ -37,9 +38,18 @@ def build_config(cls: type[T], *sources: dict[str, Any], origin: str = "config")
     return cls(**merged)
 
 
+def config_path(name_or_path: str | Path) -> Path:
+    """A YAML path as given, or the config shipped in the package under that name (`demo`, `paper_7b`)."""
+    path = Path(name_or_path)
+    shipped = resource("configs", f"{name_or_path}.yaml")
+    return shipped if not path.exists() and shipped.is_file() else path
+
+
 def load_yaml(path: str | Path | None) -> dict[str, Any]:
+    """The mapping in a config file (a path, or a shipped config's name); {} for None."""
     if not path:
         return {}
+    path = config_path(path)
     try:
         data = yaml.safe_load(Path(path).read_text()) or {}
     except (OSError, yaml.YAMLError) as exc:

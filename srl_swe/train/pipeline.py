@@ -45,6 +45,10 @@ class PipelineConfig:
     its tokenizer is trained on `data`."""
     max_new_tokens: int = 192
     """Generation budget of the held-out evaluation."""
+    eval_dtype: str = "auto"
+    """dtype of the held-out evaluation: auto (fp32 on CPU, bf16 on GPU) or a torch dtype name such as bfloat16."""
+    eval_batch_size: int = 16
+    """Held-out steps generated together."""
 
 
 def _stage_config(name: str, config: PipelineConfig, model: str | None, output_dir: Path):
@@ -79,8 +83,8 @@ def _evaluate(model: str, config: PipelineConfig) -> dict[str, Any]:
                           origin="pipeline shared options")
     return evaluate_steps(model, config.data, split="heldout", heldout_fraction=shared.heldout_fraction,
                           split_seed=shared.split_seed, validation_fraction=shared.validation_fraction,
-                          step_config=step_config_of(shared), limit=config.eval_limit,
-                          max_new_tokens=config.max_new_tokens, progress=True)
+                          step_config=step_config_of(shared), limit=config.eval_limit, batch_size=config.eval_batch_size,
+                          max_new_tokens=config.max_new_tokens, dtype=config.eval_dtype, progress=True)
 
 
 def run_pipeline(config: PipelineConfig, console: Console | None = None) -> dict[str, Any]:

@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Iterable
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from ..resources import cache_dir
+
 BUILD_VERSION = 1
 """Bumped whenever the build changes in a way that must invalidate cached models."""
 
@@ -152,14 +152,13 @@ def build_tiny_model(
 
 
 def _cache_root() -> Path:
-    env = os.environ.get("SRL_SWE_CACHE")
-    return Path(env) / "tiny-qwen2" if env else REPO_ROOT / ".cache" / "tiny-qwen2"
+    return cache_dir("tiny-qwen2")
 
 
 def default_tiny_model(**params) -> Path:
     """The tiny model built with `params` (see :func:`build_tiny_model`), built once and cached.
 
-    The cache lives in `$SRL_SWE_CACHE/tiny-qwen2` (or `<repo>/.cache/tiny-qwen2`), one
+    The cache lives in `tiny-qwen2/` of the srl-swe cache (`srl_swe.resources.cache_dir`), one
     folder per hash of the build parameters, corpus and library versions. The model is built in
     a temporary folder and renamed into place, so concurrent callers never see a partial
     model; a loser of the race discards its copy and uses the winner's.

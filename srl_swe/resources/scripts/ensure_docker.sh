@@ -7,7 +7,7 @@
 #   2. starts dockerd in the background (log: $SRL_SWE_DOCKERD_LOG) and waits until it answers,
 #   3. builds srl-swe/base:bookworm: a registry image if one answers quickly, otherwise a
 #      debootstrap'ed Debian rootfs imported as srl-swe/rootfs:bookworm, then docker/base/Dockerfile.
-# Build logs go to .cache/docker-logs/.
+# Build logs go to $SRL_SWE_DOCKER_LOGS (default: the srl-swe cache's docker-logs/).
 #
 # Environment knobs:
 #   SRL_SWE_BASE_IMAGE      tag to ensure (default srl-swe/base:bookworm)
@@ -18,13 +18,14 @@
 # The base image is rebuilt by itself when docker/base/Dockerfile or the host CA bundle change
 # (their hash is stored in the image's label srl-swe.base-hash).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.."   # the package's resources/ folder (docker/base/ is beside this script's folder)
 
 BASE_IMAGE=${SRL_SWE_BASE_IMAGE:-srl-swe/base:bookworm}
 ROOTFS_IMAGE=srl-swe/rootfs:bookworm
 DOCKERD_LOG=${SRL_SWE_DOCKERD_LOG:-/var/log/srl-swe-dockerd.log}
 WAIT_S=${SRL_SWE_DOCKER_WAIT:-60}
-LOG_DIR=.cache/docker-logs
+LOG_DIR=${SRL_SWE_DOCKER_LOGS:-${SRL_SWE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/srl-swe}/docker-logs}
+mkdir -p "$LOG_DIR"
 CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
 
 TMP_DIRS=()
