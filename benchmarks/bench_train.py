@@ -1,11 +1,13 @@
 """Training throughput: our SRL trainer (dynamic sampling) vs plain TRL GRPO, same model and data.
 
-Two measurements in one run, on the tiny offline model and the embedded step instances:
+Three measurements in one run, on the default model (SmolLM2-135M-Instruct) and the embedded
+expert steps with the demo's prompts:
 1. overhead: a reward with spread in every group (so dynamic sampling never refills), our
-   trainer vs `trl.GRPOTrainer`; the ratio is the cost of our additions (target < 10 %).
+   trainer vs `trl.GRPOTrainer`; the ratio is the cost of our additions (target < 5 %).
 2. the real SRL reward, where groups without spread are dropped and refilled: steps/s and the
    generation rounds per step it takes.
-Run: `.venv/bin/python benchmarks/bench_train.py [--steps N]`.
+3. `--demo`: the wall time of `srl-swe demo` from scratch (the main job, timed end to end).
+Run: `.venv/bin/python benchmarks/bench_train.py [--steps N] [--model NAME] [--demo]`.
 """
 from __future__ import annotations
 
@@ -13,17 +15,24 @@ import argparse
 import os
 import platform
 import random
+import subprocess
+import sys
 import tempfile
 import time
+from pathlib import Path
 
 import torch
 from trl import GRPOConfig, GRPOTrainer
 
+from transformers import TrainerCallback
+
+from srl_swe.models import DEFAULT_MODEL, resolve_model
 from srl_swe.rewards import SRLReward
 from srl_swe.steps import StepConfig
 from srl_swe.train.data import load_data, step_dataset
 from srl_swe.train.dynamic_sampling import DynamicSamplingGRPOTrainer
-from srl_swe.train.tiny_model import default_tiny_model
+
+DEMO_PROMPTS = StepConfig(context="last:1", max_observation_chars=300, max_problem_chars=800, scaffold="openhands_compact")
 
 
 def spread_reward(prompts, completions, **_):
@@ -31,27 +40,29 @@ def spread_reward(prompts, completions, **_):
     return [random.random() for _ in completions]
 
 
-def steps_per_second(trainer_cls, reward, steps: int, **extra) -> tuple[float, dict]:
+class StepTimer(TrainerCallback):
+    def __init__(self):
+        self.times: list[float] = []
+
+    def on_step_begin(self, *args, **kwargs):
+        self.start = time.perf_counter()
+
+    def on_step_end(self, *args, **kwargs):
+        self.times.append(time.perf_counter() - self.start)
+
+
+def steps_per_second(trainer_cls, reward, steps: int, model: str, **extra) -> tuple[float, dict]:
     torch.manual_seed(0)
     random.seed(0)
-    dataset = step_dataset(load_data(None), StepConfig(max_observation_chars=800))
+    dataset = step_dataset(load_data("srl-swe:default"), DEMO_PROMPTS)
     with tempfile.TemporaryDirectory() as out:
         args = GRPOConfig(output_dir=out, max_steps=steps + 1, per_device_train_batch_size=8, num_generations=4,
-                          max_completion_length=48, report_to="none", bf16=False, save_strategy="no", logging_steps=1,
-                          seed=0, beta=0.0, disable_tqdm=True, remove_unused_columns=False)
-        trainer = trainer_cls(model=str(default_tiny_model()), reward_funcs=[reward], args=args, train_dataset=dataset, **extra)
-        times: list[float] = []
-
-        class Timer:
-            def on_step_begin(self, *a, **k):
-                self.t0 = time.perf_counter()
-
-            def on_step_end(self, *a, **k):
-                times.append(time.perf_counter() - self.t0)
-
-        from transformers import TrainerCallback
-
-        trainer.add_callback(type("StepTimer", (TrainerCallback,), {"on_step_begin": Timer.on_step_begin, "on_step_end": Timer.on_step_end})())
+                          max_completion_length=48, report_to="none", bf16=True, use_cpu=True, save_strategy="no",
+                          logging_steps=1, seed=0, beta=0.0, disable_tqdm=True, remove_unused_columns=False)
+        trainer = trainer_cls(model=resolve_model(model), reward_funcs=[reward], args=args, train_dataset=dataset, **extra)
+        timer = StepTimer()
+        times = timer.times
+        trainer.add_callback(timer)
         trainer.train()
         measured = times[1:]  # the first step carries one-off warm-up
         logged = [entry for entry in trainer.state.log_history if "dynamic_sampling/rounds" in entry]
@@ -59,21 +70,36 @@ def steps_per_second(trainer_cls, reward, steps: int, **extra) -> tuple[float, d
         return len(measured) / sum(measured), metrics
 
 
+def demo_wall_time() -> float:
+    """Seconds of `srl-swe demo` from scratch in a temporary output folder."""
+    with tempfile.TemporaryDirectory() as out:
+        start = time.perf_counter()
+        subprocess.run([str(Path(sys.executable).with_name("srl-swe")), "demo", "--output-dir", out], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return time.perf_counter() - start
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--steps", type=int, default=6)
-    steps = parser.parse_args().steps
-    plain, _ = steps_per_second(GRPOTrainer, spread_reward, steps)
-    ours, _ = steps_per_second(DynamicSamplingGRPOTrainer, spread_reward, steps)
+    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--model", default=DEFAULT_MODEL)
+    parser.add_argument("--demo", action="store_true", help="also time `srl-swe demo` from scratch")
+    options = parser.parse_args()
+    steps, model = options.steps, options.model
+    plain, _ = steps_per_second(GRPOTrainer, spread_reward, steps, model)
+    ours, _ = steps_per_second(DynamicSamplingGRPOTrainer, spread_reward, steps, model)
     print(f"overhead run (reward with spread in every group, {steps} timed steps each)")
     print(f"  plain TRL GRPOTrainer        {plain:.3f} steps/s")
     print(f"  srl-swe dynamic sampling     {ours:.3f} steps/s")
     print(f"  ratio ours/plain             {ours / plain:.3f}  (overhead {100 * (1 - ours / plain):+.1f} %)")
-    real, metrics = steps_per_second(DynamicSamplingGRPOTrainer, SRLReward(), steps, max_refill_rounds=2)
-    print("real SRL reward (untrained tiny model: most groups have no spread and are refilled)")
+    real, metrics = steps_per_second(DynamicSamplingGRPOTrainer, SRLReward(scaffold=DEMO_PROMPTS.scaffold), steps, model,
+                                     max_refill_rounds=2)
+    print(f"real SRL reward ({model}, untrained: groups without spread are dropped and refilled)")
     print(f"  srl-swe dynamic sampling     {real:.3f} steps/s, generation rounds/step {metrics.get('dynamic_sampling/rounds', 1):.2f}, "
           f"filter rate {metrics.get('dynamic_sampling/filter_rate', 0):.2f}")
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, CPU")
+    if options.demo:
+        print(f"srl-swe demo from scratch      {demo_wall_time():.0f} s wall")
+    print(f"model {model}; machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, CPU, bf16 autocast")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,255 @@
+"""The paper's comparison at small scale: base, SFT, SRL and SFT->SRL on the embedded expert data.
+
+Every arm trains the default model (SmolLM2-135M-Instruct) on the same training trajectories
+with the same step prompts (the shipped `demo` config's shared options), for 3 training
+seeds; the split (`split_seed`) is fixed, so every arm and seed is scored on the same
+held-out and validation trajectories. Budget: each training stage makes `--steps` optimizer
+updates of `--batch` expert steps (SFT: batch_size; SRL: prompts_per_step x num_generations
+rollouts); SFT->SRL runs both stages, and `sft-long` (SFT for twice the steps) is its
+matched-update control.
+
+Each run is a `srl-swe train pipeline` command; checkpoints are scored with `srl-swe eval
+steps` (greedy held-out, validation, and one sample per step at the training temperature).
+Results land in OUT/runs/ARM-seedS/ as JSON written atomically, so the script resumes where
+it stopped; the summary (OUT/results.md, OUT/heldout_vs_step.png, OUT/results.json) is
+rebuilt from whatever finished. `--resolve` also rolls out each final model on the
+registered tasks (oracle-file and agentic, needs Docker) and records the resolve rates.
+
+    python experiments/srl_comparison.py --out experiments/results/2026-12-02
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+ARMS = {"base": [], "sft": ["sft"], "srl": ["srl"], "sft-srl": ["sft", "srl"], "sft-long": ["sft"]}
+SPLIT = ["heldout_fraction=0.2", "validation_fraction=0.1", "split_seed=0"]
+
+
+def cli() -> list[str]:
+    return [str(Path(sys.executable).with_name("srl-swe"))]
+
+
+def write_json(path: Path, data: Any) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def run(command: list[str], log: Path) -> None:
+    print("$", shlex.join(command), flush=True)
+    with log.open("a") as handle:
+        handle.write("$ " + shlex.join(command) + "\n")
+        handle.flush()
+        subprocess.run(command, stdout=handle, stderr=subprocess.STDOUT, check=True, cwd=REPO)
+
+
+def shared_options() -> list[str]:
+    from srl_swe.train.config_io import load_yaml
+
+    demo = load_yaml("demo")
+    keep = ("scaffold", "context", "max_observation_chars", "max_problem_chars", "bf16")
+    return [f"{k}={demo['shared'][k]}" for k in keep if k in demo["shared"]]
+
+
+def step_flags() -> list[str]:
+    """The `eval steps` flags that rebuild the training prompts and split."""
+    from srl_swe.train.config_io import load_yaml
+
+    shared = load_yaml("demo")["shared"]
+    return ["--scaffold", shared["scaffold"], "--context", shared["context"],
+            "--max-observation-chars", str(shared["max_observation_chars"]), "--max-problem-chars", str(shared["max_problem_chars"]),
+            "--heldout-fraction", "0.2", "--validation-fraction", "0.1", "--split-seed", "0"]
+
+
+def evaluate(model: str, split: str, out: Path, log: Path, args, sample: bool) -> dict[str, Any]:
+    """`eval steps` of one model on one split (cached in `out`)."""
+    report = out / "report.json"
+    if not report.exists():
+        command = cli() + ["eval", "steps", "--model", model, "--split", split, "--out", str(out), "--data", "srl-swe:default",
+                           "--max-new-tokens", "160", "--batch-size", "28", "--json"] + step_flags()
+        if sample:
+            command += ["--sample-temperature", "1.0"]
+        run(command, log)
+    return json.loads(report.read_text())
+
+
+def train(arm: str, seed: int, run_dir: Path, log: Path, args) -> dict[str, str]:
+    """Train one arm (resumable); return {stage: final model folder}."""
+    stages = ARMS[arm]
+    if not stages:
+        return {}
+    sft_steps = args.steps * (2 if arm == "sft-long" else 1)
+    command = cli() + ["train", "pipeline", ",".join(stages), "--data", "srl-swe:default", "--output-dir", str(run_dir),
+                       "--set", "eval_heldout=false", "resume=true", f"seed={seed}", *SPLIT, *shared_options(),
+                       f"sft.max_steps={sft_steps}", f"sft.batch_size={args.batch}", f"sft.learning_rate={args.sft_lr}",
+                       f"sft.save_steps={max(1, sft_steps // args.points)}", "sft.save_total_limit=null",
+                       f"srl.max_steps={args.steps}", f"srl.prompts_per_step={args.batch}",
+                       f"srl.num_generations={args.generations}", f"srl.learning_rate={args.srl_lr}",
+                       f"srl.save_steps={max(1, args.steps // args.points)}", "srl.max_completion_length=160",
+                       f"srl.max_refill_rounds={args.refill_rounds}", "srl.eval_heldout=false"]
+    if not (run_dir / "pipeline.json").exists():
+        run(command, log)
+    return {s["stage"]: s["model"] for s in json.loads((run_dir / "pipeline.json").read_text())["stages"]}
+
+
+def curve(arm: str, seed: int, stages: dict[str, str], run_dir: Path, log: Path, args) -> list[dict[str, Any]]:
+    """Held-out greedy reward at each saved checkpoint, with a global step counted across stages."""
+    points, offset = [], 0
+    for index, stage in enumerate(ARMS[arm], 1):
+        folder = run_dir / f"{index:02d}-{stage}"
+        checkpoints = sorted(folder.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+        for checkpoint in checkpoints:
+            step = int(checkpoint.name.split("-")[1])
+            report = evaluate(str(checkpoint), "heldout", run_dir / "eval" / f"{stage}-{step}", log, args, sample=False)
+            points.append({"stage": stage, "step": offset + step, "heldout_reward": report["mean_reward"]})
+        offset += max((int(c.name.split("-")[1]) for c in checkpoints), default=0)
+    return points
+
+
+def resolve_rates(model: str, run_dir: Path, log: Path, args) -> dict[str, float]:
+    rates = {}
+    for mode in ("oracle-file", "agentic"):
+        predictions = run_dir / "resolve" / f"{mode}.jsonl"
+        predictions.parent.mkdir(parents=True, exist_ok=True)
+        command = cli() + ["rollout", "--model", model, "--mode", mode, "--out", str(predictions), "--grade",
+                           "--max-new-tokens", "512", "--max-steps", "10"]
+        if args.resolve_limit:
+            command += ["--limit", str(args.resolve_limit)]
+        run(command, log)
+        details = [json.loads(line) for line in predictions.with_suffix(".details.jsonl").read_text().splitlines() if line]
+        rates[mode] = sum(bool(d.get("grade", {}).get("resolved")) for d in details) / max(1, len(details))
+    return rates
+
+
+def one_run(arm: str, seed: int, args) -> dict[str, Any]:
+    run_dir = args.out / "runs" / f"{arm}-seed{seed}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    result_path = run_dir / "result.json"
+    if result_path.exists():
+        return json.loads(result_path.read_text())
+    log = run_dir / "commands.log"
+    start = time.time()
+    stages = train(arm, seed, run_dir, log, args)
+    model = stages[ARMS[arm][-1]] if stages else "smollm2-135m"
+    heldout = evaluate(model, "heldout", run_dir / "eval" / "final-heldout", log, args, sample=True)
+    validation = evaluate(model, "validation", run_dir / "eval" / "final-validation", log, args, sample=False)
+    result = {"arm": arm, "seed": seed, "model": model, "wall_s": round(time.time() - start, 1),
+              **{f"heldout_{k}": heldout[k] for k in ("mean_reward", "format_rate", "tool_match_rate", "count")},
+              "heldout_sampled_reward": heldout.get("sampled_mean_reward"),
+              "validation_reward": validation["mean_reward"],
+              "curve": curve(arm, seed, stages, run_dir, log, args) if stages else []}
+    if args.resolve:
+        result["resolve"] = resolve_rates(model, run_dir, log, args)
+    write_json(result_path, result)
+    return result
+
+
+def baseline() -> dict[str, Any]:
+    from srl_swe.baselines import copy_from_train
+    from srl_swe.steps import StepConfig
+    from srl_swe.train.config_io import load_yaml
+    from srl_swe.train.data import load_data, select_split
+
+    shared = load_yaml("demo")["shared"]
+    config = StepConfig(context=shared["context"], max_observation_chars=shared["max_observation_chars"],
+                        max_problem_chars=shared["max_problem_chars"], scaffold=shared["scaffold"])
+    trajectories = load_data("srl-swe:default")
+    train = select_split(trajectories, "train", 0.2, 0, 0.1)
+    return {split: copy_from_train(train, select_split(trajectories, split, 0.2, 0, 0.1), config)
+            for split in ("heldout", "validation")}
+
+
+def spread(values: list[float]) -> str:
+    if not values:
+        return "–"
+    if len(values) == 1:
+        return f"{values[0]:+.3f}"
+    return f"{statistics.mean(values):+.3f} ± {statistics.stdev(values):.3f}"
+
+
+def summarise(results: list[dict[str, Any]], args) -> None:
+    floor = baseline()
+    lines = [f"# SRL comparison at small scale ({time.strftime('%Y-%m-%d')})", "",
+             f"Machine: {platform.node()} ({os.cpu_count()} CPUs), {platform.platform()}; model smollm2-135m; "
+             f"data srl-swe:default (42 train / 6 validation / 12 held-out trajectories, split_seed 0).",
+             f"Budget per training stage: {args.steps} updates x {args.batch} expert steps; SRL group size "
+             f"{args.generations}; lr SFT {args.sft_lr}, SRL {args.srl_lr}. Mean ± std over training seeds.", "",
+             "| arm | seeds | held-out reward (greedy) | held-out reward (sampled, T=1) | format rate | tool match "
+             "| validation reward |" + (" resolved oracle-file | resolved agentic |" if args.resolve else ""),
+             "|---|---:|---:|---:|---:|---:|---:|" + ("---:|---:|" if args.resolve else "")]
+    for arm in ARMS:
+        rows = [r for r in results if r["arm"] == arm]
+        if not rows:
+            continue
+        cells = [spread([r["heldout_mean_reward"] for r in rows]),
+                 spread([r["heldout_sampled_reward"] for r in rows if r["heldout_sampled_reward"] is not None]),
+                 spread([r["heldout_format_rate"] for r in rows]), spread([r["heldout_tool_match_rate"] for r in rows]),
+                 spread([r["validation_reward"] for r in rows])]
+        if args.resolve:
+            cells += [spread([r["resolve"][m] for r in rows if "resolve" in r]) for m in ("oracle-file", "agentic")]
+        lines.append(f"| {arm} | {len(rows)} | " + " | ".join(cells) + " |")
+    lines.append(f"| copy-from-train (no model) | – | {floor['heldout']['mean_reward']:+.3f} | – | "
+                 f"{floor['heldout']['format_rate']:.3f} | {floor['heldout']['tool_match_rate']:.3f} | "
+                 f"{floor['validation']['mean_reward']:+.3f} |" + (" – | – |" if args.resolve else ""))
+    (args.out / "results.md").write_text("\n".join(lines) + "\n")
+    write_json(args.out / "results.json", {"results": results, "copy_from_train": floor, "args": {k: str(v) for k, v in vars(args).items()}})
+    _plot(results, args.out / "heldout_vs_step.png")
+    print("\n".join(lines))
+
+
+def _plot(results: list[dict[str, Any]], out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for index, arm in enumerate(a for a in ARMS if a != "base"):
+        for r in (r for r in results if r["arm"] == arm and r["curve"]):
+            ax.plot([p["step"] for p in r["curve"]], [p["heldout_reward"] for p in r["curve"]], marker="o", color=f"C{index}",
+                    alpha=0.7, label=arm if r["seed"] == min(x["seed"] for x in results if x["arm"] == arm) else None)
+    ax.set(xlabel="optimizer step (stages chained)", ylabel="held-out step reward (greedy)", title="held-out reward vs step")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--steps", type=int, default=20, help="optimizer updates per training stage")
+    parser.add_argument("--batch", type=int, default=2, help="expert steps per update")
+    parser.add_argument("--generations", type=int, default=4, help="SRL rollouts per prompt")
+    parser.add_argument("--sft-lr", type=float, default=5e-5)
+    parser.add_argument("--srl-lr", type=float, default=1e-5)
+    parser.add_argument("--refill-rounds", type=int, default=1)
+    parser.add_argument("--points", type=int, default=2, help="checkpoints scored per stage for the curve")
+    parser.add_argument("--resolve", action="store_true", help="also measure resolve rates on the registered tasks (Docker)")
+    parser.add_argument("--resolve-limit", type=int, default=None, help="at most N registered tasks per mode")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    results = []
+    for seed in args.seeds:
+        for arm in args.arms:
+            if arm == "base" and seed != args.seeds[0]:
+                continue  # the base model has no training seed; its sampled score uses the first seed
+            results.append(one_run(arm, seed, args))
+            summarise(results, args)
+
+
+if __name__ == "__main__":
+    main()
