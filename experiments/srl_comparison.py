@@ -37,7 +37,7 @@ SPLIT = ["heldout_fraction=0.2", "validation_fraction=0.1", "split_seed=0"]
 
 
 def cli() -> list[str]:
-    return [str(Path(sys.executable).with_name("srl-swe"))]
+    return [sys.executable, "-m", "srl_swe.cli"]  # works from a venv and from PYTHONPATH alone (the GPU machine)
 
 
 def write_json(path: Path, data: Any) -> None:

@@ -1,13 +1,20 @@
 """GPU check of SRL training (run on an H100/H200 with torch + transformers; trl etc. carried as wheels).
 
-Random Qwen2.5-0.5B-shaped model, embedded step instances, SRL reward, 32 completions per
-step (4 prompts x 8 rollouts) of up to 512 tokens. Three runs on the same model and batch:
-  plain   trl.GRPOTrainer with its defaults (transformers `generate`)
-  ours    srl-swe trainer: dynamic sampling, TRL's paged continuous-batching generation
-  ours-nods  the same with dynamic sampling off
-(`--runs` picks a subset; `--smoke` is a CPU dry run with the tiny model.) Measured on an H200:
-continuous batching is ~3.5x slower than plain `generate` here; see benchmarks/RESULTS.md.
-Prints step time, generated tokens/s and peak GPU memory for each, and the ratios.
+The default model (SmolLM2-135M-Instruct, prepared from its carried GGUF; `--shape qwen05b`
+for the random Qwen2.5-0.5B-shaped model of the first check), the embedded expert steps, the
+SRL reward, 32 completions per step (4 prompts x 8 rollouts) of up to 512 tokens. Runs on the
+same model and generation batch:
+  plain-trl       trl.GRPOTrainer with its defaults (transformers `generate`)
+  ours            srl-swe trainer (dynamic sampling), plain `generate`
+  ours-nods       the same with dynamic sampling off
+  ours-spg4       generation batch of 32 split into 4 on-policy optimizer micro-steps
+                  (steps_per_generation = gradient_accumulation_steps = 4)
+  ours-static     static KV cache + torch.compile of the decode step (TRL 1.16 hard-codes
+                  disable_compile=True; we lift it after construction)
+  ours-paged      TRL's paged continuous batching (measured 3.5x slower than `generate` with
+                  its defaults on 2026-11-27)
+(`--runs` picks a subset; `--smoke` is a CPU dry run with the tiny model.)
+Prints step time, generated tokens/s and peak GPU memory for each, and the ratios to plain TRL.
 Usage (see benchmarks/gpu/run_on_device.sh): python benchmarks/gpu/gpu_check.py --steps 24
 """
 from __future__ import annotations
@@ -21,6 +28,7 @@ import torch
 from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM, TrainerCallback
 from trl import GRPOConfig, GRPOTrainer
 
+from srl_swe.models import resolve_model
 from srl_swe.rewards import SRLReward
 from srl_swe.steps import StepConfig
 from srl_swe.train.data import load_data, step_dataset
@@ -62,19 +70,33 @@ def _sync() -> None:
         torch.cuda.synchronize()
 
 
+RUNS = {
+    "plain-trl": {},
+    "ours": {},
+    "ours-nods": {"dynamic_sampling": False},
+    "ours-spg4": {"per_device_train_batch_size": 8, "steps_per_generation": 4, "gradient_accumulation_steps": 4},
+    "ours-static": {"cache_implementation": "static", "compile": True},
+    "ours-paged": {"use_transformers_paged": True},
+}
+
+
 def run(name: str, model: str, steps: int, dataset, completion_tokens: int = 512, **kw) -> dict:
     cuda = torch.cuda.is_available()
     if cuda:
         torch.cuda.reset_peak_memory_stats()
     ours = name.startswith("ours")
+    dynamic_sampling, compile_decode = kw.pop("dynamic_sampling", True), kw.pop("compile", False)
     with tempfile.TemporaryDirectory() as out:
-        args = GRPOConfig(output_dir=out, max_steps=steps, per_device_train_batch_size=32, num_generations=8,
-                          max_completion_length=completion_tokens, bf16=cuda, report_to="none", save_strategy="no", logging_steps=1,
-                          beta=0.0, temperature=1.0, learning_rate=1e-6, disable_tqdm=True, remove_unused_columns=False,
-                          use_transformers_paged=ours and cuda, use_cpu=not cuda, seed=0)
+        options = dict(output_dir=out, max_steps=steps, per_device_train_batch_size=32, num_generations=8,
+                       max_completion_length=completion_tokens, bf16=cuda, report_to="none", save_strategy="no", logging_steps=1,
+                       beta=0.0, temperature=1.0, top_k=0, top_p=1.0, learning_rate=1e-6, disable_tqdm=True,
+                       remove_unused_columns=False, use_cpu=not cuda, seed=0, loss_type="grpo")
+        args = GRPOConfig(**{**options, **kw})
         cls = DynamicSamplingGRPOTrainer if ours else GRPOTrainer
-        extra = {"dynamic_sampling": kw.get("dynamic_sampling", True), "max_refill_rounds": 2} if ours else {}
+        extra = {"dynamic_sampling": dynamic_sampling, "max_refill_rounds": 2} if ours else {}
         trainer = cls(model=model, reward_funcs=[SRLReward()], args=args, train_dataset=dataset, **extra)
+        if compile_decode:
+            trainer.generation_config.disable_compile = False
         probe = Probe()
         trainer.add_callback(probe)
         trainer.train()
@@ -83,7 +105,7 @@ def run(name: str, model: str, steps: int, dataset, completion_tokens: int = 512
     rounds = sum(float(log.get("dynamic_sampling/rounds", 1)) for log in logs) / len(logs)
     mean_len = sum(float(log["completions/mean_length"]) for log in logs) / len(logs)
     step_time = sum(times) / len(times)
-    generated = 32 * mean_len * rounds
+    generated = 32 * mean_len * rounds / args.steps_per_generation  # one generation batch feeds steps_per_generation steps
     return {"run": name, "step_time_s": round(step_time, 3), "generated_tokens_per_s": round(generated / step_time, 1),
             "generation_rounds_per_step": round(rounds, 2), "mean_completion_tokens": round(mean_len, 1),
             "peak_memory_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2) if cuda else None}
@@ -92,18 +114,21 @@ def run(name: str, model: str, steps: int, dataset, completion_tokens: int = 512
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", type=int, default=24)
-    parser.add_argument("--runs", default="plain-trl,ours,ours-nods", help="comma-separated subset of the three runs")
+    parser.add_argument("--runs", default=",".join(RUNS), help=f"comma-separated subset of {', '.join(RUNS)}")
+    parser.add_argument("--shape", default="smollm2", choices=["smollm2", "qwen05b"], help="the model the runs train")
     parser.add_argument("--smoke", action="store_true", help="CPU dry run: the tiny model, 32-token completions")
     args = parser.parse_args()
     print(torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu", torch.__version__, flush=True)
     with tempfile.TemporaryDirectory() as tmp:
-        model = str(default_tiny_model()) if args.smoke else qwen05b_shaped(tmp + "/model")
-        dataset = step_dataset(load_data(None), StepConfig())
+        if args.smoke:
+            model = str(default_tiny_model())
+        else:
+            model = resolve_model("smollm2-135m") if args.shape == "smollm2" else qwen05b_shaped(tmp + "/model")
+        dataset = step_dataset(load_data("srl-swe:default"), StepConfig())
         tokens = 32 if args.smoke else 512
         results = []
-        configs = {"plain-trl": {}, "ours": {}, "ours-nods": {"dynamic_sampling": False}}
         for name in args.runs.split(","):
-            kw = configs[name]
+            kw = dict(RUNS[name])
             try:  # one failing configuration must not lose the others' figures
                 results.append(run(name, model, args.steps, dataset, completion_tokens=tokens, **kw))
             except Exception as exc:  # noqa: BLE001 - report and go on
