@@ -57,6 +57,16 @@ def _partition_ids(trajectories: Sequence[Trajectory], heldout_fraction: float, 
     return set(ids[:count]), set(ids[count:count + max(0, validation)])
 
 
+def _parts(trajectories: Sequence[Trajectory], heldout_fraction: float, validation_fraction: float,
+           seed: int) -> dict[str, list[Trajectory]]:
+    """The train, validation and held-out trajectories, each in input order."""
+    heldout_ids, validation_ids = _partition_ids(trajectories, heldout_fraction, validation_fraction, seed)
+    parts: dict[str, list[Trajectory]] = {"train": [], "validation": [], "heldout": []}
+    for t in trajectories:
+        parts["heldout" if t.id in heldout_ids else "validation" if t.id in validation_ids else "train"].append(t)
+    return parts
+
+
 def split_by_trajectory(
     trajectories: Sequence[Trajectory], heldout_fraction: float = 0.2, seed: int = 0, validation_fraction: float = 0.0
 ) -> tuple[list[Trajectory], list[Trajectory]]:
@@ -69,10 +79,8 @@ def split_by_trajectory(
     after the held-out ones out of training (see :func:`select_split`); the held-out set
     does not depend on it.
     """
-    heldout_ids, validation_ids = _partition_ids(trajectories, heldout_fraction, validation_fraction, seed)
-    train = [t for t in trajectories if t.id not in heldout_ids and t.id not in validation_ids]
-    heldout = [t for t in trajectories if t.id in heldout_ids]
-    return train, heldout
+    parts = _parts(trajectories, heldout_fraction, validation_fraction, seed)
+    return parts["train"], parts["heldout"]
 
 
 def select_split(trajectories: Sequence[Trajectory], split: str, heldout_fraction: float = 0.2, seed: int = 0,
@@ -82,12 +90,7 @@ def select_split(trajectories: Sequence[Trajectory], split: str, heldout_fractio
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     if split == "all":
         return list(trajectories)
-    heldout_ids, validation_ids = _partition_ids(trajectories, heldout_fraction, validation_fraction, seed)
-    if split == "heldout":
-        return [t for t in trajectories if t.id in heldout_ids]
-    if split == "validation":
-        return [t for t in trajectories if t.id in validation_ids]
-    return [t for t in trajectories if t.id not in heldout_ids and t.id not in validation_ids]
+    return _parts(trajectories, heldout_fraction, validation_fraction, seed)[split]
 
 
 def step_rows(trajectories: Iterable[Trajectory], step_config: StepConfig | None = None) -> list[dict[str, Any]]:

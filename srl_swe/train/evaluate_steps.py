@@ -50,6 +50,20 @@ def _device_and_dtype(dtype: str = "auto"):
     return device, torch.float32
 
 
+def neutral_generation(tokenizer, max_new_tokens: int, temperature: float | None = None):
+    """Greedy (temperature None) or pure temperature sampling, every other knob set to neutral explicitly.
+
+    Explicit because generate() fills each unset field from the model's own generation_config
+    (Qwen's says top-k 20, top-p 0.8, repetition penalty 1.05): samples would be off-policy.
+    """
+    from transformers import GenerationConfig
+
+    sampling = {"do_sample": False} if temperature is None else {"do_sample": True, "temperature": temperature, "top_k": 0,
+                                                                 "top_p": 1.0, "min_p": None}
+    return GenerationConfig(max_new_tokens=max_new_tokens, num_beams=1, repetition_penalty=1.0, no_repeat_ngram_size=0,
+                            pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id, **sampling)
+
+
 THINK_OPEN = "<think>"
 
 
@@ -155,7 +169,7 @@ def evaluate_steps(
     `per_tool` (keyed by the expert's tool).
     """
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from .data import load_data, select_split, step_rows
 
@@ -173,9 +187,7 @@ def evaluate_steps(
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch_dtype).to(device).eval()
-    # Explicit values: generate() fills every None field from the model's own generation_config.
-    greedy = GenerationConfig(max_new_tokens=max_new_tokens, do_sample=False, num_beams=1, repetition_penalty=1.0,
-                              no_repeat_ngram_size=0, pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+    greedy = neutral_generation(tokenizer, max_new_tokens)
 
     texts = [tokenizer.apply_chat_template(r["prompt"], tokenize=False, add_generation_prompt=True) for r in rows]
     start = time.time()
@@ -184,9 +196,7 @@ def evaluate_steps(
     sampled: dict[str, Any] = {}
     if sample_temperature is not None:
         torch.manual_seed(split_seed)
-        sampling = GenerationConfig(max_new_tokens=max_new_tokens, do_sample=True, temperature=sample_temperature, top_k=0,
-                                    top_p=1.0, min_p=None, repetition_penalty=1.0, pad_token_id=tokenizer.pad_token_id,
-                                    eos_token_id=tokenizer.eos_token_id)
+        sampling = neutral_generation(tokenizer, max_new_tokens, sample_temperature)
         samples = _generate(model, tokenizer, texts, sampling, batch_size, "sampled steps" if progress else None)
         summary = _summary([_score(row, completion, scaffold, metric) for row, completion in zip(rows, samples)])
         sampled = {"sample_temperature": sample_temperature, **{f"sampled_{k}": v for k, v in summary.items() if k != "count"}}

@@ -93,9 +93,9 @@ class EpisodeRollout:
 
     def episode(self, prompt: list[dict[str, str]], trainer) -> tuple[list[int], list[int], list[int], dict[str, Any]]:
         import torch
-        from transformers import GenerationConfig
 
         from ..gym.live import LiveConfig, SWEEnv
+        from .evaluate_steps import neutral_generation
 
         tokenizer = trainer.processing_class
         model = trainer.accelerator.unwrap_model(trainer.model)
@@ -103,10 +103,7 @@ class EpisodeRollout:
         completion: list[int] = []
         mask: list[int] = []
         info: dict[str, Any] = {}
-        # On-policy: pure temperature sampling, explicitly, since generate() fills unset fields from the model's defaults
-        sampling = GenerationConfig(do_sample=True, temperature=self.config.temperature, top_k=0, top_p=1.0, min_p=None,
-                                    repetition_penalty=1.0, max_new_tokens=self.config.max_turn_tokens,
-                                    pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+        sampling = neutral_generation(tokenizer, self.config.max_turn_tokens, self.config.temperature)  # on-policy
         env = SWEEnv(task=self.tasks_by_issue[prompt[-1]["content"]],
                      config=LiveConfig(max_steps=self.config.max_turns, scaffold=self.config.scaffold))
         try:

@@ -173,7 +173,7 @@ def build_sft_trainer(config: SFTRunConfig):
     from transformers.trainer_utils import get_last_checkpoint
     from trl import SFTConfig, SFTTrainer
 
-    from .data import load_data, select_split, sft_dataset, step_config_of
+    from .data import load_data, sft_dataset, split_by_trajectory, step_config_of
 
     out = Path(config.output_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -188,8 +188,7 @@ def build_sft_trainer(config: SFTRunConfig):
     set_seed(config.seed)
     model_path = resolve_model(config.model)
     trajectories = load_data(config.data)
-    split = (config.heldout_fraction, config.split_seed, config.validation_fraction)
-    train, heldout = select_split(trajectories, "train", *split), select_split(trajectories, "heldout", *split)
+    train, heldout = split_by_trajectory(trajectories, config.heldout_fraction, config.split_seed, config.validation_fraction)
     if not train:
         raise SRLSweError(f"{config.data or 'embedded data'}: no training trajectories")
 
