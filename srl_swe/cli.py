@@ -287,7 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="the main job on the embedded data: the default model, SFT warm-up, then SRL (shipped config 'demo')")
     demo.add_argument("--config", default="demo", help="a shipped config name (srl_swe/resources/configs) or a YAML path")
-    demo.add_argument("--model", default=None, help="any Hugging Face model id or local path instead of the tiny model")
+    demo.add_argument("--model", default=None, help="a registered model name, Hugging Face id or local path instead of the config's model")
     demo.add_argument("--output-dir", default=None)
     demo.add_argument("--set", nargs="*", metavar="[STAGE.]KEY=VALUE")
     demo.set_defaults(func=cmd_demo)

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from srl_swe.errors import SRLSweError
 from srl_swe.rewards import SRLReward
 from srl_swe.steps import StepConfig
 from srl_swe.train.dynamic_sampling import DynamicSamplingGRPOTrainer, group_std, informative_groups, merge_batches
@@ -119,3 +120,16 @@ def test_the_demo_config_builds_every_stage_and_resumes_them():
     for name in config.stages:
         _, stage = _stage_config(name, config, "model", Path("runs/x") / name)
         assert stage.resume is True and stage.scaffold == "openhands_compact"
+
+
+def test_config_values_are_checked_against_the_field_types():
+    """YAML reads `5e-5` as a string: it must still train at 5e-5, and a value of the wrong kind must name its field."""
+    from srl_swe.train.config_io import build_config, parse_overrides
+
+    config = build_config(SRLRunConfig, parse_overrides(["learning_rate=5e-5", "max_steps=3", "eval_limit=null"]))
+    assert config.learning_rate == 5e-5 and isinstance(config.learning_rate, float)
+    assert config.max_steps == 3 and config.eval_limit is None
+    for bad, field_name in ((["learning_rate=abc"], "learning_rate"), (["max_steps=2.5"], "max_steps"),
+                            (["resume=1"], "resume"), (["eval_limit=many"], "eval_limit")):
+        with pytest.raises(SRLSweError, match=f"--set: {field_name} must be"):
+            build_config(SRLRunConfig, parse_overrides(bad), origin="--set")

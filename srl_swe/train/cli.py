@@ -39,7 +39,7 @@ def cmd_eval_steps(args: argparse.Namespace) -> None:
     report = evaluate_steps(
         args.model, args.data, split=args.split, heldout_fraction=args.heldout_fraction, split_seed=args.split_seed,
         validation_fraction=args.validation_fraction, max_new_tokens=args.max_new_tokens, metric=args.metric,
-        limit=args.limit, batch_size=args.batch_size, sample_temperature=args.sample_temperature,
+        limit=args.limit, batch_size=args.batch_size, sample_temperature=args.sample_temperature, dtype=args.dtype,
         step_config=StepConfig(context=args.context, max_observation_chars=args.max_observation_chars,
                                max_problem_chars=args.max_problem_chars, scaffold=args.scaffold),
         predictions_path=out / "predictions.jsonl" if out else None, progress=not args.json,
@@ -163,6 +163,9 @@ def add_eval_steps_parser(eval_sub) -> argparse.ArgumentParser:
     steps.add_argument("--limit", type=int, default=None, help="evaluate at most N steps")
     steps.add_argument("--max-new-tokens", type=int, default=256)
     steps.add_argument("--batch-size", type=int, default=8)
+    steps.add_argument("--dtype", default="auto",
+                       help="auto (fp32 on the CPU, bf16 on a GPU) or a torch dtype such as bfloat16 (on CPUs with AVX512-BF16: "
+                            "prefill ~1.7x faster, decoding as fast)")
     steps.add_argument("--metric", default=DEFAULT_METRIC, choices=METRICS)
     add_step_options(steps)
     steps.set_defaults(func=cmd_eval_steps)

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any, TypeVar
+import types
+from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
 
 import yaml
 
@@ -27,6 +28,7 @@ def parse_overrides(pairs: list[str] | None) -> dict[str, Any]:
 def build_config(cls: type[T], *sources: dict[str, Any], origin: str = "config") -> T:
     """Instantiate dataclass `cls` from dicts applied in order (later wins); unknown keys are errors."""
     names = {f.name for f in dataclasses.fields(cls)}
+    hints = get_type_hints(cls)
     merged: dict[str, Any] = {}
     for source in sources:
         for key, value in (source or {}).items():
@@ -34,8 +36,42 @@ def build_config(cls: type[T], *sources: dict[str, Any], origin: str = "config")
                 continue
             if key not in names:
                 raise SRLSweError(f"{origin}: unknown field {key!r} for {cls.__name__}; known: {', '.join(sorted(names))}")
-            merged[key] = value
+            merged[key] = _checked(value, hints[key], f"{origin}: {key}")
     return cls(**merged)
+
+
+def _checked(value: Any, hint: Any, where: str) -> Any:
+    """`value` as the field's scalar type: YAML reads `5e-5` (no dot) as a string, so numbers in strings are parsed;
+    a value of the wrong kind (`learning_rate: abc`, `max_steps: 2.5`, `resume: 1`) is an error naming the field."""
+    if value is None:
+        return None
+    if get_origin(hint) in (Union, types.UnionType):
+        scalars = [a for a in get_args(hint) if a in (bool, int, float)]
+        if len(scalars) != 1:
+            return value
+        hint = scalars[0]
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+    elif hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str):
+            try:
+                return int(value)
+            except ValueError:
+                pass
+    elif hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+    else:
+        return value
+    raise SRLSweError(f"{where} must be {hint.__name__}, got {value!r}")
 
 
 def config_path(name_or_path: str | Path) -> Path:
