@@ -77,7 +77,7 @@ def evaluate(model: str, split: str, out: Path, log: Path, args, sample: bool) -
     report = out / "report.json"
     if not report.exists():
         command = cli() + ["eval", "steps", "--model", model, "--split", split, "--out", str(out), "--data", "srl-swe:default",
-                           "--max-new-tokens", "160", "--batch-size", "28", "--json"] + step_flags()
+                           "--max-new-tokens", "160", "--batch-size", "8", "--dtype", "bfloat16", "--json"] + step_flags()
         if sample:
             command += ["--sample-temperature", "1.0"]
         run(command, log)

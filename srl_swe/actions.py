@@ -169,6 +169,9 @@ def parse_action(text: str, scaffold: Scaffold | None = None) -> ParsedAction:
     call = normalize_call(name, args, scaffold)
     if call.name not in scaffold.tools:
         raise FormatError(f"unknown tool {call.name!r}")
+    missing = [key for key in scaffold.tools[call.name].get("required", []) if key not in call.arguments]
+    if missing:  # the tool cannot run it; an empty call must not earn the similarity of the shared call syntax
+        raise FormatError(f"tool {call.name!r} is missing required parameter(s) {', '.join(map(repr, missing))}")
     return ParsedAction(stripped[7:think_end].strip(), call)
 
 

@@ -75,9 +75,12 @@ from hypothesis import strategies as st  # noqa: E402
 RESERVED_TAGS = ("</parameter>", "</function>", "<parameter=", "<think>", "</think>", "</tool_call>")
 
 
+VALUES = st.text().filter(lambda v: not any(tag in v for tag in RESERVED_TAGS))
+
+
 @settings(max_examples=200, deadline=None)
-@given(st.dictionaries(st.sampled_from(["command", "path", "old_str", "new_str", "file_text"]),
-                       st.text().filter(lambda v: not any(tag in v for tag in RESERVED_TAGS))))
+@given(st.fixed_dictionaries({"command": VALUES, "path": VALUES},
+                             optional={"old_str": VALUES, "new_str": VALUES, "file_text": VALUES}))
 def test_any_editor_call_round_trips_through_its_rendering(arguments):
     call = ToolCall("str_replace_editor", arguments)
     assert parse_action(format_action("t", call)).call == call
@@ -132,6 +135,9 @@ def reference_parse_action(text, scaffold=None):
     call = normalize_call(name, args, scaffold)
     if call.name not in scaffold.tools:
         raise FormatError(f"unknown tool {call.name!r}")
+    missing = [key for key in scaffold.tools[call.name].get("required", []) if key not in call.arguments]
+    if missing:
+        raise FormatError(f"tool {call.name!r} is missing required parameter(s) {', '.join(map(repr, missing))}")
     return ParsedAction(think.group(1).strip(), call)
 
 

@@ -5,7 +5,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from srl_swe.actions import format_action, render_call
+from srl_swe.actions import format_action, parse_action, render_call
+from srl_swe.errors import FormatError
 from srl_swe.rewards import SRLReward, similarity, srl_reward, srl_reward_func
 from srl_swe.trajectory.model import ToolCall
 
@@ -89,3 +90,14 @@ def test_similarity_is_bounded_and_symmetric_for_indel(a, b):
     s = similarity(a, b, "indel")
     assert 0.0 <= s <= 1.0
     assert s == similarity(b, a, "indel")
+
+
+def test_a_call_without_its_required_parameters_is_malformed():
+    """Found by SRL itself: at lr 5e-5 the policy collapsed onto `<function=str_replace_editor></function>`, which the
+    tool cannot run but which shared enough call syntax with every expert action to score ~0.5 whatever the step."""
+    empty = "<think>\nLet me look.\n</think>\n<function=str_replace_editor></function>"
+    for expert in ("<function=execute_bash>\n<parameter=command>ls /testbed</parameter>\n</function>",
+                   "<function=str_replace_editor>\n<parameter=command>view</parameter>\n<parameter=path>/testbed/a.py</parameter>\n</function>"):
+        assert srl_reward(empty, expert) == -1.0
+    with pytest.raises(FormatError, match="missing required parameter\\(s\\) 'path'"):
+        parse_action("<think>\nx\n</think>\n<function=str_replace_editor>\n<parameter=command>view</parameter>\n</function>")
