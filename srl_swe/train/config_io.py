@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 import types
+from pathlib import Path
 from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
 
 import yaml
@@ -51,26 +51,18 @@ def _checked(value: Any, hint: Any, where: str) -> Any:
             return value
         hint = scalars[0]
     if hint is bool:
-        if isinstance(value, bool):
-            return value
-    elif hint is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
+        ok = isinstance(value, bool)
+    elif hint in (int, float):
         if isinstance(value, str):
             try:
-                return int(value)
+                value = hint(value)
             except ValueError:
                 pass
-    elif hint is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value)
-            except ValueError:
-                pass
+        ok = isinstance(value, int if hint is int else (int, float)) and not isinstance(value, bool)
     else:
         return value
+    if ok:
+        return hint(value)
     raise SRLSweError(f"{where} must be {hint.__name__}, got {value!r}")
 
 
