@@ -394,8 +394,15 @@ class Sandbox:
             # Nothing to kill means the shell itself is busy (`while :; do :; done`): barely wait.
             late = worker.wait(self.config.interrupt_grace if killed else 0.2)
             if late.exit_code is not None:
-                self._cwd = late.cwd or self._cwd
-                return late
+                # Reap the killed background jobs now: bash would otherwise print their notices
+                # ("bash: line 7:  42 Killed  sh -c ...") at the start of the next command's output.
+                try:
+                    reaped = worker.run("wait", timeout=self.config.interrupt_grace, limit=4096)
+                except ShellGone:
+                    reaped = None
+                if reaped is not None and reaped.exit_code is not None:
+                    self._cwd = late.cwd or self._cwd
+                    return late
             out = late
             if not late.shell_exited:
                 try:
