@@ -265,6 +265,7 @@ def test_evaluate_steps_on_the_tiny_model(tiny, trajectories, tmp_path):
     report = evaluate_steps(tiny, None, max_new_tokens=8, limit=4, batch_size=2,
                             predictions_path=tmp_path / "p.jsonl", progress=False)
     _check_report(report, 4)
+    assert report["expert_over_budget"] == 4  # no expert action fits in 8 tokens
     heldout = {t.id for t in split_by_trajectory(trajectories, 0.2, 0)[1]}
     assert set(report["trajectories"]) <= heldout
     predictions = [json.loads(line) for line in (tmp_path / "p.jsonl").read_text().splitlines()]
@@ -292,3 +293,16 @@ def test_cli_eval_steps_writes_reports(tiny, tmp_path, capsys):
     assert len((out / "predictions.jsonl").read_text().splitlines()) == 2
     sft = parser.parse_args(["train", "sft", "--output-dir", str(tmp_path / "r"), "--lora-r", "8", "--resume"])
     assert sft.lora_r == 8 and sft.resume and sft.model == "smollm2-135m" and sft.func.__name__ == "cmd_train_sft"
+
+
+def test_completions_over_budget_counts_in_tokens(tiny):
+    from transformers import AutoTokenizer
+
+    from srl_swe.train.data import completions_over_budget
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny)
+    texts = ["short", "a much longer expert completion " * 20, ""]
+    lengths = [len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts]
+    assert completions_over_budget(texts, tokenizer, lengths[0]) == {"over": 1, "steps": 3, "longest": lengths[1]}
+    assert completions_over_budget(texts, tokenizer, lengths[1])["over"] == 0
+

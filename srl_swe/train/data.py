@@ -110,6 +110,17 @@ def step_rows(trajectories: Iterable[Trajectory], step_config: StepConfig | None
     return rows
 
 
+def completions_over_budget(completions: Iterable[str], tokenizer, max_tokens: int) -> dict[str, int]:
+    """How many expert completions are longer than `max_tokens` tokens (and the longest).
+
+    A policy cut at `max_tokens` scores -1 on such a step even when it copies the expert, so SRL
+    learns to avoid the expert's action there and evaluation counts it as malformed: a generation
+    budget must cover the data.
+    """
+    lengths = [len(ids) for ids in tokenizer(list(completions), add_special_tokens=False)["input_ids"]]
+    return {"over": sum(n > max_tokens for n in lengths), "steps": len(lengths), "longest": max(lengths, default=0)}
+
+
 def step_dataset(trajectories: Iterable[Trajectory], step_config: StepConfig | None = None):
     """A `datasets.Dataset` of SRL step instances.
 

@@ -165,13 +165,14 @@ def evaluate_steps(
 
     The report holds `mean_reward` (the SRL reward: similarity in [0, 1], -1 when
     malformed), `mean_similarity` (malformed counted as 0), `format_rate`,
-    `tool_match_rate` (the call parses and names the expert's tool), and the same numbers
-    `per_tool` (keyed by the expert's tool).
+    `tool_match_rate` (the call parses and names the expert's tool), the same numbers
+    `per_tool` (keyed by the expert's tool), and `expert_over_budget`: how many expert
+    completions are longer than `max_new_tokens` (steps where even a copy would be cut and fail).
     """
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from .data import load_data, select_split, step_rows
+    from .data import completions_over_budget, load_data, select_split, step_rows
 
     step_config = step_config or StepConfig()
     trajectories = load_data(data)
@@ -190,6 +191,7 @@ def evaluate_steps(
     greedy = neutral_generation(tokenizer, max_new_tokens)
 
     texts = [tokenizer.apply_chat_template(r["prompt"], tokenize=False, add_generation_prompt=True) for r in rows]
+    budget = completions_over_budget([r["expert_completion"] for r in rows], tokenizer, max_new_tokens)
     start = time.time()
     completions = _generate(model, tokenizer, texts, greedy, batch_size, "eval steps" if progress else None)
     records = [_score(row, completion, scaffold, metric) for row, completion in zip(rows, completions)]
@@ -221,6 +223,7 @@ def evaluate_steps(
         "trajectories": sorted({r["trajectory_id"] for r in rows}),
         "metric": metric,
         "max_new_tokens": max_new_tokens,
+        "expert_over_budget": budget["over"],
         "context": step_config.context,
         **_summary(records),
         **sampled,
@@ -241,7 +244,8 @@ def to_markdown(report: dict[str, Any]) -> str:
         f"## Step evaluation: `{report['model']}`",
         "",
         f"data: {report['data']} ({report['split']} split, split seed {report['split_seed']}), metric: {report['metric']}, "
-        f"context: {report['context']}, max_new_tokens: {report['max_new_tokens']}",
+        f"context: {report['context']}, max_new_tokens: {report['max_new_tokens']} "
+        f"(expert actions longer than that: {report.get('expert_over_budget', '–')})",
         "",
         "| tool | " + " | ".join(columns) + " |",
         "|---|" + "---:|" * len(columns),

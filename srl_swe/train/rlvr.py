@@ -52,6 +52,10 @@ class RLVRRunConfig:
     """KL coefficient."""
     clip_epsilon: float = 0.2
     """PPO-style clipping range (as SRL)."""
+    scale_rewards: str = "group"
+    """Advantage scaling: group, batch or none (as SRL)."""
+    gradient_checkpointing: bool = False
+    """Recompute activations in the backward pass to save memory (as SRL)."""
     dynamic_sampling: bool = False
     """Drop groups whose episodes all scored the same and refill with fresh tasks (each refill round costs a
     whole group of live episodes, so it is off by default)."""
@@ -176,7 +180,8 @@ def train_rlvr(config: RLVRRunConfig) -> Path:
         per_device_train_batch_size=config.prompts_per_step * config.num_generations, num_generations=config.num_generations,
         max_completion_length=config.max_completion_length, temperature=config.temperature, logging_steps=1,
         top_p=1.0, top_k=0, repetition_penalty=1.0, epsilon=config.clip_epsilon,
-        loss_type="grpo", scale_rewards="group",  # SRL's objective: per-sequence loss, group-normalised advantages
+        loss_type="grpo", scale_rewards=config.scale_rewards,  # SRL's objective: per-sequence loss
+        gradient_checkpointing=config.gradient_checkpointing,
         save_steps=config.save_steps, seed=config.seed, report_to="none", remove_unused_columns=False,
         bf16=cuda_available(), use_cpu=not cuda_available(), disable_tqdm=False,
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,8 +19,10 @@ from ..rewards import DEFAULT_METRIC, SRLReward
 from ..scaffold import DEFAULT_SCAFFOLD
 from ..steps import StepConfig
 from . import cuda_available, distributed_state
-from .data import step_config_of
+from .data import completions_over_budget, step_config_of
 from .run_dir import MetricsCallback, RunDir
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -58,6 +61,10 @@ class SRLRunConfig:
     """KL coefficient (the paper uses none)."""
     clip_epsilon: float = 0.2
     """PPO-style clipping range."""
+    scale_rewards: str = "group"
+    """Advantage scaling: group (divide by each group's reward std, as in GRPO and the paper), batch, or none
+    (Dr. GRPO: keep the reward's own scale, so a group whose samples differ by 0.01 in similarity barely moves
+    the policy)."""
     dynamic_sampling: bool = True
     """Drop prompt groups whose reward std <= dynamic_sampling_epsilon and refill the batch."""
     dynamic_sampling_epsilon: float = 1e-4
@@ -89,6 +96,8 @@ class SRLRunConfig:
     """Generate with vLLM (None = when the `vllm` extra is installed and a GPU is present)."""
     bf16: bool | None = None
     """bf16 training (None = when a GPU is present)."""
+    gradient_checkpointing: bool = False
+    """Recompute activations in the backward pass to save memory (TRL's default is on; it costs a second forward)."""
     resume: bool = False
     """Resume from the newest checkpoint in output_dir."""
 
@@ -139,7 +148,7 @@ def train_srl(config: SRLRunConfig) -> Path:
         learning_rate=config.learning_rate,
         beta=config.beta,
         epsilon=config.clip_epsilon,
-        scale_rewards="group",
+        scale_rewards=config.scale_rewards,
         loss_type="grpo",
         top_p=1.0, top_k=0, repetition_penalty=1.0,  # on-policy: pure temperature sampling
         logging_steps=config.logging_steps,
@@ -147,6 +156,7 @@ def train_srl(config: SRLRunConfig) -> Path:
         save_strategy="steps",
         seed=config.seed,
         bf16=config.bf16 if config.bf16 is not None else cuda,
+        gradient_checkpointing=config.gradient_checkpointing,
         use_cpu=not cuda,  # without it, torchrun on CPU starts independent processes instead of a gloo group
         use_vllm=use_vllm,
         report_to="none",
@@ -154,12 +164,18 @@ def train_srl(config: SRLRunConfig) -> Path:
         remove_unused_columns=False,
     )
     peft_config = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, task_type="CAUSAL_LM", target_modules="all-linear") if config.lora_r else None
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    budget = completions_over_budget(train_dataset["expert_completion"], tokenizer, config.max_completion_length)
+    if budget["over"] and main_process:
+        logger.warning("%d of %d expert completions are longer than max_completion_length=%d tokens (the longest has %d): "
+                       "a rollout that copies the expert there is cut and scored -1", budget["over"], budget["steps"],
+                       config.max_completion_length, budget["longest"])
     trainer = DynamicSamplingGRPOTrainer(
         model=model_path,
         reward_funcs=[SRLReward(config.metric, config.scaffold)],
         args=args,
         train_dataset=train_dataset,
-        processing_class=AutoTokenizer.from_pretrained(model_path),
+        processing_class=tokenizer,
         peft_config=peft_config,
         callbacks=[MetricsCallback(run)],
         dynamic_sampling=config.dynamic_sampling,
