@@ -62,6 +62,13 @@ def shared_options() -> list[str]:
     return [f"{k}={demo['shared'][k]}" for k in keep if k in demo["shared"]]
 
 
+def generation_budget() -> str:
+    """The demo's token budget, used for every rollout and evaluation (it covers the longest expert completion)."""
+    from srl_swe.train.config_io import load_yaml
+
+    return str(load_yaml("demo")["max_new_tokens"])
+
+
 def step_flags() -> list[str]:
     """The `eval steps` flags that rebuild the training prompts and split."""
     from srl_swe.train.config_io import load_yaml
@@ -77,7 +84,7 @@ def evaluate(model: str, split: str, out: Path, log: Path, args, sample: bool) -
     report = out / "report.json"
     if not report.exists():
         command = cli() + ["eval", "steps", "--model", model, "--split", split, "--out", str(out), "--data", "srl-swe:default",
-                           "--max-new-tokens", "160", "--batch-size", "8", "--dtype", "bfloat16", "--json"] + step_flags()
+                           "--max-new-tokens", generation_budget(), "--batch-size", "8", "--dtype", "bfloat16", "--json"] + step_flags()
         if sample:
             command += ["--sample-temperature", "1.0"]
         run(command, log)
@@ -96,7 +103,7 @@ def train(arm: str, seed: int, run_dir: Path, log: Path, args) -> dict[str, str]
                        f"sft.save_steps={max(1, sft_steps // args.points)}", "sft.save_total_limit=null",
                        f"srl.max_steps={args.steps}", f"srl.prompts_per_step={args.batch}",
                        f"srl.num_generations={args.generations}", f"srl.learning_rate={args.srl_lr}",
-                       f"srl.save_steps={max(1, args.steps // args.points)}", "srl.max_completion_length=160",
+                       f"srl.save_steps={max(1, args.steps // args.points)}", f"srl.max_completion_length={generation_budget()}",
                        f"srl.max_refill_rounds={args.refill_rounds}", "srl.eval_heldout=false"]
     if not (run_dir / "pipeline.json").exists():
         run(command, log)
@@ -234,7 +241,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20, help="optimizer updates per training stage")
     parser.add_argument("--batch", type=int, default=2, help="expert steps per update")
     parser.add_argument("--generations", type=int, default=4, help="SRL rollouts per prompt")
-    parser.add_argument("--sft-lr", type=float, default=5e-5)
+    parser.add_argument("--sft-lr", type=float, default=1e-4)
     parser.add_argument("--srl-lr", type=float, default=1e-5)
     parser.add_argument("--refill-rounds", type=int, default=1)
     parser.add_argument("--points", type=int, default=2, help="checkpoints scored per stage for the curve")
