@@ -83,6 +83,25 @@ def test_when_refill_is_exhausted_filtered_rows_are_masked_out(tiny_trainer):
     trainer.max_refill_rounds = 20
 
 
+def always_malformed(prompts, completions, **_):
+    return [-1.0] * len(completions)
+
+
+def test_a_first_step_of_only_malformed_rollouts_says_to_warm_up_first(tiny_trainer, caplog):
+    trainer, dataset = tiny_trainer
+    trainer.reward_funcs, trainer.max_refill_rounds = [always_malformed], 1
+    rows = [dict(r) for r in dataset][:2]
+    try:
+        with caplog.at_level("WARNING", logger="srl_swe.train.dynamic_sampling"):
+            trainer._generate_and_score_completions([row for row in rows for _ in range(2)])
+    finally:
+        trainer.reward_funcs, trainer.max_refill_rounds = [rigged_reward], 20
+    assert "every rollout of the first step was malformed" in caplog.text and "train pipeline sft,srl" in caplog.text
+    caplog.clear()
+    trainer._generate_and_score_completions([row for row in rows for _ in range(2)])  # informative rows: no such warning
+    assert "malformed" not in caplog.text
+
+
 def test_reward_wiring_scores_expert_one_and_garbage_minus_one(tiny_trainer):
     _, dataset = tiny_trainer
     row = dataset[0]
@@ -133,3 +152,17 @@ def test_config_values_are_checked_against_the_field_types():
                             (["resume=1"], "resume"), (["eval_limit=many"], "eval_limit")):
         with pytest.raises(SRLSweError, match=f"--set: {field_name} must be"):
             build_config(SRLRunConfig, parse_overrides(bad), origin="--set")
+
+
+def test_pipeline_overrides_go_to_a_stage_the_pipeline_or_every_stage(monkeypatch, tmp_path):
+    """`--set eval_heldout=false` must turn off the pipeline's own evaluation, not reach SFT as an unknown field."""
+    from srl_swe.cli import main
+    from srl_swe.train import pipeline
+
+    seen = []
+    monkeypatch.setattr(pipeline, "run_pipeline", seen.append)
+    assert main(["train", "pipeline", "sft,srl", "--output-dir", str(tmp_path), "--set", "eval_heldout=false",
+                 "model=tiny-random", "seed=3", "sft.max_steps=2"]) == 0
+    (config,) = seen
+    assert config.eval_heldout is False and config.model == "tiny-random"
+    assert config.shared == {"seed": 3} and config.stage_options == {"sft": {"max_steps": 2}}

@@ -6,6 +6,7 @@ and returns the `train` group's subparsers so more trainers can be added to it.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -89,12 +90,16 @@ def cmd_train_pipeline(args: argparse.Namespace) -> None:
     data = load_yaml(args.config)
     flags = {"stages": args.stages.split(",") if args.stages else None, "output_dir": args.output_dir,
              "model": args.model, "data": args.data}
-    config = build_config(PipelineConfig, data, {k: v for k, v in flags.items() if v is not None}, origin=args.config or "command line")
-    for key, value in parse_overrides(args.set).items():  # stage.key=value or key=value (shared)
+    overrides = parse_overrides(args.set)  # stage.key=value, a pipeline field, or key=value shared by every stage
+    pipeline_fields = {f.name for f in dataclasses.fields(PipelineConfig)}
+    own = {k: v for k, v in overrides.items() if k in pipeline_fields}
+    config = build_config(PipelineConfig, data, {k: v for k, v in flags.items() if v is not None}, own,
+                          origin=args.config or "command line")
+    for key, value in overrides.items():
         stage, _, field = key.rpartition(".")
         if stage:
             config.stage_options.setdefault(stage, {})[field] = value
-        else:
+        elif key not in own:
             config.shared[field] = value
     run_pipeline(config)
 
@@ -211,7 +216,7 @@ def add_pipeline_parser(train_sub) -> argparse.ArgumentParser:
     pipe.add_argument("--model", default=None, help=MODEL_HELP)
     pipe.add_argument("--data", default=None)
     pipe.add_argument("--output-dir", default=None)
-    pipe.add_argument("--set", nargs="*", metavar="[STAGE.]KEY=VALUE", help="e.g. --set sft.max_steps=50 seed=1")
+    pipe.add_argument("--set", nargs="*", metavar="[STAGE.]KEY=VALUE", help="STAGE.KEY sets one stage's field; a pipeline field (eval_heldout, model, ...) sets that; any other KEY is shared by every stage. E.g. --set sft.max_steps=50 seed=1 eval_heldout=false")
     pipe.set_defaults(func=cmd_train_pipeline)
     return pipe
 

@@ -181,9 +181,11 @@ class DynamicSamplingGRPOTrainer(GRPOTrainer):
         kept_per_rank = torch.zeros(world, dtype=torch.long)
         generated_groups = dropped_groups = 0
         batch_inputs = inputs
+        all_malformed = True
         for round_index in range(self.max_refill_rounds + 1):
             output = super()._generate_and_score_completions(batch_inputs)
             self._log_format_failures(mode)
+            all_malformed = all_malformed and bool((self._last_rewards <= -1.0).all())
             unknown = set(output) - SUPPORTED_KEYS
             if unknown:
                 raise ValueError(f"dynamic sampling cannot merge batch fields {sorted(unknown)}; disable it for this setup")
@@ -212,6 +214,10 @@ class DynamicSamplingGRPOTrainer(GRPOTrainer):
         batch["num_items_in_batch"] = self.accelerator.gather(loss_mask.sum()).sum()
         unfilled = int((target_rows - kept_per_rank.clamp(max=target_rows)).sum())
         self.batch_is_uninformative = int(kept_per_rank.sum()) == 0
+        if all_malformed and self.state.global_step == 0:
+            logger.warning("every rollout of the first step was malformed (reward -1): the model does not write the output "
+                           "format, so no group can be informative; give it a short SFT warm-up first "
+                           "(`srl-swe train pipeline sft,srl`, as the demo does)")
         if unfilled:
             logger.warning("dynamic sampling: %d of %d rows unfilled after %d rounds (max_refill_rounds=%d); they are masked "
                            "out of the loss", unfilled, target_rows * world, round_index + 1, self.max_refill_rounds)

@@ -51,8 +51,9 @@ class SRLRunConfig:
     """Rollouts per prompt (the GRPO group size)."""
     prompts_per_step: int = 2
     """Prompt groups per optimizer step (per device); the batch is prompts_per_step * num_generations completions."""
-    max_completion_length: int = 256
-    """Longest completion, in tokens."""
+    max_completion_length: int = 384
+    """Longest completion, in tokens; it must cover the expert's (the embedded data's longest is 338 tokens), or
+    copies of the expert's longest actions are cut, scored -1, and SRL learns to avoid them."""
     temperature: float = 1.0
     """Sampling temperature of rollouts."""
     learning_rate: float = 1e-6
