@@ -5,8 +5,9 @@ with the same step prompts (the shipped `demo` config's shared options), for 3 t
 seeds; the split (`split_seed`) is fixed, so every arm and seed is scored on the same
 held-out and validation trajectories. Budget: each training stage makes `--steps` optimizer
 updates of `--batch` expert steps (SFT: batch_size; SRL: prompts_per_step x num_generations
-rollouts); SFT->SRL runs both stages, and `sft-long` (SFT for twice the steps) is its
-matched-update control.
+rollouts); SFT->SRL continues the SFT arm's final model of the same seed with SRL (the SFT stage is
+trained once and shared), and `sft-long` (SFT for twice the steps) is its matched-update control.
+SRL's learning rate and advantage scaling default to the demo's (chosen on validation).
 
 Each run is a `srl-swe train pipeline` command; checkpoints are scored with `srl-swe eval
 steps` (greedy held-out, validation, and one sample per step at the training temperature).
@@ -91,34 +92,61 @@ def evaluate(model: str, split: str, out: Path, log: Path, args, sample: bool) -
     return json.loads(report.read_text())
 
 
+def demo_srl_option(key: str) -> Any:
+    from srl_swe.train.config_io import load_yaml
+
+    return load_yaml("demo")["stage_options"]["srl"][key]
+
+
 def train(arm: str, seed: int, run_dir: Path, log: Path, args) -> dict[str, str]:
-    """Train one arm (resumable); return {stage: final model folder}."""
+    """Train one arm (resumable); return {stage: final model folder}.
+
+    `sft-srl` trains only its SRL stage, from the `sft` arm's final model of the same seed
+    (the same command would train the same SFT model again).
+    """
     stages = ARMS[arm]
     if not stages:
         return {}
+    start: dict[str, str] = {}
+    if arm == "sft-srl":
+        start = {"sft": one_run("sft", seed, args)["model"]}
+        stages = ["srl"]
     sft_steps = args.steps * (2 if arm == "sft-long" else 1)
     command = cli() + ["train", "pipeline", ",".join(stages), "--data", "srl-swe:default", "--output-dir", str(run_dir),
                        "--set", "eval_heldout=false", "resume=true", f"seed={seed}", *SPLIT, *shared_options(),
+                       *([f"model={start['sft']}"] if start else []),
                        f"sft.max_steps={sft_steps}", f"sft.batch_size={args.batch}", f"sft.learning_rate={args.sft_lr}",
                        f"sft.save_steps={max(1, sft_steps // args.points)}", "sft.save_total_limit=null",
                        f"srl.max_steps={args.steps}", f"srl.prompts_per_step={args.batch}",
                        f"srl.num_generations={args.generations}", f"srl.learning_rate={args.srl_lr}",
                        f"srl.save_steps={max(1, args.steps // args.points)}", f"srl.max_completion_length={generation_budget()}",
-                       f"srl.max_refill_rounds={args.refill_rounds}", "srl.eval_heldout=false"]
+                       f"srl.max_refill_rounds={args.refill_rounds}", f"srl.scale_rewards={args.srl_scale_rewards}",
+                       "srl.eval_heldout=false"]
     if not (run_dir / "pipeline.json").exists():
         run(command, log)
-    return {s["stage"]: s["model"] for s in json.loads((run_dir / "pipeline.json").read_text())["stages"]}
+    return {**start, **{s["stage"]: s["model"] for s in json.loads((run_dir / "pipeline.json").read_text())["stages"]}}
 
 
-def curve(arm: str, seed: int, stages: dict[str, str], run_dir: Path, log: Path, args) -> list[dict[str, Any]]:
-    """Held-out greedy reward at each saved checkpoint, with a global step counted across stages."""
+def curve(arm: str, seed: int, run_dir: Path, final: dict[str, Any], log: Path, args) -> list[dict[str, Any]]:
+    """Held-out greedy reward at each saved checkpoint, with a global step counted across stages.
+
+    The last checkpoint holds the final model, whose report is `final`; `sft-srl` begins with
+    the `sft` arm's curve.
+    """
     points, offset = [], 0
-    for index, stage in enumerate(ARMS[arm], 1):
+    stages = ARMS[arm]
+    if arm == "sft-srl":
+        points = one_run("sft", seed, args)["curve"]
+        offset = max(p["step"] for p in points)
+        stages = ["srl"]
+    for index, stage in enumerate(stages, 1):
         folder = run_dir / f"{index:02d}-{stage}"
         checkpoints = sorted(folder.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
         for checkpoint in checkpoints:
             step = int(checkpoint.name.split("-")[1])
-            report = evaluate(str(checkpoint), "heldout", run_dir / "eval" / f"{stage}-{step}", log, args, sample=False)
+            last = index == len(stages) and checkpoint == checkpoints[-1]
+            report = final if last else evaluate(str(checkpoint), "heldout", run_dir / "eval" / f"{stage}-{step}", log, args,
+                                                 sample=False)
             points.append({"stage": stage, "step": offset + step, "heldout_reward": report["mean_reward"]})
         offset += max((int(c.name.split("-")[1]) for c in checkpoints), default=0)
     return points
@@ -155,7 +183,7 @@ def one_run(arm: str, seed: int, args) -> dict[str, Any]:
               **{f"heldout_{k}": heldout[k] for k in ("mean_reward", "format_rate", "tool_match_rate", "count")},
               "heldout_sampled_reward": heldout.get("sampled_mean_reward"),
               "validation_reward": validation["mean_reward"],
-              "curve": curve(arm, seed, stages, run_dir, log, args) if stages else []}
+              "curve": curve(arm, seed, run_dir, heldout, log, args) if stages else []}
     if args.resolve:
         result["resolve"] = resolve_rates(model, run_dir, log, args)
     write_json(result_path, result)
@@ -191,7 +219,8 @@ def summarise(results: list[dict[str, Any]], args) -> None:
              f"Machine: {platform.node()} ({os.cpu_count()} CPUs), {platform.platform()}; model smollm2-135m; "
              f"data srl-swe:default (42 train / 6 validation / 12 held-out trajectories, split_seed 0).",
              f"Budget per training stage: {args.steps} updates x {args.batch} expert steps; SRL group size "
-             f"{args.generations}; lr SFT {args.sft_lr}, SRL {args.srl_lr}. Mean ± std over training seeds.", "",
+             f"{args.generations}; lr SFT {args.sft_lr}, SRL {args.srl_lr} (scale_rewards {args.srl_scale_rewards}). "
+             "Mean ± std over training seeds.", "",
              "| arm | seeds | held-out reward (greedy) | held-out reward (sampled, T=1) | format rate | tool match "
              "| validation reward |" + (" resolved oracle-file | resolved agentic |" if args.resolve else ""),
              "|---|---:|---:|---:|---:|---:|---:|" + ("---:|---:|" if args.resolve else "")]
@@ -242,7 +271,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=2, help="expert steps per update")
     parser.add_argument("--generations", type=int, default=4, help="SRL rollouts per prompt")
     parser.add_argument("--sft-lr", type=float, default=1e-4)
-    parser.add_argument("--srl-lr", type=float, default=1e-5)
+    parser.add_argument("--srl-lr", type=float, default=demo_srl_option("learning_rate"))
+    parser.add_argument("--srl-scale-rewards", default=demo_srl_option("scale_rewards"), choices=["group", "batch", "none"])
     parser.add_argument("--refill-rounds", type=int, default=1)
     parser.add_argument("--points", type=int, default=2, help="checkpoints scored per stage for the curve")
     parser.add_argument("--resolve", action="store_true", help="also measure resolve rates on the registered tasks (Docker)")
