@@ -29,11 +29,15 @@ import statistics
 import subprocess
 import sys
 import time
+from functools import cache
 from pathlib import Path
 from typing import Any
 
+from srl_swe.train.config_io import load_yaml
+
 REPO = Path(__file__).resolve().parents[1]
 ARMS = {"base": [], "sft": ["sft"], "srl": ["srl"], "sft-srl": ["sft", "srl"], "sft-long": ["sft"]}
+CONTINUES = {"sft-srl": "sft"}  # an arm that starts from another arm's final model of the same seed
 SPLIT = ["heldout_fraction=0.2", "validation_fraction=0.1", "split_seed=0"]
 
 
@@ -55,26 +59,32 @@ def run(command: list[str], log: Path) -> None:
         subprocess.run(command, stdout=handle, stderr=subprocess.STDOUT, check=True, cwd=REPO)
 
 
-def shared_options() -> list[str]:
-    from srl_swe.train.config_io import load_yaml
+@cache
+def demo_config() -> dict[str, Any]:
+    """The shipped demo config, whose prompts, budget and SRL settings every arm shares."""
+    return load_yaml("demo")
 
-    demo = load_yaml("demo")
+
+def own_stages(arm: str) -> list[str]:
+    """The stages an arm trains itself: those after the arm it continues, if any."""
+    start = CONTINUES.get(arm)
+    return ARMS[arm][len(ARMS[start]):] if start else ARMS[arm]
+
+
+def shared_options() -> list[str]:
+    demo = demo_config()
     keep = ("scaffold", "context", "max_observation_chars", "max_problem_chars", "bf16")
     return [f"{k}={demo['shared'][k]}" for k in keep if k in demo["shared"]]
 
 
 def generation_budget() -> str:
     """The demo's token budget, used for every rollout and evaluation (it covers the longest expert completion)."""
-    from srl_swe.train.config_io import load_yaml
-
-    return str(load_yaml("demo")["max_new_tokens"])
+    return str(demo_config()["max_new_tokens"])
 
 
 def step_flags() -> list[str]:
     """The `eval steps` flags that rebuild the training prompts and split."""
-    from srl_swe.train.config_io import load_yaml
-
-    shared = load_yaml("demo")["shared"]
+    shared = demo_config()["shared"]
     return ["--scaffold", shared["scaffold"], "--context", shared["context"],
             "--max-observation-chars", str(shared["max_observation_chars"]), "--max-problem-chars", str(shared["max_problem_chars"]),
             "--heldout-fraction", "0.2", "--validation-fraction", "0.1", "--split-seed", "0"]
@@ -92,25 +102,18 @@ def evaluate(model: str, split: str, out: Path, log: Path, args, sample: bool) -
     return json.loads(report.read_text())
 
 
-def demo_srl_option(key: str) -> Any:
-    from srl_swe.train.config_io import load_yaml
-
-    return load_yaml("demo")["stage_options"]["srl"][key]
-
-
 def train(arm: str, seed: int, run_dir: Path, log: Path, args) -> dict[str, str]:
     """Train one arm (resumable); return {stage: final model folder}.
 
-    `sft-srl` trains only its SRL stage, from the `sft` arm's final model of the same seed
-    (the same command would train the same SFT model again).
+    An arm in CONTINUES trains only its own stages, from the other arm's final model of the
+    same seed (the same command would train the same model again).
     """
-    stages = ARMS[arm]
+    stages = own_stages(arm)
     if not stages:
         return {}
     start: dict[str, str] = {}
-    if arm == "sft-srl":
-        start = {"sft": one_run("sft", seed, args)["model"]}
-        stages = ["srl"]
+    if arm in CONTINUES:
+        start = {ARMS[CONTINUES[arm]][-1]: one_run(CONTINUES[arm], seed, args)["model"]}
     sft_steps = args.steps * (2 if arm == "sft-long" else 1)
     command = cli() + ["train", "pipeline", ",".join(stages), "--data", "srl-swe:default", "--output-dir", str(run_dir),
                        "--set", "eval_heldout=false", "resume=true", f"seed={seed}", *SPLIT, *shared_options(),
@@ -130,15 +133,14 @@ def train(arm: str, seed: int, run_dir: Path, log: Path, args) -> dict[str, str]
 def curve(arm: str, seed: int, run_dir: Path, final: dict[str, Any], log: Path, args) -> list[dict[str, Any]]:
     """Held-out greedy reward at each saved checkpoint, with a global step counted across stages.
 
-    The last checkpoint holds the final model, whose report is `final`; `sft-srl` begins with
-    the `sft` arm's curve.
+    The last checkpoint holds the final model, whose report is `final`; an arm in CONTINUES
+    begins with the other arm's curve.
     """
     points, offset = [], 0
-    stages = ARMS[arm]
-    if arm == "sft-srl":
-        points = one_run("sft", seed, args)["curve"]
+    stages = own_stages(arm)
+    if arm in CONTINUES:
+        points = one_run(CONTINUES[arm], seed, args)["curve"]
         offset = max(p["step"] for p in points)
-        stages = ["srl"]
     for index, stage in enumerate(stages, 1):
         folder = run_dir / f"{index:02d}-{stage}"
         checkpoints = sorted(folder.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
@@ -193,10 +195,9 @@ def one_run(arm: str, seed: int, args) -> dict[str, Any]:
 def baseline() -> dict[str, Any]:
     from srl_swe.baselines import copy_from_train
     from srl_swe.steps import StepConfig
-    from srl_swe.train.config_io import load_yaml
     from srl_swe.train.data import load_data, select_split
 
-    shared = load_yaml("demo")["shared"]
+    shared = demo_config()["shared"]
     config = StepConfig(context=shared["context"], max_observation_chars=shared["max_observation_chars"],
                         max_problem_chars=shared["max_problem_chars"], scaffold=shared["scaffold"])
     trajectories = load_data("srl-swe:default")
@@ -271,8 +272,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=2, help="expert steps per update")
     parser.add_argument("--generations", type=int, default=4, help="SRL rollouts per prompt")
     parser.add_argument("--sft-lr", type=float, default=1e-4)
-    parser.add_argument("--srl-lr", type=float, default=demo_srl_option("learning_rate"))
-    parser.add_argument("--srl-scale-rewards", default=demo_srl_option("scale_rewards"), choices=["group", "batch", "none"])
+    parser.add_argument("--srl-lr", type=float, default=demo_config()["stage_options"]["srl"]["learning_rate"])
+    parser.add_argument("--srl-scale-rewards", default=demo_config()["stage_options"]["srl"]["scale_rewards"], choices=["group", "batch", "none"])
     parser.add_argument("--refill-rounds", type=int, default=1)
     parser.add_argument("--points", type=int, default=2, help="checkpoints scored per stage for the curve")
     parser.add_argument("--resolve", action="store_true", help="also measure resolve rates on the registered tasks (Docker)")

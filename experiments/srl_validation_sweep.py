@@ -14,9 +14,7 @@ import argparse
 import json
 from pathlib import Path
 
-from srl_comparison import SPLIT, cli, evaluate, run, shared_options, write_json
-
-from srl_swe.train.config_io import load_yaml
+from srl_comparison import SPLIT, cli, demo_config, evaluate, run, shared_options, write_json
 
 
 def main() -> None:
@@ -28,7 +26,7 @@ def main() -> None:
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     log = args.out / "commands.log"
-    srl = load_yaml("demo")["stage_options"]["srl"]
+    srl = demo_config()["stage_options"]["srl"]
     rows = [{"variant": "start", **_scores(evaluate(args.start, "validation", args.out / "start", log, args, sample=True))}]
     for name, *overrides in args.variant:
         folder = args.out / name
