@@ -175,6 +175,70 @@ def parse_action(text: str, scaffold: Scaffold | None = None) -> ParsedAction:
     return ParsedAction(stripped[7:think_end].strip(), call)
 
 
+_OPENINGS = ("<function=", "<tool_call>")
+_NAME_RE = re.compile(r"[A-Za-z0-9_.\-]*")
+
+
+def _open_gap_can_close(gap: str) -> bool:
+    """Whether text after a function's last closed parameter can still be whitespace, a parameter or the close."""
+    head = gap.lstrip()
+    if not head or "<parameter=".startswith(head) or "</function>".startswith(head):
+        return True
+    if not head.startswith("<parameter="):
+        return False
+    name = _NAME_RE.match(head, 11).end()
+    return name == len(head) or (head[name] == ">" and name > 11)
+
+
+def can_still_parse(prefix: str, scaffold: Scaffold | None = None) -> bool:
+    """False only when no continuation of `prefix` can pass :func:`parse_action`.
+
+    Lets generation stop a sequence the moment its reward is sure to be -1 (a prose answer, a
+    second call, text after the call, a broken tag, an unknown tool) instead of writing to the
+    token limit: the reward is unchanged, and degenerate loops cost a few tokens instead of
+    hundreds. Conservative: when unsure it answers True.
+    """
+    scaffold = scaffold or load_scaffold()
+    text = prefix.rstrip("\ufffd").lstrip()  # a trailing U+FFFD is a multi-byte character still being decoded
+    if not text.startswith("<think>"):
+        return "<think>".startswith(text)
+    think_end = text.find("</think>", 7)
+    if think_end < 0:
+        return True
+    rest = text[think_end + 8:]
+    if "<think>" in rest or "</think>" in rest:
+        return False
+    call = rest.lstrip()
+    if not call.startswith(_OPENINGS):
+        return any(opening.startswith(call) for opening in _OPENINGS)
+    closing = "</function>" if call.startswith("<function=") else "</tool_call>"
+    close = call.find(closing)
+    if close >= 0:  # only whitespace may follow, and whitespace does not change the verdict
+        closed = text[:len(text) - len(call) + close + len(closing)]
+        if call[close + len(closing):].strip():
+            return False
+        try:
+            parse_action(closed, scaffold)
+        except FormatError:
+            return False
+        return True
+    if closing == "</tool_call>":
+        return True
+    name_end = _NAME_RE.match(call, 10).end()
+    if name_end == len(call):
+        return True
+    if call[name_end] != ">" or name_end == 10 or scaffold.canonical_name(call[10:name_end]) not in scaffold.tools:
+        return False
+    body = call[name_end + 1:]
+    blocks = _strict_blocks(body, _PARAMETER_OPEN_RE, "</parameter>")
+    pos = 0
+    for start, end, _, _ in blocks:
+        if body[pos:start].strip():
+            return False
+        pos = end
+    return _open_gap_can_close(body[pos:])
+
+
 def format_action(thought: str, call: ToolCall, scaffold: Scaffold | None = None) -> str:
     """The text a perfect policy would write for a step: `<think>` then the canonical call."""
     return f"<think>\n{thought.strip()}\n</think>\n{render_call(call, scaffold)}"

@@ -1,7 +1,9 @@
 """Parsing policy outputs and rendering tool calls."""
+import random
+
 import pytest
 
-from srl_swe.actions import extract_function_calls, format_action, parse_action, render_call
+from srl_swe.actions import can_still_parse, extract_function_calls, format_action, parse_action, render_call
 from srl_swe.errors import FormatError
 from srl_swe.trajectory.model import ToolCall
 
@@ -231,3 +233,63 @@ def test_parse_action_agrees_with_the_regex_reference_on_real_and_damaged_action
                   good.replace("</parameter>\n", "</parameter>x", 1), good + "\n" + good[good.index("<function="):]]
     for text in texts:
         assert outcome(parse_action, text) == outcome(reference_parse_action, text)
+
+
+PIECES = ["<think>", "</think>", "\n", " ", "x", "<function=", "str_replace_editor", "execute_bash", "bogus", ">", "<",
+          "<parameter=", "command", "path", "view", "</parameter>", "</function>", "/testbed/a.py", "<tool_call>",
+          '{"name": "execute_bash", "arguments": {"command": "ls"}}', "</tool_call>", "\ufffd"]
+ENDINGS = ["", "\n", "</parameter></function>", "</think><function=execute_bash><parameter=command>ls</parameter></function>",
+           "<parameter=command>ls</parameter></function>", "view</parameter><parameter=path>/a</parameter></function>",
+           '"}}</tool_call>', "</tool_call>", "ls</parameter>\n</function>\n"]
+
+
+def test_can_still_parse_never_stops_an_expert_action():
+    from srl_swe.scaffold import load_scaffold
+    from srl_swe.steps import StepConfig
+    from srl_swe.train.data import load_data, step_rows
+
+    scaffold = load_scaffold("openhands_compact")
+    completions = [r["expert_completion"] for r in step_rows(load_data(None), StepConfig(scaffold="openhands_compact"))]
+    json_form = '<think>\nlist it\n</think>\n<tool_call>{"name": "execute_bash", "arguments": {"command": "ls"}}</tool_call>\n'
+    for text in completions[::3] + [json_form, "  " + json_form]:
+        parse_action(text, scaffold)
+        assert all(can_still_parse(text[:end], scaffold) for end in range(len(text) + 1)), text
+
+
+def test_can_still_parse_is_false_only_when_no_continuation_parses():
+    rng = random.Random(0)
+    stops = 0
+    for _ in range(400):
+        text = "".join(rng.choice(PIECES) for _ in range(rng.randint(1, 14)))
+        if rng.random() < 0.5:
+            text = "<think>" + rng.choice(["", "a", "</think>"]) + text
+        for end in range(len(text) + 1):
+            if can_still_parse(text[:end]):
+                continue
+            stops += 1
+            for ending in ENDINGS + [text[end:]]:
+                with pytest.raises(FormatError):
+                    parse_action(text[:end] + ending)
+            break
+    assert stops > 100  # the fuzz reaches the stopping rules, so the check above has something to check
+
+
+@pytest.mark.parametrize("output", [
+    "I think the bug is in a.py",
+    "<think>x</think>\nLet me call the tool",
+    "<think>x</think>\n<function>\n<tool>execute_bash</tool>",
+    "<think>x</think><function=execute_bash><parameter=command>ls</parameter>\n</function>\n</function>",
+    "<think>x</think><function=execute_bash><parameter=command>ls</parameter></function><think>",
+    "<think>x</think><function=run_python><parameter=code>1</parameter>",
+    "<think>x</think><function=execute_bash>\n```\n",
+    "<think>x</think><function=str_replace_editor></function>",
+])
+def test_degenerate_outputs_stop_at_once(output):
+    assert not can_still_parse(output)
+
+
+def test_unfinished_outputs_can_still_parse():
+    for output in ["", "  <thi", "<think>still thinking", "<think>x</think>\n<func", "<think>x</think><function=execute",
+                   "<think>x</think><function=execute_bash>\n<parameter=comm", "<think>x</think><function=execute_bash><parameter=command>ls </function",
+                   "<think>x</think><tool_call>{\"name\"", "<think>x</think><function=execute_bash>" + ENDINGS[4] + "\n\n"]:
+        assert can_still_parse(output), output

@@ -7,8 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from srl_swe.actions import can_still_parse
 from srl_swe.errors import SRLSweError
 from srl_swe.rewards import SRLReward
+from srl_swe.scaffold import load_scaffold
 from srl_swe.steps import StepConfig
 from srl_swe.train.dynamic_sampling import DynamicSamplingGRPOTrainer, group_std, informative_groups, merge_batches
 from srl_swe.train.srl import SRLRunConfig, latest_checkpoint, train_srl
@@ -100,6 +102,26 @@ def test_a_first_step_of_only_malformed_rollouts_says_to_warm_up_first(tiny_trai
     caplog.clear()
     trainer._generate_and_score_completions([row for row in rows for _ in range(2)])  # informative rows: no such warning
     assert "malformed" not in caplog.text
+
+
+def test_rollouts_that_cannot_parse_stop_at_the_token_that_broke_them(tiny_trainer):
+    trainer, dataset = tiny_trainer
+    tokenizer = trainer.processing_class
+    prompt_ids, images, fields = trainer._tokenize_prompts([dict(r)["prompt"] for r in dataset][:4])
+    trainer.stop_malformed = load_scaffold()
+    try:
+        completions, _ = trainer._generate_single_turn(prompt_ids, images, fields, 2)
+    finally:
+        trainer.stop_malformed = None
+    stopped = [ids for ids in completions if len(ids) < trainer.max_completion_length and ids[-1] != tokenizer.eos_token_id]
+    assert stopped  # the random model's outputs break at once
+    for ids in stopped:
+        assert not can_still_parse(tokenizer.decode(ids, skip_special_tokens=True))
+        assert can_still_parse(tokenizer.decode(ids[:-1], skip_special_tokens=True))
+    assert trainer._metrics["train"]["completions/stopped_malformed_ratio"][-1] >= len(stopped) / len(completions)
+    assert "generate" not in vars(trainer.accelerator.unwrap_model(trainer.model))  # TRL's own generate is back
+    assert SRLReward()([[]] * len(stopped), tokenizer.batch_decode(stopped, skip_special_tokens=True),
+                       expert_action=[dataset[0]["expert_action"]] * len(stopped)) == [-1.0] * len(stopped)
 
 
 def test_reward_wiring_scores_expert_one_and_garbage_minus_one(tiny_trainer):

@@ -13,6 +13,12 @@ all ranks run the same number of rounds (TRL gathers in every round: a rank that
 early would deadlock the others). Each group must lie within one process. Refill prompts
 are drawn without replacement within an epoch, each rank from its own shard of one
 shuffled order, and the sampler's position is saved in every checkpoint.
+
+Given a scaffold (`stop_malformed`), a rollout on the plain transformers path stops as soon
+as its text can no longer parse as that scaffold's action: its reward is -1 whatever follows,
+so the rewards are unchanged, and a degenerate loop no longer holds the whole batch to
+max_completion_length. The completion then ends at the token that broke it (no EOS is
+appended), so the loss covers only what the policy wrote up to the break.
 """
 from __future__ import annotations
 
@@ -22,9 +28,12 @@ import os
 from typing import Any
 
 import torch
-from transformers import TrainerCallback
+from transformers import StoppingCriteriaList, TrainerCallback
 from trl import GRPOTrainer
 from trl.trainer.utils import pad
+
+from ..scaffold import Scaffold
+from .generation import StopWhenMalformed
 
 logger = logging.getLogger(__name__)
 
@@ -128,8 +137,9 @@ class DynamicSamplingGRPOTrainer(GRPOTrainer):
     """TRL's GRPOTrainer, plus SRL's dynamic sampling of informative prompt groups."""
 
     def __init__(self, *args: Any, dynamic_sampling: bool = True, dynamic_sampling_epsilon: float = 1e-4,
-                 max_refill_rounds: int = 8, **kwargs: Any):
+                 max_refill_rounds: int = 8, stop_malformed: Scaffold | None = None, **kwargs: Any):
         super().__init__(*args, **kwargs)
+        self.stop_malformed = stop_malformed
         self.dynamic_sampling = dynamic_sampling
         self.dynamic_sampling_epsilon = dynamic_sampling_epsilon
         self.max_refill_rounds = max_refill_rounds
@@ -153,6 +163,31 @@ class DynamicSamplingGRPOTrainer(GRPOTrainer):
         """Fresh prompts of this rank's shard, each repeated num_generations times (as TRL's sampler does)."""
         picks = self.refill_sampler.draw(max(1, n_rows // self.num_generations))
         return [dict(self.train_dataset[i]) for i in picks for _ in range(self.num_generations)]
+
+    def _generate_single_turn(self, prompt_ids, *args, **kwargs):
+        """TRL's generation, with rows stopped once they cannot parse (plain transformers path only)."""
+        if self.stop_malformed is None or self.use_vllm or self.use_transformers_continuous_batching:
+            return super()._generate_single_turn(prompt_ids, *args, **kwargs)
+        model = self.accelerator.unwrap_model(self.model_wrapped)
+        generate, criteria = model.generate, []
+
+        def generate_with_stop(*gen_args, **gen_kwargs):
+            criteria.append(StopWhenMalformed(self._tokenizer, gen_kwargs["input_ids"].shape[1], self.stop_malformed))
+            return generate(*gen_args, stopping_criteria=StoppingCriteriaList(criteria[-1:]), **gen_kwargs)
+
+        model.generate = generate_with_stop  # TRL's generate call takes no stopping criteria of its own
+        try:
+            completion_ids, logprobs = super()._generate_single_turn(prompt_ids, *args, **kwargs)
+        finally:
+            del model.generate
+        if len(criteria) != 1:
+            raise RuntimeError(f"expected one generate call per generation round, saw {len(criteria)}")
+        for row, length in criteria[0].stopped.items():  # drop the padding TRL read as an EOS
+            completion_ids[row] = completion_ids[row][:length]
+        stopped = self.accelerator.gather(torch.tensor(float(len(criteria[0].stopped)), device=self.accelerator.device))
+        mode = "train" if self.model.training else "eval"
+        self._metrics[mode]["completions/stopped_malformed_ratio"].append(float(stopped.sum()) / max(1, len(prompt_ids) * self.accelerator.num_processes))
+        return completion_ids, logprobs
 
     def _save_rng_state(self, output_dir: str) -> None:
         super()._save_rng_state(output_dir)

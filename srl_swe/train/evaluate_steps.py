@@ -14,8 +14,6 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Sequence
 
-from transformers import StoppingCriteria
-
 from ..actions import parse_action
 from ..errors import FormatError
 from ..models import resolve_model
@@ -23,6 +21,7 @@ from ..rewards import DEFAULT_METRIC, srl_reward
 from ..scaffold import load_scaffold
 from ..steps import StepConfig
 from ..trajectory.model import Trajectory
+from .generation import StopWhenMalformed, neutral_generation
 
 
 def _summary(records: list[dict[str, Any]]) -> dict[str, Any]:
@@ -50,47 +49,7 @@ def _device_and_dtype(dtype: str = "auto"):
     return device, torch.float32
 
 
-def neutral_generation(tokenizer, max_new_tokens: int, temperature: float | None = None):
-    """Greedy (temperature None) or pure temperature sampling, every other knob set to neutral explicitly.
-
-    Explicit because generate() fills each unset field from the model's own generation_config
-    (Qwen's says top-k 20, top-p 0.8, repetition penalty 1.05): samples would be off-policy.
-    """
-    from transformers import GenerationConfig
-
-    sampling = {"do_sample": False} if temperature is None else {"do_sample": True, "temperature": temperature, "top_k": 0,
-                                                                 "top_p": 1.0, "min_p": None}
-    return GenerationConfig(max_new_tokens=max_new_tokens, num_beams=1, repetition_penalty=1.0, no_repeat_ngram_size=0,
-                            pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id, **sampling)
-
-
-THINK_OPEN = "<think>"
-
-
-def cannot_start_with_think(text: str) -> bool:
-    """True once `text` can no longer become a valid action: `parse_action` requires it to begin with <think>."""
-    head = text.lstrip()[:len(THINK_OPEN)]
-    return not THINK_OPEN.startswith(head)
-
-
-class StopMalformedStart(StoppingCriteria):
-    """Stopping criterion: end a sequence as soon as its start rules out `<think>` (its reward is -1 whatever follows).
-
-    Exact for scoring and much cheaper for a model that answers in prose: it stops after a
-    few tokens instead of writing to max_new_tokens.
-    """
-
-    def __init__(self, tokenizer, prompt_length: int):
-        self.tokenizer, self.prompt_length = tokenizer, prompt_length
-
-    def __call__(self, input_ids, scores, **kwargs):
-        import torch
-
-        generated = self.tokenizer.batch_decode(input_ids[:, self.prompt_length:][:, :16], skip_special_tokens=True)
-        return torch.tensor([cannot_start_with_think(text) for text in generated], device=input_ids.device)
-
-
-def _generate(model, tokenizer, texts: list[str], generation, batch_size: int, progress: str | None) -> list[str]:
+def _generate(model, tokenizer, texts: list[str], generation, batch_size: int, scaffold, progress: str | None) -> list[str]:
     """Completions of `texts` in data order, generated in batches of similar prompt length (less padding)."""
     import torch
     from tqdm import tqdm
@@ -104,7 +63,7 @@ def _generate(model, tokenizer, texts: list[str], generation, batch_size: int, p
         batch = order[i:i + batch_size]
         inputs = tokenizer([texts[j] for j in batch], return_tensors="pt", padding=True, add_special_tokens=False)
         inputs = inputs.to(model.device)
-        stop = StoppingCriteriaList([StopMalformedStart(tokenizer, inputs["input_ids"].shape[1])])
+        stop = StoppingCriteriaList([StopWhenMalformed(tokenizer, inputs["input_ids"].shape[1], scaffold)])
         with torch.no_grad():
             output = model.generate(**inputs, generation_config=generation, stopping_criteria=stop)
         completions.update(zip(batch, tokenizer.batch_decode(output[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)))
@@ -193,13 +152,13 @@ def evaluate_steps(
     texts = [tokenizer.apply_chat_template(r["prompt"], tokenize=False, add_generation_prompt=True) for r in rows]
     budget = completions_over_budget([r["expert_completion"] for r in rows], tokenizer, max_new_tokens)
     start = time.time()
-    completions = _generate(model, tokenizer, texts, greedy, batch_size, "eval steps" if progress else None)
+    completions = _generate(model, tokenizer, texts, greedy, batch_size, scaffold, "eval steps" if progress else None)
     records = [_score(row, completion, scaffold, metric) for row, completion in zip(rows, completions)]
     sampled: dict[str, Any] = {}
     if sample_temperature is not None:
         torch.manual_seed(split_seed)
         sampling = neutral_generation(tokenizer, max_new_tokens, sample_temperature)
-        samples = _generate(model, tokenizer, texts, sampling, batch_size, "sampled steps" if progress else None)
+        samples = _generate(model, tokenizer, texts, sampling, batch_size, scaffold, "sampled steps" if progress else None)
         summary = _summary([_score(row, completion, scaffold, metric) for row, completion in zip(rows, samples)])
         sampled = {"sample_temperature": sample_temperature, **{f"sampled_{k}": v for k, v in summary.items() if k != "count"}}
 

@@ -99,7 +99,7 @@ class EpisodeRollout:
         import torch
 
         from ..gym.live import LiveConfig, SWEEnv
-        from .evaluate_steps import neutral_generation
+        from .generation import neutral_generation
 
         tokenizer = trainer.processing_class
         model = trainer.accelerator.unwrap_model(trainer.model)

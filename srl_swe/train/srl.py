@@ -16,7 +16,7 @@ from typing import Any
 
 from ..models import DEFAULT_MODEL, resolve_model
 from ..rewards import DEFAULT_METRIC, SRLReward
-from ..scaffold import DEFAULT_SCAFFOLD
+from ..scaffold import DEFAULT_SCAFFOLD, load_scaffold
 from ..steps import StepConfig
 from . import cuda_available, distributed_state
 from .data import completions_over_budget, step_config_of
@@ -72,6 +72,9 @@ class SRLRunConfig:
     """Reward-spread threshold of dynamic sampling."""
     max_refill_rounds: int = 4
     """Extra generation rounds allowed to refill a batch with informative groups."""
+    stop_malformed: bool = True
+    """Stop a rollout once it can no longer parse: its reward is -1 whatever follows, so rewards are unchanged and a
+    degenerate loop stops holding the batch to max_completion_length; its loss covers the tokens up to the break."""
     lora_r: int = 0
     """LoRA rank (0 = full fine-tuning)."""
     lora_alpha: int = 32
@@ -182,6 +185,7 @@ def train_srl(config: SRLRunConfig) -> Path:
         dynamic_sampling=config.dynamic_sampling,
         dynamic_sampling_epsilon=config.dynamic_sampling_epsilon,
         max_refill_rounds=config.max_refill_rounds,
+        stop_malformed=load_scaffold(config.scaffold) if config.stop_malformed else None,
     )
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     final = Path(config.output_dir) / "final"
