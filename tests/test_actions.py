@@ -5,6 +5,9 @@ import pytest
 
 from srl_swe.actions import can_still_parse, extract_function_calls, format_action, parse_action, render_call
 from srl_swe.errors import FormatError
+from srl_swe.scaffold import load_scaffold
+from srl_swe.steps import StepConfig
+from srl_swe.train.data import load_data, step_rows
 from srl_swe.trajectory.model import ToolCall
 
 VIEW = ToolCall("str_replace_editor", {"command": "view", "path": "/testbed/a.py", "view_range": [1, 20]})
@@ -244,10 +247,6 @@ ENDINGS = ["", "\n", "</parameter></function>", "</think><function=execute_bash>
 
 
 def test_can_still_parse_never_stops_an_expert_action():
-    from srl_swe.scaffold import load_scaffold
-    from srl_swe.steps import StepConfig
-    from srl_swe.train.data import load_data, step_rows
-
     scaffold = load_scaffold("openhands_compact")
     completions = [r["expert_completion"] for r in step_rows(load_data(None), StepConfig(scaffold="openhands_compact"))]
     json_form = '<think>\nlist it\n</think>\n<tool_call>{"name": "execute_bash", "arguments": {"command": "ls"}}</tool_call>\n'
