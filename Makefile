@@ -11,8 +11,9 @@ docker:
 demo: setup
 	.venv/bin/srl-swe demo
 
-# Docker tests fail (instead of skipping) when the daemon is missing under `make test`.
+# Lint (ruff), then every test; Docker tests fail (instead of skipping) when the daemon is missing under `make test`.
 test: setup docker
+	.venv/bin/ruff check .
 	SRL_SWE_REQUIRE_DOCKER=1 .venv/bin/python -m pytest -q
 
 bench: setup docker

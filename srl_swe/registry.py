@@ -38,6 +38,7 @@ from typing import Any, Iterable
 import yaml
 
 from .errors import InvalidRecordError, SRLSweError
+from .globs import globs_of_test_files, matches
 from .resources import resource
 
 SUPPORTED_PYTHONS: tuple[str, ...] = ("3.11",)
@@ -115,7 +116,8 @@ class EnvSpec:
     test_command: str
     """Runs the whole suite in /testbed (e.g. ``pytest -rA -p no:cacheprovider``); must print what ``log_parser`` reads."""
     test_files: tuple[str, ...]
-    """Globs (relative to /testbed, ``**`` spans directories) of the test files: restored before evaluation."""
+    """Globs (relative to /testbed, ``**`` spans directories) of the test files, in addition to the defaults of every
+    repository (``srl_swe.globs.DEFAULT_TEST_FILES``; ``conftest.py`` files always count): restored before evaluation."""
     source_files: tuple[str, ...]
     """Globs of the library code tasks may mutate (files that also match ``test_files`` are excluded)."""
     log_parser: str
@@ -176,12 +178,12 @@ class EnvSpec:
         return " ".join([self.full_test_command, *(shlex.quote(f) for f in files)])
 
     def is_test_file(self, path: str) -> bool:
-        """Whether a /testbed-relative path matches :attr:`test_files`."""
-        return _matches(path, self.test_files)
+        """Whether a /testbed-relative path is a test file: :attr:`test_files` or the defaults of every repository."""
+        return matches(_repo_path(path), globs_of_test_files(self.test_files))
 
     def is_source_file(self, path: str) -> bool:
         """Whether a path matches :attr:`source_files` and not :attr:`test_files` (a file tasks may mutate)."""
-        return _matches(path, self.source_files) and not self.is_test_file(path)
+        return matches(_repo_path(path), self.source_files) and not self.is_test_file(path)
 
     def to_dict(self) -> dict[str, Any]:
         """The spec as YAML-ready data (what ``envs add`` writes)."""
@@ -203,48 +205,12 @@ class EnvSpec:
         return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True, width=100)
 
 
-# --------------------------------------------------------------------------- globs
-
-
-@functools.lru_cache(maxsize=512)
-def _glob_regex(pattern: str) -> re.Pattern[str]:
-    """``**/`` spans zero or more directories, ``**`` anything, ``*`` and ``?`` stay within one segment."""
-    out, i = [], 0
-    while i < len(pattern):
-        if pattern.startswith("**/", i):
-            out.append("(?:.*/)?")
-            i += 3
-        elif pattern.startswith("**", i):
-            out.append(".*")
-            i += 2
-        elif pattern[i] == "*":
-            out.append("[^/]*")
-            i += 1
-        elif pattern[i] == "?":
-            out.append("[^/]")
-            i += 1
-        elif pattern[i] == "[":
-            end = pattern.find("]", i + 1)
-            if end < 0:
-                out.append(re.escape("["))
-                i += 1
-            else:
-                body = pattern[i + 1:end].replace("\\", "\\\\")
-                out.append("[" + ("^" + body[1:] if body.startswith("!") else body) + "]")
-                i = end + 1
-        else:
-            out.append(re.escape(pattern[i]))
-            i += 1
-    return re.compile("".join(out) + r"\Z")
-
-
-def _matches(path: str, patterns: Iterable[str]) -> bool:
-    path = path.lstrip("/")
-    if path.startswith("testbed/"):
-        path = path[len("testbed/"):]
+def _repo_path(path: str) -> str:
+    """A /testbed-relative path as the globs see it."""
+    path = path.lstrip("/").removeprefix("testbed/")
     while path.startswith("./"):
         path = path[2:]
-    return any(_glob_regex(p).match(path) for p in patterns)
+    return path
 
 
 # --------------------------------------------------------------------------- loading

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import difflib
 import json
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 from rapidfuzz.distance import Indel
 
 from .actions import parse_action, render_call
+from .errors import FormatError
 from .scaffold import Scaffold, load_scaffold
 from .trajectory.model import ToolCall
 
@@ -87,24 +88,41 @@ def _completion_text(completion: Any) -> str | None:
     return None
 
 
-def srl_reward(completion: Any, expert_action: str | ToolCall, metric: str = DEFAULT_METRIC, scaffold: Scaffold | None = None) -> float:
-    """Reward of one completion: similarity of its action to the expert's, -1 if malformed.
+class ScoredAction(NamedTuple):
+    """A completion's step reward, with the call it parsed to or the reason it is malformed."""
 
-    Never raises on bad model output (anything that is not a well-formed completion is -1).
+    reward: float
+    call: ToolCall | None
+    error: str | None
+
+
+def score_action(completion: Any, expert_action: str | ToolCall, metric: str = DEFAULT_METRIC,
+                 scaffold: Scaffold | None = None) -> ScoredAction:
+    """The step reward of one completion: similarity of its action to the expert's, -1 if malformed.
+
+    Never raises on bad model output (anything that is not a well-formed completion is -1); the
+    replay env, step evaluation and the TRL reward functions all score through here.
     """
     if metric not in METRICS:
         raise ValueError(f"unknown metric {metric!r}; choose one of {METRICS}")
     scaffold = scaffold or load_scaffold()
     text = _completion_text(completion)
     if text is None:
-        return FORMAT_PENALTY
+        return ScoredAction(FORMAT_PENALTY, None, f"completion is {type(completion).__name__}, not text")
     try:
-        parsed = parse_action(text, scaffold)
-    except Exception:  # noqa: BLE001 - FormatError, or anything else: a reward must never crash a training step
-        return FORMAT_PENALTY
+        call = parse_action(text, scaffold).call
+    except FormatError as exc:
+        return ScoredAction(FORMAT_PENALTY, None, str(exc))
+    except Exception as exc:  # noqa: BLE001 - anything else is malformed too: a reward must never crash a training step
+        return ScoredAction(FORMAT_PENALTY, None, f"unparseable ({type(exc).__name__})")
     if metric == "structured":
-        return structured_similarity(parsed.call, _as_call(expert_action, scaffold))
-    return _TEXT_METRICS[metric](render_call(parsed.call, scaffold), _as_text(expert_action, scaffold))
+        return ScoredAction(structured_similarity(call, _as_call(expert_action, scaffold)), call, None)
+    return ScoredAction(_TEXT_METRICS[metric](render_call(call, scaffold), _as_text(expert_action, scaffold)), call, None)
+
+
+def srl_reward(completion: Any, expert_action: str | ToolCall, metric: str = DEFAULT_METRIC, scaffold: Scaffold | None = None) -> float:
+    """Reward of one completion (:func:`score_action`'s reward)."""
+    return score_action(completion, expert_action, metric, scaffold).reward
 
 
 class SRLReward:

@@ -3,7 +3,11 @@ import random
 
 import pytest
 
-from srl_swe.actions import can_still_parse, extract_function_calls, format_action, parse_action, render_call
+from srl_swe.actions import (
+    _FUNCTION_OPEN_RE, _PARAMETER_OPEN_RE, _TOOL_CALL_OPEN_RE, STRICT_FUNCTION_RE, STRICT_PARAMETER_RE, THINK_RE,
+    TOOL_CALL_JSON_RE, ParsedAction, _parse_json_call, _strict_blocks, _strip_one_newline, can_still_parse,
+    extract_function_calls, format_action, normalize_call, parse_action, render_call,
+)
 from srl_swe.errors import FormatError
 from srl_swe.scaffold import load_scaffold
 from srl_swe.steps import StepConfig
@@ -97,11 +101,6 @@ def test_any_editor_call_round_trips_through_its_rendering(arguments):
 import json  # noqa: E402
 import re  # noqa: E402
 
-from srl_swe.actions import (  # noqa: E402
-    STRICT_FUNCTION_RE, STRICT_PARAMETER_RE, THINK_RE, TOOL_CALL_JSON_RE, ParsedAction, _parse_json_call,
-    _FUNCTION_OPEN_RE, _PARAMETER_OPEN_RE, _TOOL_CALL_OPEN_RE, _strict_blocks, _strip_one_newline, normalize_call,
-)
-from srl_swe.scaffold import load_scaffold  # noqa: E402
 
 
 def reference_parse_action(text, scaffold=None):

@@ -22,11 +22,11 @@ from swebench.harness.log_parsers.python import MAP_REPO_TO_PARSER_PY  # noqa: E
 from swebench.harness.utils import make_test_spec  # noqa: E402
 
 from srl_swe.errors import InvalidRecordError, SRLSweError  # noqa: E402
+from srl_swe.patches import files_existing_before  # noqa: E402
 from srl_swe.evaluation.convert import (  # noqa: E402
     SPECS_PATH,
     convert_file,
     convert_instances,
-    files_existing_before,
     load_instances,
     load_repo_specs,
     official_image_name,

@@ -19,7 +19,8 @@ from srl_swe.agent.recorder import record_episode
 from srl_swe.agent.scripted_expert import ScriptedExpert
 from srl_swe.data.synthetic import BUGS, _files
 from srl_swe.evaluation.grader import grade_patch
-from srl_swe.gym.live import SWEEnv, split_patch
+from srl_swe.gym.live import LiveConfig, SWEEnv
+from srl_swe.patches import split_patch
 from srl_swe.sandbox import DEFAULT_IMAGE, Sandbox
 from srl_swe.trajectory.model import ToolCall
 
@@ -134,6 +135,20 @@ def test_patch_is_the_graded_diff_without_test_files_or_artifacts(task, make_env
     assert [path for path, _ in split_patch(final.patch)] == [BUG.module]
     _, _, terminated, _, info = env.step(act("finish"))
     assert terminated and (info["patch"], info["test_files_modified"]) == final
+
+
+def test_a_new_root_conftest_is_a_test_file_and_the_given_config_is_left_alone(task):
+    config = LiveConfig(command_timeout=7.0)
+    env = SWEEnv(task=task, max_steps=4, config=config)
+    try:
+        env.reset(seed=0)
+        assert env.sandbox.config.command_timeout == 7.0
+        env.step(act("str_replace_editor", command="create", path="/testbed/conftest.py", file_text="import pytest\n"))
+        final = env.patch()
+        assert (final.patch, final.test_files_modified) == ("", ["conftest.py"])
+    finally:
+        env.close()
+    assert config == LiveConfig(command_timeout=7.0) and env.config.max_steps == 4
 
 
 def test_malformed_actions_get_a_hint_and_the_step_limit_truncates(make_env):

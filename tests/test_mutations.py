@@ -13,11 +13,10 @@ import pytest
 from srl_swe.tasks.mutations import (
     MUTATION_KINDS,
     Mutation,
-    changed_lines,
     find_mutations,
     sample_mutations,
-    unified_diff,
 )
+from srl_swe.patches import changed_lines, unified_diff
 from srl_swe.tasks.problem import parse_failures, write_problem_statement
 
 SNIPPET = textwrap.dedent('''\
@@ -116,10 +115,12 @@ def test_kind_rewrites_exactly_one_line(mutations, kind, before, after):
         assert after in hits, hits
 
 
-def test_negating_a_negation_removes_the_not(mutations):
-    negations = [m.apply(SNIPPET) for m in by_kind(mutations, "negate_condition")]
-    assert any("if (self.enabled or value is None):" in s or "if self.enabled or value is None:" not in SNIPPET
-               for s in negations)
+def test_negating_a_negation_removes_the_not():
+    source = "def f(a, b, ready):\n    if not ready:\n        return 1\n    if not (a or b):\n        return 2\n    return 0\n"
+    negations = by_kind(find_mutations(source, "m.py"), "negate_condition")
+    assert {m.detail for m in negations} == {"drop `not`"}
+    assert sorted(m.apply(source) for m in negations) == sorted([source.replace("if not ready:", "if ready:"),
+                                                                source.replace("if not (a or b):", "if (a or b):")])
 
 
 def test_drop_statement_and_guard_remove_whole_lines(mutations):

@@ -78,8 +78,12 @@ def test_shipped_globs_split_tests_from_library():
     assert toolz.is_source_file("toolz/itertoolz.py") and toolz.is_source_file("./toolz/sandbox/core.py")
     assert not toolz.is_source_file("setup.py") and not toolz.is_source_file("toolz/itertoolz.pyc")
     inflection = load_env("inflection")
-    assert inflection.is_test_file("test_inflection.py") and not inflection.is_test_file("docs/test_inflection.py")
+    assert inflection.is_test_file("test_inflection.py") and not inflection.is_test_file("docs/conf.py")
     assert inflection.is_source_file("inflection/__init__.py")
+    # declared test files add to the defaults of every repository, and conftest.py files always count
+    assert inflection.is_test_file("docs/test_inflection.py") and inflection.is_test_file("tests/helpers.py")
+    assert inflection.is_test_file("conftest.py") and toolz.is_test_file("toolz/conftest.py")
+    assert not toolz.is_source_file("toolz/conftest.py")
     cachetools = load_env("cachetools")
     assert cachetools.is_source_file("src/cachetools/func.py") and cachetools.is_test_file("tests/test_func.py")
 

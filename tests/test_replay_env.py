@@ -6,6 +6,8 @@ from gymnasium.utils.env_checker import check_env
 import srl_swe  # noqa: F401  registers srl_swe/Replay-v0
 from srl_swe.baselines import repeat_previous
 from srl_swe.data import default_dataset_path
+from srl_swe.gym.replay import ReplayConfig, ReplayEnv
+from srl_swe.rewards import srl_reward
 from srl_swe.trajectory import load_trajectories
 
 TRAJECTORIES = load_trajectories(default_dataset_path()).trajectories
@@ -52,6 +54,23 @@ def test_malformed_action_is_minus_one_not_an_exception():
     env.reset(seed=0)
     _, reward, _, _, info = env.step("no think, no call")
     assert reward == -1.0 and not info["format_ok"] and info["format_error"] and info["policy_action"] is None
+
+
+def test_the_env_scores_exactly_as_the_srl_reward_does():
+    env = make(metric="difflib")
+    _, info = env.reset(options={"trajectory_id": TRAJECTORIES[2].id})
+    expert = info["expert_call"]
+    for action in [info["expert_action"], "<think>x</think><function=execute_bash>\n<parameter=command>ls</parameter>\n</function>",
+                   "prose", "<think>" + "(" * 5000 + "</think>", None]:
+        env.reset(options={"trajectory_id": TRAJECTORIES[2].id})
+        _, reward, _, _, step_info = env.step(action)
+        assert reward == srl_reward(action, expert, "difflib") and step_info["format_ok"] == (reward != -1.0)
+
+
+def test_keywords_override_a_copy_of_the_config():
+    config = ReplayConfig()
+    env = ReplayEnv(TRAJECTORIES, context="full", metric="difflib", config=config)
+    assert config == ReplayConfig() and (env.config.steps.context, env.config.metric) == ("full", "difflib")
 
 
 def test_episode_terminates_at_the_trajectory_end_and_refuses_more_steps():

@@ -11,7 +11,7 @@ import argparse
 import json
 
 import pytest
-from test_rollout_runner import read_jsonl
+from helpers import read_jsonl
 
 from srl_swe.evaluation.grader import grade_patch
 from srl_swe.rollout import MODES, GenerationConfig, OraclePolicy, RolloutConfig, TransformersPolicy, run_rollout

@@ -2,7 +2,6 @@
 that the real ``git apply`` accepts and that reproduce exactly the files the applier computed."""
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 from hypothesis import given, settings
@@ -18,6 +17,8 @@ from srl_swe.rollout.edits import (
     resolve_path,
 )
 
+from helpers import apply_with_git
+
 FILES = {
     "pkg/ops.py": "def sub(a, b):\n    # difference\n    return a + b\n\n\ndef mul(a, b):\n    return a * b\n",
     "pkg/__init__.py": "from .ops import sub, mul\n",
@@ -27,18 +28,8 @@ FILES = {
 
 def git_apply(tmp_path: Path, files: dict[str, str], patch: str) -> dict[str, str]:
     """Commit ``files`` in a fresh repository, ``git apply`` the patch, return every file's new text."""
-    repo = tmp_path / "repo"
-    for path, text in files.items():
-        (repo / path).parent.mkdir(parents=True, exist_ok=True)
-        (repo / path).write_text(text)
-    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
-    subprocess.run(git + ["init", "-q"], cwd=repo, check=True)
-    subprocess.run(git + ["add", "-A"], cwd=repo, check=True)
-    subprocess.run(git + ["commit", "-qm", "base"], cwd=repo, check=True)
-    (tmp_path / "p.diff").write_text(patch)
-    run = subprocess.run(["git", "apply", "--whitespace=nowarn", str(tmp_path / "p.diff")], cwd=repo, capture_output=True, text=True)
-    assert run.returncode == 0, f"git apply failed: {run.stderr}\n{patch}"
-    return {str(p.relative_to(repo)): p.read_text() for p in repo.rglob("*") if p.is_file() and ".git" not in p.parts}
+    applied = apply_with_git(tmp_path, {path: text.encode() for path, text in files.items()}, patch)
+    return {path: data.decode() for path, data in applied.items()}
 
 
 def apply(answer: str, files: dict[str, str] = FILES):

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from test_rollout_runner import make_local_tasks, read_jsonl
+from helpers import make_local_tasks, read_jsonl
 
 from srl_swe.rollout import (
     ContextLengthError,

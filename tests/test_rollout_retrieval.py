@@ -3,7 +3,7 @@ the file tree, reading a repository at a commit with git, and the prompt files."
 from __future__ import annotations
 
 import pytest
-from test_rollout_runner import git, make_local_tasks
+from helpers import git, make_local_tasks
 
 from srl_swe.errors import InvalidRecordError, SRLSweError
 from srl_swe.rollout.modes import answer_paths, file_tree, repair_messages, RolloutConfig
@@ -67,7 +67,7 @@ def test_repo_reads_files_at_the_base_commit_not_the_working_tree(tmp_path):
         assert "data.bin" not in repo.paths() and "calc/ops.py" in repo.paths()
         texts = repo.read_many(["calc/ops.py", "calc/missing.py", "calc/text.py"])
         assert texts["calc/ops.py"].startswith("def add(a, b):") and texts["calc/missing.py"] is None
-        assert repo.select(["*.py"], ["tests/*"]) == ["calc/__init__.py", "calc/ops.py", "calc/text.py"]
+        assert repo.select(["**/*.py"], ["tests/**"]) == ["calc/__init__.py", "calc/ops.py", "calc/text.py"]
     with Repo(LocalGit(checkout), "HEAD") as repo:
         assert repo.read("data.bin") is None  # binary: not text
 

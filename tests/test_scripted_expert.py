@@ -1,5 +1,6 @@
 """The scripted expert's reading of gold patches and failure output (no Docker)."""
-from srl_swe.agent.scripted_expert import patch_edits, symbols_from_failure
+from srl_swe.agent.scripted_expert import symbols_from_failure
+from srl_swe.patches import hunks
 
 PATCH = """diff --git a/pkg/mod.py b/pkg/mod.py
 --- a/pkg/mod.py
@@ -10,7 +11,7 @@ PATCH = """diff --git a/pkg/mod.py b/pkg/mod.py
 -        s -= x
 +        s += x
      return s
-@@ -30,3 +30,4 @@ class Box:
+@@ -30,2 +30,3 @@ class Box:
      def size(self):
 +        self.check()
          return self.n
@@ -18,7 +19,7 @@ PATCH = """diff --git a/pkg/mod.py b/pkg/mod.py
 
 
 def test_patch_hunks_become_str_replace_edits():
-    first, second = patch_edits(PATCH)
+    first, second = hunks(PATCH)
     assert first.path == "pkg/mod.py" and first.line == 10 and first.context == "def total(items):"
     assert first.old == "    s = 0\n    for x in items:\n        s -= x\n    return s"
     assert first.new == "    s = 0\n    for x in items:\n        s += x\n    return s"

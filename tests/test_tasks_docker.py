@@ -16,7 +16,7 @@ import pytest
 from conftest import docker_client_or_skip
 
 from srl_swe.registry import load_env, read_tasks
-from srl_swe.tasks.mutations import changed_lines
+from srl_swe.patches import changed_lines
 from srl_swe.tasks.synthesize import (
     END_MARKER,
     ROW_FIELDS,

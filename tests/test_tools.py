@@ -91,7 +91,8 @@ def test_bash_without_output(call):
 
 
 def test_bash_openhands_style(box):
-    run = lambda command: execute_tool(ToolCall("execute_bash", {"command": command}), box, bash_style="openhands")
+    def run(command):
+        return execute_tool(ToolCall("execute_bash", {"command": command}), box, bash_style="openhands")
     assert run("echo hi").observation == "hi\n[The command completed with exit code 0.]"
     assert run("exit 1").observation == "\n[The command completed with exit code 1.]"
 

@@ -9,56 +9,16 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 from typing import Any, Iterator
 
 from ..actions import format_action
+from ..patches import hunks
 from ..trajectory.model import ToolCall
 
-HUNK_RE = re.compile(r"^@@ -(\d+)(?:,\d+)? \+\d+(?:,\d+)? @@(.*)$")
 FRAME_RE = re.compile(r"^(\S+\.py):(\d+): in (\w+)", re.M)
 CALL_RE = re.compile(r"\b([A-Za-z_][A-Za-z0-9_]*)\(")
 IGNORED_NAMES = {"assert", "print", "len", "list", "dict", "set", "tuple", "int", "str", "float", "isinstance", "raises",
                  "range", "sorted", "type", "repr", "getattr", "hasattr", "super", "next", "iter", "map", "filter", "zip"}
-
-
-@dataclass(frozen=True)
-class Edit:
-    """One hunk of the gold patch as a str_replace: the file, old and new text, first line."""
-
-    path: str
-    old: str
-    new: str
-    line: int
-    context: str
-
-
-def patch_edits(patch: str) -> list[Edit]:
-    """The gold patch's hunks as str_replace edits (context + removed -> context + added)."""
-    edits, path = [], None
-    lines = patch.splitlines()
-    i = 0
-    while i < len(lines):
-        line = lines[i]
-        if line.startswith("+++ "):
-            path = line[4:].removeprefix("b/").strip()
-        match = HUNK_RE.match(line)
-        if match and path:
-            old, new, i = [], [], i + 1
-            while i < len(lines) and not lines[i].startswith(("@@", "diff --git", "--- ")):
-                body = lines[i]
-                if body.startswith("-"):
-                    old.append(body[1:])
-                elif body.startswith("+"):
-                    new.append(body[1:])
-                elif body.startswith(" ") or body == "":
-                    old.append(body[1:])
-                    new.append(body[1:])
-                i += 1
-            edits.append(Edit(path, "\n".join(old), "\n".join(new), int(match.group(1)), match.group(2).strip()))
-            continue
-        i += 1
-    return edits
 
 
 def failing_tests(task: dict[str, Any]) -> list[str]:
@@ -84,7 +44,7 @@ class ScriptedExpert:
 
     def __init__(self, task: dict[str, Any], *, workdir: str = "/testbed", test_command: str = "python -m pytest -q -p no:cacheprovider -o addopts="):
         self.task, self.workdir, self.test_command = task, workdir, test_command
-        self.edits = patch_edits(task["patch"])
+        self.edits = hunks(task["patch"])
         if not self.edits:
             raise ValueError(f"{task['instance_id']}: the gold patch has no hunks")
 

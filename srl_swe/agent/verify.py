@@ -1,7 +1,7 @@
 """Re-execute recorded trajectories in the live env: is the expert data sound?"""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from ..actions import format_action
@@ -30,7 +30,7 @@ class VerifyResult:
 def verify_trajectory(trajectory: Trajectory, task: dict[str, Any], config: LiveConfig | None = None) -> VerifyResult:
     """Replay every recorded action in a fresh sandbox of the task and compare observations."""
     config = config or LiveConfig()
-    config.max_steps = max(config.max_steps, len(trajectory.actions) + 1)
+    config = replace(config, max_steps=max(config.max_steps, len(trajectory.actions) + 1))  # a copy: the caller's stays
     env = SWEEnv(task=task, config=config)
     result = VerifyResult(trajectory.id)
     try:

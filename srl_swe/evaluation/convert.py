@@ -62,6 +62,7 @@ from typing import Any, Iterable, Mapping
 import yaml
 
 from ..errors import InvalidRecordError, SRLSweError
+from ..patches import files_existing_before, touched_files
 
 SPECS_PATH = Path(__file__).with_name("repo_specs.yaml")
 DEFAULT_NAMESPACE = "swebench"
@@ -290,37 +291,6 @@ def eval_type_for(repo: str) -> str:
     return (EvalType.FAIL_ONLY if repo in FAIL_ONLY_REPOS else EvalType.PASS_AND_FAIL).value
 
 
-def files_existing_before(patch: str) -> list[str]:
-    """Files a unified git diff changes that exist before it applies (new files are left out), in order.
-
-    These are the files ``git checkout <base_commit> -- ...`` can reset. Renamed files count under
-    their old name. Only the header of each file's section is read, so diff-like lines inside
-    hunks (a removed SQL comment ``--- x``) are not mistaken for headers.
-    """
-    files: list[str] = []
-    source: str | None = None
-    in_header = False
-
-    def close() -> None:
-        if source is not None and source != "/dev/null" and source.startswith("a/"):
-            files.append(source[2:])
-
-    for line in patch.splitlines():
-        if line.startswith("diff --git "):
-            close()
-            match = re.match(r"diff --git (a/.*) b/", line)
-            source, in_header = (match.group(1) if match else None), True
-        elif in_header:
-            if line.startswith("@@"):
-                in_header = False
-            elif line.startswith("new file mode"):
-                source = "/dev/null"
-            elif line.startswith("--- "):
-                source = line[4:].split("\t")[0].rstrip()
-    close()
-    return files
-
-
 def test_directives(test_patch: str, style: str = "paths") -> list[str]:
     """The runner arguments for the files a test_patch touches (non-test data files left out).
 
@@ -334,7 +304,7 @@ def test_directives(test_patch: str, style: str = "paths") -> list[str]:
 
     if style == "mypy_cases":
         return [shlex.quote(" or ".join(MYPY_CASE.findall(test_patch)))]
-    paths = re.findall(r"diff --git a/.* b/(.*)", test_patch)
+    paths = touched_files(test_patch)
     paths = [p for p in paths if not any(p.endswith(ext) for ext in NON_TEST_EXTS)]
     if style == "django_modules":
         return [p.removesuffix(".py").removeprefix("tests/").replace("/", ".") for p in paths]

@@ -14,9 +14,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..patches import apply_patch
 from ..sandbox.runtime import Sandbox, SandboxConfig, SandboxError
 
-PATCH_PATH = "/tmp/srl_swe_patch.diff"
 EVAL_PATH = "/eval.sh"
 LOG_PATH = "/tmp/srl_swe_eval.log"
 
@@ -42,25 +42,6 @@ class GradeResult:
         return asdict(self)
 
 
-def _apply(sandbox: Sandbox, patch: str) -> tuple[bool, str]:
-    from swebench.harness.run_evaluation import GIT_APPLY_CMDS
-
-    if not patch.strip():
-        return True, "empty patch: nothing to apply"
-    sandbox.write_file(PATCH_PATH, patch if patch.endswith("\n") else patch + "\n")
-    output = ""
-    for attempt, command in enumerate(GIT_APPLY_CMDS):
-        if attempt:
-            sandbox.exec("git checkout -- . ; git clean -fd")
-        result = sandbox.exec(f"{command} {PATCH_PATH}")
-        output = result.output
-        if result.exit_code == 0:
-            return True, output
-    if sandbox.exec(f"git apply --check --reverse {PATCH_PATH}").exit_code == 0:
-        return True, "patch already applied"
-    return False, output
-
-
 @dataclass
 class ContainerRun:
     """What happened in the container: the raw material of a harness report."""
@@ -84,7 +65,7 @@ def run_in_container(row: dict[str, Any], patch: str, *, timeout: float = 1800.0
     config = config or SandboxConfig(command_timeout=timeout)
     try:
         with Sandbox(row["image"], config) as sandbox:
-            run.applied, run.apply_output = _apply(sandbox, patch)
+            run.applied, run.apply_output = apply_patch(sandbox, patch)
             if not run.applied:
                 return run
             sandbox.write_file(EVAL_PATH, spec.eval_script)

@@ -9,9 +9,7 @@ Infrastructure failures are flagged in `info["infra_error"]` with `info["reward_
 """
 from __future__ import annotations
 
-import fnmatch
-import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
 import gymnasium as gym
@@ -19,13 +17,13 @@ import gymnasium as gym
 from ..actions import parse_action
 from ..errors import FormatError, SRLSweError
 from ..evaluation.grader import grade_patch
+from ..globs import ARTIFACT_FILES, DEFAULT_TEST_FILES, globs_of_test_files, matches
+from ..patches import split_patch
 from ..sandbox.runtime import Sandbox, SandboxConfig, SandboxError
 from ..sandbox.tools import execute_tool
 from ..scaffold import DEFAULT_SCAFFOLD, load_scaffold
 from .spaces import UnicodeText, chat_messages_space
 
-DEFAULT_TEST_GLOBS = ("tests/*", "test/*", "*/tests/*", "*/test/*", "test_*.py", "*/test_*.py", "*_test.py", "conftest.py", "*/conftest.py")
-ARTIFACT_GLOBS = ("*.pyc", "__pycache__/*", "*/__pycache__/*", ".pytest_cache/*", "*.egg-info/*", ".mypy_cache/*", ".coverage")
 FORMAT_HINT = "ERROR: {reason}. Reply with <think>...</think> followed by exactly one tool call."
 
 
@@ -43,9 +41,10 @@ class LiveConfig:
     """Agent scaffold: tools, prompts."""
     sandbox: SandboxConfig = field(default_factory=lambda: SandboxConfig(notes=False))
     """Container limits; the network is off unless enabled here (timeout notes come from the tools, once)."""
-    test_globs: tuple[str, ...] = DEFAULT_TEST_GLOBS
-    """Paths treated as test files (restored before grading); the env spec's `test_files` when known."""
-    artifact_globs: tuple[str, ...] = ARTIFACT_GLOBS
+    test_globs: tuple[str, ...] = DEFAULT_TEST_FILES
+    """Globs of test files (left out of the graded patch); the env spec's `test_files` add to them, and every
+    `conftest.py` counts (srl_swe.globs)."""
+    artifact_globs: tuple[str, ...] = ARTIFACT_FILES
     """Build artifacts left by running code (bytecode, caches): dropped from the graded patch."""
 
 
@@ -58,17 +57,6 @@ class FinalPatch(NamedTuple):
     """Test files the agent changed (their edits are left out of ``patch``)."""
 
 
-def split_patch(patch: str) -> list[tuple[str, str]]:
-    """A unified git diff as (path, section) pairs, one per file."""
-    sections = re.split(r"(?m)^(?=diff --git )", patch)
-    out = []
-    for section in sections:
-        match = re.match(r"diff --git a/(\S+) b/(\S+)", section)
-        if match:
-            out.append((match.group(2), section))
-    return out
-
-
 def task_messages(task: dict[str, Any], scaffold) -> list[dict[str, str]]:
     """The opening chat messages of an episode on `task`: the scaffold's system prompt and the issue."""
     issue = scaffold.instance_prompt.format(
@@ -77,9 +65,10 @@ def task_messages(task: dict[str, Any], scaffold) -> list[dict[str, str]]:
     return [{"role": "system", "content": scaffold.render_system_prompt()}, {"role": "user", "content": issue}]
 
 
-def _find_task(env_name: str | None, task_id: str | None, task: dict[str, Any] | None, rng) -> tuple[dict[str, Any], tuple[str, ...] | None]:
+def _find_task(env_name: str | None, task_id: str | None, task: dict[str, Any] | None, rng) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """The episode's task and the test-file globs its env spec declares."""
     if task is not None:
-        return task, None
+        return task, ()
     if env_name is None:
         raise SRLSweError("SWE-v0 needs env_name (a registered environment) or task (a SWE-bench row)")
     from ..registry import load_env
@@ -88,7 +77,7 @@ def _find_task(env_name: str | None, task_id: str | None, task: dict[str, Any] |
     tasks = spec.load_tasks()
     if not tasks:
         raise SRLSweError(f"environment {env_name!r} has no tasks ({spec.tasks_path}); run `srl-swe tasks synthesize {env_name}`")
-    globs = tuple(spec.test_files) or None
+    globs = tuple(spec.test_files)
     if task_id is None:
         return tasks[int(rng.integers(len(tasks)))], globs
     for row in tasks:
@@ -104,9 +93,7 @@ class SWEEnv(gym.Env):
 
     def __init__(self, env_name: str | None = None, task_id: str | None = None, *, task: dict[str, Any] | None = None,
                  max_steps: int | None = None, config: LiveConfig | None = None, render_mode: str | None = None):
-        self.config = config or LiveConfig()
-        if max_steps is not None:
-            self.config.max_steps = max_steps
+        self.config = replace(config or LiveConfig(), **({} if max_steps is None else {"max_steps": max_steps}))
         self.env_name, self.task_id, self._fixed_task = env_name, task_id, task
         self.render_mode = render_mode
         self.scaffold = load_scaffold(self.config.scaffold)
@@ -116,7 +103,7 @@ class SWEEnv(gym.Env):
         self.task: dict[str, Any] | None = None
         self.messages: list[dict[str, str]] = []
         self.steps_taken = 0
-        self._test_globs = self.config.test_globs
+        self._test_globs = globs_of_test_files(defaults=self.config.test_globs)
 
     # ----------------------------------------------------------------- episode
 
@@ -124,11 +111,9 @@ class SWEEnv(gym.Env):
         super().reset(seed=seed)
         options = options or {}
         self._close_sandbox()
-        task, globs = _find_task(self.env_name, options.get("task_id", self.task_id), options.get("task", self._fixed_task), self.np_random)
-        self.task, self._test_globs = task, globs or self.config.test_globs
-        sandbox_config = self.config.sandbox
-        sandbox_config.command_timeout = self.config.command_timeout
-        self.sandbox = Sandbox(task["image"], sandbox_config)
+        task, declared = _find_task(self.env_name, options.get("task_id", self.task_id), options.get("task", self._fixed_task), self.np_random)
+        self.task, self._test_globs = task, globs_of_test_files(declared, defaults=self.config.test_globs)
+        self.sandbox = Sandbox(task["image"], replace(self.config.sandbox, command_timeout=self.config.command_timeout))
         head = self.sandbox.exec("git rev-parse HEAD").output.strip()
         if head != task["base_commit"]:
             self.sandbox.exec(f"git checkout -q {task['base_commit']}")
@@ -172,9 +157,9 @@ class SWEEnv(gym.Env):
             raise SRLSweError("call reset() before patch()")
         kept, touched_tests = [], []
         for path, section in split_patch(self.sandbox.diff(self.task["base_commit"])):
-            if any(fnmatch.fnmatch(path, g) for g in self.config.artifact_globs):
+            if matches(path, self.config.artifact_globs):
                 continue
-            if any(fnmatch.fnmatch(path, g) for g in self._test_globs):
+            if matches(path, self._test_globs):
                 touched_tests.append(path)
             else:
                 kept.append(section)

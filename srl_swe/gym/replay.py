@@ -6,15 +6,15 @@ the context never contains the policy's own actions.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Sequence
 
 import gymnasium as gym
 
-from ..actions import format_action, parse_action
-from ..errors import FormatError, SRLSweError
-from ..rewards import DEFAULT_METRIC, FORMAT_PENALTY, METRICS, similarity
+from ..actions import format_action, render_call
+from ..errors import SRLSweError
+from ..rewards import DEFAULT_METRIC, METRICS, score_action
 from ..steps import StepBuilder, StepConfig, StepInstance, task_prompt
 from ..trajectory.model import Trajectory
 from .spaces import UnicodeText, chat_messages_space
@@ -68,15 +68,10 @@ class ReplayEnv(gym.Env):
             from ..data import default_dataset_path
 
             dataset = default_dataset_path()
-        config = config or ReplayConfig()
-        if context is not None:
-            config.steps.context = context
-        if max_observation_chars is not None:
-            config.steps.max_observation_chars = max_observation_chars
-        if scaffold is not None:
-            config.steps.scaffold = scaffold
-        if metric is not None:
-            config.metric = metric
+        config = config or ReplayConfig()  # the keywords override a copy: the caller's config is left as it is
+        steps = {"context": context, "max_observation_chars": max_observation_chars, "scaffold": scaffold}
+        config = replace(config, steps=replace(config.steps, **{k: v for k, v in steps.items() if v is not None}),
+                         metric=config.metric if metric is None else metric)
         if config.metric not in METRICS:
             raise ValueError(f"unknown metric {config.metric!r}; choose one of {METRICS}")
         config.steps.history_rounds  # validate the context policy now, not at the first reset
@@ -151,12 +146,8 @@ class ReplayEnv(gym.Env):
             raise SRLSweError("episode is over; call reset()")
         step = self._steps[self._index]
         scaffold = self._builder.scaffold
-        try:
-            parsed = parse_action(action, scaffold)
-            policy_call, format_error = parsed.render(scaffold), None
-            reward = similarity(parsed.call, self._trajectory.actions[self._index].action, self.config.metric, scaffold)
-        except FormatError as exc:
-            policy_call, format_error, reward = None, str(exc), FORMAT_PENALTY
+        reward, call, format_error = score_action(action, self._trajectory.actions[self._index].action, self.config.metric, scaffold)
+        policy_call = None if call is None else render_call(call, scaffold)
         scored = {"scored_step_index": self._index, "scored_expert_call": step.expert_action}
         self._index += 1  # teacher forcing: the expert's round enters the context
         terminated = self._index >= len(self._steps)

@@ -9,7 +9,7 @@
 - :mod:`.runner`: resumable predictions JSONL plus a details sidecar.
 - :mod:`.cli`: ``srl-swe rollout``.
 """
-from .edits import EditResult, SearchReplace, apply_edits, edit_answer, parse_edits, render_edits, unified_diff
+from .edits import EditResult, SearchReplace, apply_edits, edit_answer, parse_edits, render_edits
 from .modes import MODES, Outcome, RolloutConfig, run_batch
 from .oracle import OraclePolicy
 from .policies import (
@@ -29,5 +29,5 @@ __all__ = [
     "MODES", "ContextLengthError", "EditResult", "GenerationConfig", "OpenAIPolicy", "OraclePolicy", "Outcome", "Policy",
     "PolicyConfig", "PolicyError", "RolloutConfig", "RolloutSummary", "SearchReplace", "TransformersPolicy", "VLLMPolicy",
     "apply_edits", "done_ids", "edit_answer", "make_policy", "parse_edits", "render_edits", "run_batch", "run_rollout",
-    "select_rows", "unified_diff",
+    "select_rows",
 ]

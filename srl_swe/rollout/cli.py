@@ -17,7 +17,7 @@ import argparse
 import json
 import sys
 
-from ..gym.live import DEFAULT_TEST_GLOBS
+from ..globs import DEFAULT_TEST_FILES
 from ..models import DEFAULT_MODEL
 from .modes import MODES
 from .policies import BACKENDS
@@ -56,7 +56,7 @@ def cmd_rollout(args: argparse.Namespace) -> None:
         raise SRLSweError("no tasks selected (check --instances/--env/--instance-ids)")
     config = RolloutConfig(mode=args.mode, prompts_dir=args.prompts, repo_dir=args.repo_dir, max_files=args.max_files,
                            snippets=args.snippets, max_steps=args.max_steps, command_timeout=args.command_timeout,
-                           scaffold=args.scaffold, test_globs=tuple(args.test_globs or DEFAULT_TEST_GLOBS))
+                           scaffold=args.scaffold, test_globs=tuple(args.test_globs or DEFAULT_TEST_FILES))
     generation = GenerationConfig(max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_p=args.top_p,
                                   seed=args.seed)
     policy_config = PolicyConfig(model=args.model, backend=args.backend, name=args.model_name, generation=generation,
@@ -132,7 +132,8 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     mode.add_argument("--max-files", type=int, default=3, help="end-to-end: most files localized (default 3)")
     mode.add_argument("--snippets", type=int, default=5, help="end-to-end: retrieved snippets shown (default 5)")
     mode.add_argument("--test-globs", nargs="+", default=None,
-                      help="test files: kept out of end-to-end retrieval, dropped from agentic patches")
+                      help="globs of test files (`**` spans directories; default: tests/**, **/test_*.py, ...; conftest.py always "
+                      "counts): kept out of end-to-end retrieval, dropped from agentic patches")
     mode.add_argument("--max-steps", type=int, default=30, help="agentic: tool calls per episode (default 30)")
     mode.add_argument("--command-timeout", type=float, default=120.0, help="agentic: seconds per tool call (default 120)")
     mode.add_argument("--scaffold", default="openhands", help="agentic: agent scaffold under agents/ or a YAML path")

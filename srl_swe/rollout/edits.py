@@ -19,11 +19,12 @@ that does not exist, is reported and skipped; it never raises. The result is a u
 """
 from __future__ import annotations
 
-import difflib
 import posixpath
 import re
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
+
+from ..patches import unified_diff
 
 SEARCH_RE = re.compile(r"^\s*<{5,9} ?SEARCH\s*$")
 DIVIDER_RE = re.compile(r"^\s*={5,9}\s*$")
@@ -94,7 +95,7 @@ def parse_edits(text: str) -> tuple[list[SearchReplace], list[str]]:
     """The SEARCH/REPLACE blocks of a model answer (``<think>`` sections ignored) and the parse problems found."""
     if not isinstance(text, str):
         return [], [f"answer is {type(text).__name__}, not text"]
-    lines = THINK_RE.sub("", text).splitlines()
+    lines = _lines(THINK_RE.sub("", text))
     edits: list[SearchReplace] = []
     errors: list[str] = []
     candidate: str | None = None  # the last line that could name a file
@@ -204,6 +205,13 @@ def _eol(text: str) -> str:
     return "\r\n" if "\r\n" in text else "\n"
 
 
+def _lines(text: str, eol: str = "\n") -> list[str]:
+    """``text`` split at ``eol`` only: a form feed or a lone carriage return stays inside its line (``splitlines`` would
+    cut there, and the file would come back with a newline in its place)."""
+    lines = text.replace("\r\n", "\n").split("\n") if eol == "\n" else text.split(eol)
+    return lines[:-1] if lines[-1] == "" else lines
+
+
 def _splice(lines: list[str], start: int, stop: int, new: list[str], newline_at_end: bool, eol: str) -> str:
     """``lines[start:stop]`` replaced by ``new``, joined; the file keeps its final newline unless its last line changed."""
     out = lines[:start] + new + lines[stop:]
@@ -258,9 +266,9 @@ def _reindent(replace: list[str], pairs: list[tuple[str, str]]) -> list[str]:
 
 def apply_edit(content: str, search: str, replace: str) -> tuple[str | None, str]:
     """``content`` with ``search`` replaced (first occurrence) and how it matched; ``(None, reason)`` when nothing matches."""
-    lines, newline_at_end, eol = content.splitlines(), content.endswith(("\n", "\r")), _eol(content)
-    search_lines = search.splitlines()
-    replace_lines = replace.splitlines()
+    eol = _eol(content)
+    lines, newline_at_end = _lines(content, eol), content.endswith("\n")
+    search_lines, replace_lines = _lines(search), _lines(replace)
     # 1. the exact lines
     hits = _find_lines(lines, search_lines)
     if hits:
@@ -283,26 +291,6 @@ def apply_edit(content: str, search: str, replace: str) -> tuple[str | None, str
     first, last = body[h][0], body[h + len(target) - 1][0]
     pairs = [(_indent(lines[body[h + n][0]]), _indent(search_lines[wanted[n][0]])) for n in range(len(target))]
     return _splice(lines, first, last + 1, _reindent(replace_lines, pairs), newline_at_end, eol), "whitespace"
-
-
-# --------------------------------------------------------------------------- diff
-
-def unified_diff(path: str, before: str | None, after: str) -> str:
-    """A ``git apply``-able diff of one file (``before`` None: a new file)."""
-    old = (before or "").splitlines(keepends=True)
-    new = after.splitlines(keepends=True)
-    header = f"diff --git a/{path} b/{path}\n"
-    if before is None:
-        header += "new file mode 100644\n"
-    body = []
-    for line in difflib.unified_diff(old, new, "/dev/null" if before is None else f"a/{path}", f"b/{path}", n=3):
-        if line.startswith(("---", "+++")):
-            body.append(line if line.endswith("\n") else line + "\n")
-            continue
-        body.append(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")
-    if not body:
-        return ""
-    return header + "".join(body)
 
 
 def _with_newline(text: str) -> str:

@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from ..errors import SRLSweError
-from ..gym.live import DEFAULT_TEST_GLOBS, LiveConfig, SWEEnv
+from ..globs import DEFAULT_TEST_FILES, globs_of_test_files
+from ..gym.live import LiveConfig, SWEEnv
 from ..scaffold import DEFAULT_SCAFFOLD
 from .edits import THINK_RE, edit_answer
 from .policies import Conversation, ContextLengthError, Policy, PolicyError
@@ -33,8 +34,8 @@ from .retrieval import match_paths, rank_files
 from .templates import load_prompt, prompt_path, render
 
 MODES = ("oracle-file", "end-to-end", "agentic")
-DEFAULT_SOURCE_GLOBS = ("*.py", "*.pyx", "*.pyi", "*.c", "*.h", "*.cc", "*.cpp", "*.js", "*.ts", "*.go", "*.rs",
-                        "*.java", "*.rb", "*.php")
+DEFAULT_SOURCE_GLOBS = tuple(f"**/*.{ext}" for ext in ("py", "pyx", "pyi", "c", "h", "cc", "cpp", "js", "ts", "go", "rs",
+                                                         "java", "rb", "php"))
 FENCE_BLOCK_RE = re.compile(r"```[^\n]*\n(.*?)```", re.DOTALL)
 PATHLIKE_RE = re.compile(r"[\w./-]+\.\w+")
 
@@ -63,7 +64,7 @@ class RolloutConfig:
     """end-to-end: most files listed in the repository structure."""
     source_globs: tuple[str, ...] = DEFAULT_SOURCE_GLOBS
     """end-to-end: files retrieval ranks and the structure lists."""
-    test_globs: tuple[str, ...] = DEFAULT_TEST_GLOBS
+    test_globs: tuple[str, ...] = DEFAULT_TEST_FILES
     """Test files: left out of retrieval and the structure (end-to-end), dropped from the agentic patch."""
     max_steps: int = 30
     """agentic: tool calls before the episode is cut."""
@@ -186,7 +187,7 @@ def _answered(tasks: list[_Task], policy: Policy):
 def _localize_messages(task: _Task, config: RolloutConfig) -> Conversation:
     prompt = load_prompt("localize", config.prompts_dir)
     source = prompt_path("localize", config.prompts_dir)
-    candidates = task.repo.select(config.source_globs, config.test_globs)
+    candidates = task.repo.select(config.source_globs, globs_of_test_files(defaults=config.test_globs))
     code = {p: t for p, t in task.repo.read_many(candidates).items() if t is not None}
     ranking = rank_files(task.row["problem_statement"], code, chunk_lines=config.snippet_lines)
     task.ranked = [p for p, score in ranking.files if score > 0] or list(code)

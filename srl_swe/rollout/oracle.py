@@ -14,8 +14,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Sequence
 
-from ..agent.scripted_expert import ScriptedExpert, patch_edits
-from ..gym.live import split_patch
+from ..agent.scripted_expert import ScriptedExpert
+from ..patches import hunks, touched_files
 from ..scaffold import DEFAULT_SCAFFOLD, load_scaffold
 from .edits import SearchReplace, render_edits
 from .policies import Conversation
@@ -24,12 +24,12 @@ from .templates import load_prompt
 
 def gold_files(row: dict[str, Any]) -> list[str]:
     """The files the row's gold patch edits, in patch order."""
-    return [path for path, _ in split_patch(row["patch"])]
+    return touched_files(row["patch"])
 
 
 def gold_edits(row: dict[str, Any]) -> list[SearchReplace]:
     """The row's gold patch as SEARCH/REPLACE edits (context + removed lines -> context + added lines)."""
-    return [SearchReplace(e.path, e.old, e.new) for e in patch_edits(row["patch"])]
+    return [SearchReplace(e.path, e.old, e.new) for e in hunks(row["patch"])]
 
 
 class OraclePolicy:

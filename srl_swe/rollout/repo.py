@@ -8,7 +8,6 @@ checkout under ``--repo-dir`` otherwise.
 """
 from __future__ import annotations
 
-import fnmatch
 import io
 import shlex
 import subprocess
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any, Iterable, Protocol
 
 from ..errors import SRLSweError
+from ..globs import matches
 
 OUT_PATH = "/tmp/srl_swe_rollout.out"
 MAX_FILE_BYTES = 1_000_000
@@ -123,10 +123,9 @@ class Repo:
         return self.read_many([path])[path]
 
     def select(self, include: Iterable[str], exclude: Iterable[str] = ()) -> list[str]:
-        """Paths matching any ``include`` glob and no ``exclude`` glob (fnmatch on the repository-relative path)."""
+        """Paths matching any ``include`` glob and no ``exclude`` glob (:mod:`srl_swe.globs` semantics)."""
         include, exclude = tuple(include), tuple(exclude)
-        return [p for p in self.paths() if any(fnmatch.fnmatch(p, g) for g in include)
-                and not any(fnmatch.fnmatch(p, g) for g in exclude)]
+        return [p for p in self.paths() if matches(p, include) and not matches(p, exclude)]
 
 
 def checkout_for(row: dict[str, Any], repo_dir: str | Path) -> Path:

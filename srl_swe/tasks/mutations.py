@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import ast
 import bisect
-import difflib
 import hashlib
 import io
 import random
@@ -30,6 +29,8 @@ import tokenize
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
+
+from ..patches import split_lines, unified_diff
 
 MUTATION_KINDS: tuple[str, ...] = (
     "flip_comparison",      # <  ->  >=,  == -> !=,  in -> not in,  is -> is not
@@ -125,37 +126,6 @@ class Mutation:
                 "end_line": self.end_line, "function": self.function, "detail": self.detail}
 
 
-# --------------------------------------------------------------------------- diffs
-
-
-def _lines(text: str) -> list[str]:
-    """Split after each newline only (str.splitlines also splits on \\f, \\x1c, ...)."""
-    return re.findall(r"[^\n]*\n|[^\n]+$", text)
-
-
-def unified_diff(path: str, before: str, after: str, *, context: int = 3) -> str:
-    """A ``git diff``-style patch of one file (``a/``/``b/`` prefixes, no-newline markers); '' if equal."""
-    if before == after:
-        return ""
-    a, b = _lines(before), _lines(after)
-    out = [f"diff --git a/{path} b/{path}\n", f"--- a/{path}\n", f"+++ b/{path}\n"]
-    body = list(difflib.unified_diff(a, b, n=context, lineterm="\n"))[2:]
-    for line in body:
-        if line.startswith("@@"):
-            out.append(line if line.endswith("\n") else line + "\n")
-        elif not line.endswith("\n"):
-            out.append(line + "\n\\ No newline at end of file\n")
-        else:
-            out.append(line)
-    return "".join(out)
-
-
-def changed_lines(patch: str) -> list[str]:
-    """The text of the lines a patch removes or adds (without the +/- marker)."""
-    return [line[1:] for line in patch.splitlines()
-            if line[:1] in "+-" and not line.startswith(("+++ ", "--- "))]
-
-
 # --------------------------------------------------------------------------- source positions
 
 
@@ -164,7 +134,7 @@ class _Source:
 
     def __init__(self, text: str):
         self.text = text
-        self.lines = _lines(text)
+        self.lines = split_lines(text)
         self.starts = [0]
         for line in self.lines:
             self.starts.append(self.starts[-1] + len(line))

@@ -11,7 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from .mutations import changed_lines
+from ..globs import globs_of_test_files, literal, matches
+from ..patches import changed_lines
 
 _SECTION = re.compile(r"^_{3,} (?P<name>.+?) _{3,}$")
 _BANNER = re.compile(r"^={5,} ?(?P<title>.*?) ?={5,}$")
@@ -82,9 +83,6 @@ def _section_key(test_id: str) -> str:
     return ".".join(parts[1:]) if len(parts) > 1 else test_id
 
 
-def _is_test_path(path: str, test_files: set[str]) -> bool:
-    name = path.rsplit("/", 1)[-1]
-    return path in test_files or name.startswith("test_") or name.endswith("_test.py") or "/tests/" in f"/{path}"
 
 
 def _leaks(line: str, secret: list[str]) -> bool:
@@ -107,7 +105,7 @@ def write_problem_statement(project: str, fail_to_pass: list[str], output: str, 
     """
     secret = sorted({line.strip() for line in changed_lines(patch) if line.strip()}, key=len, reverse=True)
     failures = parse_failures(output)
-    tests_set = set(test_files or ())
+    test_globs = globs_of_test_files(literal(path) for path in test_files or ())
     n = len(fail_to_pass)
     first = fail_to_pass[0].split("::")[-1] if fail_to_pass else "tests"
     detailed = [t for t in fail_to_pass if _section_key(t) in failures][:MAX_DETAILED]
@@ -134,7 +132,7 @@ def write_problem_statement(project: str, fail_to_pass: list[str], output: str, 
                 lines.append("...")
                 continue
             lines.append(f"{path}, in {func}" + (f"  [{repeat} times]" if repeat > 1 else ""))
-            if _is_test_path(path, tests_set):
+            if matches(path, test_globs):
                 lines += [f"    {c}" for c in code[-3:] if not _leaks(c, secret) and not _CARETS.match(c)]
         shown = [e for e in failure.error_lines if not _leaks(e, secret)]
         if len(shown) > MAX_E_LINES:

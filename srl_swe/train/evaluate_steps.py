@@ -1,8 +1,8 @@
 """Step-level evaluation: greedy actions on held-out SRL steps, scored like the SRL reward.
 
 For each step instance the model sees the step prompt (chat template with the generation
-prompt) and writes greedily; the output is scored with :func:`srl_swe.rewards.srl_reward`
-against the expert's action and parsed with :func:`srl_swe.actions.parse_action`. Held-out
+prompt) and writes greedily; the output is parsed and scored against the expert's action with
+:func:`srl_swe.rewards.score_action`, as the SRL reward and the replay env score it. Held-out
 steps come from :func:`srl_swe.train.data.select_split` with the same split seed and
 fraction that training used, so they are steps of trajectories the model never trained on.
 """
@@ -14,10 +14,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Sequence
 
-from ..actions import parse_action
-from ..errors import FormatError
 from ..models import resolve_model
-from ..rewards import DEFAULT_METRIC, srl_reward
+from ..rewards import DEFAULT_METRIC, score_action
 from ..scaffold import load_scaffold
 from ..steps import StepConfig
 from ..trajectory.model import Trajectory
@@ -74,10 +72,8 @@ def _generate(model, tokenizer, texts: list[str], generation, batch_size: int, s
 
 def _score(row: dict[str, Any], completion: str, scaffold, metric: str) -> dict[str, Any]:
     """One step's record: the parsed tool, format validity and the SRL reward of `completion`."""
-    try:
-        predicted, error = parse_action(completion, scaffold).call.name, None
-    except FormatError as exc:
-        predicted, error = None, str(exc)
+    reward, call, error = score_action(completion, row["expert_action"], metric, scaffold)
+    predicted = None if call is None else call.name
     return {
         "trajectory_id": row["trajectory_id"],
         "step_index": row["step_index"],
@@ -86,7 +82,7 @@ def _score(row: dict[str, Any], completion: str, scaffold, metric: str) -> dict[
         "format_ok": error is None,
         "format_error": error,
         "tool_match": predicted == row["tool_name"],
-        "reward": srl_reward(completion, row["expert_action"], metric=metric, scaffold=scaffold),
+        "reward": reward,
         "completion": completion,
         "expert_action": row["expert_action"],
     }

@@ -105,7 +105,7 @@ def _parquet_records(path: Path, display: str) -> Iterator[Any]:
         raise SRLSweError(f"{display}: reading parquet needs pyarrow (pip install 'srl-swe[train]')") from None
     try:
         parquet = pq.ParquetFile(path)
-    except Exception as exc:  # pyarrow raises ArrowInvalid/OSError subclasses
+    except (ValueError, OSError) as exc:  # pyarrow's ArrowInvalid is a ValueError
         raise InvalidRecordError(display, None, None, f"not a readable parquet file: {exc}") from None
     for batch in parquet.iter_batches(batch_size=256):
         yield from batch.to_pylist()
