@@ -24,10 +24,18 @@ ARTIFACT_FILES = ("**/*.pyc", "**/__pycache__/**", "**/.pytest_cache/**", "**/*.
 """Build and test by-products: never part of a graded patch."""
 
 
+def repo_relative(path: str) -> str:
+    """A path as the globs see it: relative to the repository (``/testbed/x``, ``./x`` and ``x`` are the same file)."""
+    path = path.lstrip("/").removeprefix("testbed/")
+    while path.startswith("./"):
+        path = path[2:]
+    return path
+
+
 def matches(path: str, patterns: Iterable[str]) -> bool:
-    """Whether a repository-relative path matches any of the globs."""
+    """Whether a path in the repository (relative, or absolute under /testbed) matches any of the globs."""
     patterns = list(patterns)
-    return bool(patterns) and glob.globmatch(path.removeprefix("./"), patterns, flags=FLAGS)
+    return bool(patterns) and glob.globmatch(repo_relative(path), patterns, flags=FLAGS)
 
 
 def globs_of_test_files(declared: Iterable[str] = (), *, defaults: Iterable[str] = DEFAULT_TEST_FILES) -> tuple[str, ...]:

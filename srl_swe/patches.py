@@ -1,10 +1,11 @@
 """Unified git diffs, in one place: write them, split and read them back, apply them in a sandbox.
 
 Every part of srl-swe that makes or reads a patch (task synthesis, SEARCH/REPLACE rollouts, the
-live env's final diff, the scripted expert, evaluation) goes through this module. A patch is
-read with `unidiff` (the parser swebench itself depends on) and written from lines split after
-``\\n`` only, so a form feed or a carriage return inside a line stays in that line on both sides
-(``str.splitlines`` would cut it there, and ``git apply`` would reject the hunk).
+live env's final diff, the scripted expert, evaluation) goes through this module. Which files a
+patch touches is read from its section headers alone; hunk contents are read with `unidiff` (the
+parser swebench itself depends on). Patches are written from lines split after ``\\n`` only, so a
+form feed or a carriage return inside a line stays in that line on both sides (``str.splitlines``
+would cut it there, and ``git apply`` would reject the hunk).
 """
 from __future__ import annotations
 

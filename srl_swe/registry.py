@@ -179,11 +179,11 @@ class EnvSpec:
 
     def is_test_file(self, path: str) -> bool:
         """Whether a /testbed-relative path is a test file: :attr:`test_files` or the defaults of every repository."""
-        return matches(_repo_path(path), globs_of_test_files(self.test_files))
+        return matches(path, globs_of_test_files(self.test_files))
 
     def is_source_file(self, path: str) -> bool:
         """Whether a path matches :attr:`source_files` and not :attr:`test_files` (a file tasks may mutate)."""
-        return matches(_repo_path(path), self.source_files) and not self.is_test_file(path)
+        return matches(path, self.source_files) and not self.is_test_file(path)
 
     def to_dict(self) -> dict[str, Any]:
         """The spec as YAML-ready data (what ``envs add`` writes)."""
@@ -203,14 +203,6 @@ class EnvSpec:
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True, width=100)
-
-
-def _repo_path(path: str) -> str:
-    """A /testbed-relative path as the globs see it."""
-    path = path.lstrip("/").removeprefix("testbed/")
-    while path.startswith("./"):
-        path = path[2:]
-    return path
 
 
 # --------------------------------------------------------------------------- loading

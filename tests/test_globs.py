@@ -8,6 +8,7 @@ def test_double_star_spans_zero_or_more_directories_and_star_stays_in_one_segmen
     assert not matches("src/pkg/mod.py", ["*.py"]) and matches("src/pkg/mod.py", ["**/*.py"])
     assert matches(".github/ci.py", ["**/*.py"])  # names starting with a dot are not special
     assert not matches("anything.py", [])
+    assert matches("/testbed/tests/test_a.py", ["tests/**"]) and matches("./tests/test_a.py", ["tests/**"])
 
 
 def test_default_test_files_are_tests_wherever_they_sit_and_nothing_else():
