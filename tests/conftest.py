@@ -14,6 +14,16 @@ SHARED_DATA = (REPO_ROOT / ".." / "shared" / "data").resolve()
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
+DOCKER_FIXTURES = {"docker_client", "inflection_tasks"}
+
+
+def pytest_collection_modifyitems(items):
+    """Mark every test that reaches a Docker fixture `docker`, so `-m "not docker"` never needs a daemon."""
+    for item in items:
+        if DOCKER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.docker)
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """The real public samples in ../shared/data (read in place, never copied); skip when absent."""

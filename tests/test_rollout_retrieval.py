@@ -75,12 +75,16 @@ def test_repo_reads_files_at_the_base_commit_not_the_working_tree(tmp_path):
 def test_open_repo_says_what_is_missing(tmp_path):
     root, rows = make_local_tasks(tmp_path)
     assert open_repo(rows[0], root).description.startswith("checkout ")
-    with pytest.raises(RepoError, match="no --repo-dir"):
-        open_repo({**rows[0], "image": "srl-swe-test/no-such-image:0"}, None)
     with pytest.raises(RepoError, match="no git checkout"):
         open_repo(rows[0], tmp_path / "elsewhere")
     with pytest.raises(RepoError, match="unknown revision|bad object|not a valid|fatal"):
         open_repo({**rows[0], "base_commit": "0" * 40}, root).paths()
+
+
+def test_open_repo_without_a_checkout_names_the_missing_image(docker_client, tmp_path):
+    _, rows = make_local_tasks(tmp_path)
+    with pytest.raises(RepoError, match="no --repo-dir"):
+        open_repo({**rows[0], "image": "srl-swe-test/no-such-image:0"}, None)
 
 
 def test_prompt_files_load_and_can_be_overridden(tmp_path):
