@@ -14,6 +14,7 @@ import pytest
 from srl_swe.errors import SRLSweError
 from srl_swe.rollout import OraclePolicy, PolicyError, RolloutConfig, done_ids, run_rollout, select_rows
 from srl_swe.rollout.cli import register
+from srl_swe.rollout.policies import GenerationConfig, PolicyConfig
 
 from helpers import git, make_local_tasks, read_jsonl
 
@@ -223,3 +224,18 @@ def test_rollout_reads_classic_instances_as_evaluate_does(shared_data):
     assert len(rows) == 23
     row = next(r for r in rows if r["instance_id"] == "pvlib__pvlib-python-1072")
     assert row["image"] == "swebench/sweb.eval.x86_64.pvlib_1776_pvlib-python-1072:latest" and row["eval_script"]
+
+
+def test_cli_defaults_are_the_config_defaults():
+    parser = argparse.ArgumentParser(prog="srl-swe")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["rollout", "--mode", "agentic", "--out", "p.jsonl"])
+    config, policy, generation = RolloutConfig(), PolicyConfig(model=args.model), GenerationConfig()
+    assert (args.max_files, args.snippets, tuple(args.test_globs), args.max_steps, args.command_timeout, args.scaffold) == (
+        config.max_files, config.snippets, config.test_globs, config.max_steps, config.command_timeout, config.scaffold)
+    assert (args.backend, args.api_key_env, args.request_timeout, args.max_retries, args.concurrency, args.device, args.dtype,
+            args.batch_size, args.tensor_parallel_size) == (
+        policy.backend, policy.api_key_env, policy.timeout, policy.max_retries, policy.concurrency, policy.device, policy.dtype,
+        policy.batch_size, policy.tensor_parallel_size)
+    assert (args.max_new_tokens, args.temperature, args.top_p, args.seed) == (
+        generation.max_new_tokens, generation.temperature, generation.top_p, generation.seed)

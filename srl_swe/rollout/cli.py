@@ -17,10 +17,9 @@ import argparse
 import json
 import sys
 
-from ..globs import DEFAULT_TEST_FILES
 from ..models import DEFAULT_MODEL
-from .modes import MODES
-from .policies import BACKENDS
+from .modes import MODES, RolloutConfig
+from .policies import BACKENDS, GenerationConfig, PolicyConfig
 
 
 def load_task_rows(instances: str | None, envs: list[str] | None, split: str = "test") -> list[dict]:
@@ -46,8 +45,7 @@ def load_task_rows(instances: str | None, envs: list[str] | None, split: str = "
 
 def cmd_rollout(args: argparse.Namespace) -> None:
     from ..errors import SRLSweError
-    from .modes import RolloutConfig
-    from .policies import GenerationConfig, PolicyConfig, make_policy
+    from .policies import make_policy
     from .runner import run_rollout, select_rows
 
     ids = [i for chunk in (args.instance_ids or []) for i in chunk.split(",") if i.strip()] or None
@@ -56,7 +54,7 @@ def cmd_rollout(args: argparse.Namespace) -> None:
         raise SRLSweError("no tasks selected (check --instances/--env/--instance-ids)")
     config = RolloutConfig(mode=args.mode, prompts_dir=args.prompts, repo_dir=args.repo_dir, max_files=args.max_files,
                            snippets=args.snippets, max_steps=args.max_steps, command_timeout=args.command_timeout,
-                           scaffold=args.scaffold, test_globs=tuple(args.test_globs or DEFAULT_TEST_FILES))
+                           scaffold=args.scaffold, test_globs=tuple(args.test_globs))
     generation = GenerationConfig(max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_p=args.top_p,
                                   seed=args.seed)
     policy_config = PolicyConfig(model=args.model, backend=args.backend, name=args.model_name, generation=generation,
@@ -104,39 +102,39 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=None, help="at most N tasks (after --instance-ids, before skipping done ones)")
 
     policy = p.add_argument_group("policy")
-    policy.add_argument("--backend", choices=BACKENDS, default="auto",
+    policy.add_argument("--backend", choices=BACKENDS, default=PolicyConfig.backend,
                         help="auto: oracle for --model oracle, openai with --base-url, else transformers")
     policy.add_argument("--model-name", default=None, help="model_name_or_path written in the predictions (default: --model)")
     policy.add_argument("--base-url", default=None, help="OpenAI-compatible API root, e.g. http://localhost:8000/v1")
-    policy.add_argument("--api-key-env", default="OPENAI_API_KEY", help="environment variable holding the API key")
-    policy.add_argument("--request-timeout", type=float, default=600.0, help="seconds per HTTP request (default 600)")
-    policy.add_argument("--max-retries", type=int, default=5, help="retries of a failed HTTP request (default 5)")
-    policy.add_argument("--concurrency", type=int, default=8, help="HTTP requests in flight (default 8)")
-    policy.add_argument("--device", default="auto", help="transformers device (auto, cpu, cuda, cuda:1)")
-    policy.add_argument("--dtype", default="auto", help="weights dtype (auto, bfloat16, float16, float32)")
-    policy.add_argument("--tensor-parallel-size", type=int, default=1, help="vLLM: GPUs per model")
+    policy.add_argument("--api-key-env", default=PolicyConfig.api_key_env, help="environment variable holding the API key (default %(default)s)")
+    policy.add_argument("--request-timeout", type=float, default=PolicyConfig.timeout, help="seconds per HTTP request (default %(default)s)")
+    policy.add_argument("--max-retries", type=int, default=PolicyConfig.max_retries, help="retries of a failed HTTP request (default %(default)s)")
+    policy.add_argument("--concurrency", type=int, default=PolicyConfig.concurrency, help="HTTP requests in flight (default %(default)s)")
+    policy.add_argument("--device", default=PolicyConfig.device, help="transformers device (auto, cpu, cuda, cuda:1)")
+    policy.add_argument("--dtype", default=PolicyConfig.dtype, help="weights dtype (auto, bfloat16, float16, float32)")
+    policy.add_argument("--tensor-parallel-size", type=int, default=PolicyConfig.tensor_parallel_size, help="vLLM: GPUs per model")
     policy.add_argument("--max-model-len", type=int, default=None, help="vLLM: context length")
 
     decoding = p.add_argument_group("decoding (greedy by default, as in the SRL paper)")
-    decoding.add_argument("--max-new-tokens", type=int, default=2048, help="tokens per answer/turn (default 2048)")
-    decoding.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
-    decoding.add_argument("--top-p", type=float, default=1.0)
-    decoding.add_argument("--seed", type=int, default=0)
-    decoding.add_argument("--batch-size", type=int, default=1,
+    decoding.add_argument("--max-new-tokens", type=int, default=GenerationConfig.max_new_tokens, help="tokens per answer/turn (default %(default)s)")
+    decoding.add_argument("--temperature", type=float, default=GenerationConfig.temperature, help="0 = greedy (default %(default)s)")
+    decoding.add_argument("--top-p", type=float, default=GenerationConfig.top_p)
+    decoding.add_argument("--seed", type=int, default=GenerationConfig.seed)
+    decoding.add_argument("--batch-size", type=int, default=PolicyConfig.batch_size,
                           help="tasks in flight: prompts per generate call (single-pass), concurrent episodes (agentic)")
 
     mode = p.add_argument_group("modes")
     mode.add_argument("--repo-dir", default=None, help="checkouts for rows without a local task image "
                       "(a checkout, or a folder of owner__name / name checkouts)")
     mode.add_argument("--prompts", default=None, help="directory whose repair.yaml/localize.yaml replace the shipped prompts")
-    mode.add_argument("--max-files", type=int, default=3, help="end-to-end: most files localized (default 3)")
-    mode.add_argument("--snippets", type=int, default=5, help="end-to-end: retrieved snippets shown (default 5)")
-    mode.add_argument("--test-globs", nargs="+", default=None,
+    mode.add_argument("--max-files", type=int, default=RolloutConfig.max_files, help="end-to-end: most files localized (default %(default)s)")
+    mode.add_argument("--snippets", type=int, default=RolloutConfig.snippets, help="end-to-end: retrieved snippets shown (default %(default)s)")
+    mode.add_argument("--test-globs", nargs="+", default=RolloutConfig.test_globs,
                       help="globs of test files (`**` spans directories; default: tests/**, **/test_*.py, ...; conftest.py always "
                       "counts): kept out of end-to-end retrieval, dropped from agentic patches")
-    mode.add_argument("--max-steps", type=int, default=30, help="agentic: tool calls per episode (default 30)")
-    mode.add_argument("--command-timeout", type=float, default=120.0, help="agentic: seconds per tool call (default 120)")
-    mode.add_argument("--scaffold", default="openhands", help="agentic: agent scaffold under agents/ or a YAML path")
+    mode.add_argument("--max-steps", type=int, default=RolloutConfig.max_steps, help="agentic: tool calls per episode (default %(default)s)")
+    mode.add_argument("--command-timeout", type=float, default=RolloutConfig.command_timeout, help="agentic: seconds per tool call (default %(default)s)")
+    mode.add_argument("--scaffold", default=RolloutConfig.scaffold, help="agentic: agent scaffold under agents/ or a YAML path (default %(default)s)")
 
     p.add_argument("--grade", action="store_true", help="also grade each patch with the task's tests (into the details)")
     p.add_argument("--max-consecutive-failures", type=int, default=5,
