@@ -153,10 +153,14 @@ def test_select_rows_by_ids_and_limit(local):
         select_rows(rows, ["nope"])
 
 
-def cli(argv: list[str]):
+def parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="srl-swe")
     register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def cli(argv: list[str]):
+    args = parse(argv)
     args.func(args)
 
 
@@ -227,9 +231,7 @@ def test_rollout_reads_classic_instances_as_evaluate_does(shared_data):
 
 
 def test_cli_defaults_are_the_config_defaults():
-    parser = argparse.ArgumentParser(prog="srl-swe")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["rollout", "--mode", "agentic", "--out", "p.jsonl"])
+    args = parse(["rollout", "--mode", "agentic", "--out", "p.jsonl"])
     config, policy, generation = RolloutConfig(), PolicyConfig(model=args.model), GenerationConfig()
     assert (args.max_files, args.snippets, tuple(args.test_globs), args.max_steps, args.command_timeout, args.scaffold) == (
         config.max_files, config.snippets, config.test_globs, config.max_steps, config.command_timeout, config.scaffold)
