@@ -5,8 +5,9 @@ with the same step prompts (the shipped `demo` config's shared options), for 3 t
 seeds; the split (`split_seed`) is fixed, so every arm and seed is scored on the same
 held-out and validation trajectories. Budget: each training stage makes `--steps` optimizer
 updates of `--batch` expert steps (SFT: batch_size; SRL: prompts_per_step x num_generations
-rollouts); SFT->SRL continues the SFT arm's final model of the same seed with SRL (the SFT stage is
-trained once and shared), and `sft-long` (SFT for twice the steps) is its matched-update control.
+rollouts; `--sft-steps` can give SFT its own count); SFT->SRL continues the SFT arm's final model of the
+same seed with SRL (the SFT stage is trained once and shared), and `sft-long` (SFT for as many updates
+as SFT->SRL makes in all) is its matched-update control.
 SRL's learning rate and advantage scaling default to the demo's (chosen on validation).
 
 Each run is a `srl-swe train pipeline` command; checkpoints are scored with `srl-swe eval
@@ -95,7 +96,7 @@ def evaluate(model: str, split: str, out: Path, log: Path, args, sample: bool) -
     report = out / "report.json"
     if not report.exists():
         command = cli() + ["eval", "steps", "--model", model, "--split", split, "--out", str(out), "--data", "srl-swe:default",
-                           "--max-new-tokens", generation_budget(), "--batch-size", "8", "--dtype", "bfloat16", "--json"] + step_flags()
+                           "--max-new-tokens", generation_budget(), "--batch-size", str(args.eval_batch), "--dtype", "bfloat16", "--json"] + step_flags()
         if sample:
             command += ["--sample-temperature", "1.0"]
         run(command, log)
@@ -114,10 +115,10 @@ def train(arm: str, seed: int, run_dir: Path, log: Path, args) -> dict[str, str]
     start: dict[str, str] = {}
     if arm in CONTINUES:
         start = {ARMS[CONTINUES[arm]][-1]: one_run(CONTINUES[arm], seed, args)["model"]}
-    sft_steps = args.steps * (2 if arm == "sft-long" else 1)
+    sft_steps = args.sft_steps + (args.steps if arm == "sft-long" else 0)  # sft-long: as many updates as sft-srl
     command = cli() + ["train", "pipeline", ",".join(stages), "--data", "srl-swe:default", "--output-dir", str(run_dir),
                        "--set", "eval_heldout=false", "resume=true", f"seed={seed}", *SPLIT, *shared_options(),
-                       *([f"model={start['sft']}"] if start else []),
+                       f"model={start['sft'] if start else args.model}",
                        f"sft.max_steps={sft_steps}", f"sft.batch_size={args.batch}", f"sft.learning_rate={args.sft_lr}",
                        f"sft.save_steps={max(1, sft_steps // args.points)}", "sft.save_total_limit=null",
                        f"srl.max_steps={args.steps}", f"srl.prompts_per_step={args.batch}",
@@ -178,13 +179,14 @@ def one_run(arm: str, seed: int, args) -> dict[str, Any]:
     log = run_dir / "commands.log"
     start = time.time()
     stages = train(arm, seed, run_dir, log, args)
-    model = stages[ARMS[arm][-1]] if stages else "smollm2-135m"
+    model = stages[ARMS[arm][-1]] if stages else args.model
     heldout = evaluate(model, "heldout", run_dir / "eval" / "final-heldout", log, args, sample=True)
-    validation = evaluate(model, "validation", run_dir / "eval" / "final-validation", log, args, sample=False)
+    validation = (None if args.skip_validation else
+                  evaluate(model, "validation", run_dir / "eval" / "final-validation", log, args, sample=False))
     result = {"arm": arm, "seed": seed, "model": model, "wall_s": round(time.time() - start, 1),
               **{f"heldout_{k}": heldout[k] for k in ("mean_reward", "format_rate", "tool_match_rate", "count")},
               "heldout_sampled_reward": heldout.get("sampled_mean_reward"),
-              "validation_reward": validation["mean_reward"],
+              "validation_reward": validation["mean_reward"] if validation else None,
               "curve": curve(arm, seed, run_dir, heldout, log, args) if stages else []}
     if args.resolve:
         result["resolve"] = resolve_rates(model, run_dir, log, args)
@@ -217,9 +219,10 @@ def spread(values: list[float]) -> str:
 def summarise(results: list[dict[str, Any]], args) -> None:
     floor = baseline()
     lines = [f"# SRL comparison at small scale ({time.strftime('%Y-%m-%d')})", "",
-             f"Machine: {platform.node()} ({os.cpu_count()} CPUs), {platform.platform()}; model smollm2-135m; "
+             f"Machine: {args.machine or f'{platform.node()} ({os.cpu_count()} CPUs), {platform.platform()}'}; model {args.model}; "
              f"data srl-swe:default (42 train / 6 validation / 12 held-out trajectories, split_seed 0).",
-             f"Budget per training stage: {args.steps} updates x {args.batch} expert steps; SRL group size "
+             f"Budget: SFT {args.sft_steps} updates, SRL {args.steps} (sft-long {args.sft_steps + args.steps}), each of "
+             f"{args.batch} expert steps; SRL group size "
              f"{args.generations}; lr SFT {args.sft_lr}, SRL {args.srl_lr} (scale_rewards {args.srl_scale_rewards}). "
              "Mean ± std over training seeds.", "",
              "| arm | seeds | held-out reward (greedy) | held-out reward (sampled, T=1) | format rate | tool match "
@@ -232,7 +235,7 @@ def summarise(results: list[dict[str, Any]], args) -> None:
         cells = [spread([r["heldout_mean_reward"] for r in rows]),
                  spread([r["heldout_sampled_reward"] for r in rows if r["heldout_sampled_reward"] is not None]),
                  spread([r["heldout_format_rate"] for r in rows]), spread([r["heldout_tool_match_rate"] for r in rows]),
-                 spread([r["validation_reward"] for r in rows])]
+                 spread([r["validation_reward"] for r in rows if r["validation_reward"] is not None])]
         if args.resolve:
             cells += [spread([r["resolve"][m] for r in rows if "resolve" in r]) for m in ("oracle-file", "agentic")]
         lines.append(f"| {arm} | {len(rows)} | " + " | ".join(cells) + " |")
@@ -267,8 +270,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS))
+    parser.add_argument("--model", default="smollm2-135m", help="the model every arm starts from (tiny-random: a quick dry run)")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--steps", type=int, default=20, help="optimizer updates per training stage")
+    parser.add_argument("--sft-steps", type=int, default=None, help="optimizer updates of the SFT stage (default: --steps)")
     parser.add_argument("--batch", type=int, default=2, help="expert steps per update")
     parser.add_argument("--generations", type=int, default=4, help="SRL rollouts per prompt")
     parser.add_argument("--sft-lr", type=float, default=1e-4)
@@ -278,8 +283,18 @@ def main() -> None:
     parser.add_argument("--points", type=int, default=2, help="checkpoints scored per stage for the curve")
     parser.add_argument("--resolve", action="store_true", help="also measure resolve rates on the registered tasks (Docker)")
     parser.add_argument("--resolve-limit", type=int, default=None, help="at most N registered tasks per mode")
+    parser.add_argument("--eval-batch", type=int, default=8, help="steps decoded together in each evaluation (a GPU takes all at once)")
+    parser.add_argument("--machine", default=None, help="machine description for the table (default: this host's)")
+    parser.add_argument("--summary-only", action="store_true",
+                        help="rebuild the summary from the finished runs under OUT (e.g. seeds run as parallel processes)")
+    parser.add_argument("--skip-validation", action="store_true", help="score final models held out only (saves one evaluation per run)")
     args = parser.parse_args()
+    args.sft_steps = args.sft_steps or args.steps
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.summary_only:
+        finished = [args.out / "runs" / f"{arm}-seed{seed}" / "result.json" for seed in args.seeds for arm in args.arms]
+        summarise([json.loads(path.read_text()) for path in finished if path.exists()], args)
+        return
     results = []
     for seed in args.seeds:
         for arm in args.arms:

@@ -2,17 +2,20 @@
 
 The default model (SmolLM2-135M-Instruct, prepared from its carried GGUF; `--shape qwen05b`
 for the random Qwen2.5-0.5B-shaped model of the first check), the embedded expert steps, the
-SRL reward, 32 completions per step (4 prompts x 8 rollouts) of up to 512 tokens. Runs on the
+SRL reward, 32 completions per micro-batch (4 prompts x 8 rollouts) of up to 512 tokens. Runs on the
 same model and generation batch:
   plain-trl       trl.GRPOTrainer with its defaults (transformers `generate`)
   ours            srl-swe trainer (dynamic sampling), plain `generate`
   ours-nods       the same with dynamic sampling off
-  ours-spg4       generation batch of 32 split into 4 on-policy optimizer micro-steps
-                  (steps_per_generation = gradient_accumulation_steps = 4)
+  ours-gen128     one generation batch of 128 (16 prompts x 8) per optimizer step, trained in 4
+                  micro-batches of 32 (steps_per_generation = gradient_accumulation_steps = 4,
+                  so every update is still on-policy)
   ours-static     static KV cache + torch.compile of the decode step (TRL 1.16 hard-codes
                   disable_compile=True; we lift it after construction)
-  ours-paged      TRL's paged continuous batching (measured 3.5x slower than `generate` with
-                  its defaults on 2026-11-27)
+  ours-paged      TRL's continuous batching with its defaults (measured 3.5x slower than `generate`
+                  on 2026-11-27)
+  ours-cb-graphs  the same with CUDA graphs forced on for both paths and transformers' default
+                  compile configs (`default_compile_level=1`)
 (`--runs` picks a subset; `--smoke` is a CPU dry run with the tiny model.)
 Prints step time, generated tokens/s and peak GPU memory for each, and the ratios to plain TRL.
 Usage (see benchmarks/gpu/run_on_device.sh): python benchmarks/gpu/gpu_check.py --steps 24
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import tempfile
 import time
 
@@ -74,18 +78,21 @@ RUNS = {
     "plain-trl": {},
     "ours": {},
     "ours-nods": {"dynamic_sampling": False},
-    "ours-spg4": {"per_device_train_batch_size": 8, "steps_per_generation": 4, "gradient_accumulation_steps": 4},
+    "ours-gen128": {"steps_per_generation": 4, "gradient_accumulation_steps": 4},
     "ours-static": {"cache_implementation": "static", "compile": True},
-    "ours-paged": {"use_transformers_paged": True},
+    "ours-paged": {"use_transformers_continuous_batching": True},
+    "ours-cb-graphs": {"use_transformers_continuous_batching": True,
+                       "transformers_continuous_batching_config": {"use_cuda_graph": True, "default_compile_level": 1}},
 }
 
 
-def run(name: str, model: str, steps: int, dataset, completion_tokens: int = 512, **kw) -> dict:
+def run(name: str, model: str, steps: int, dataset, completion_tokens: int = 512, warmup: int = 2,
+        dynamic_sampling: bool = True, **kw) -> dict:
     cuda = torch.cuda.is_available()
     if cuda:
         torch.cuda.reset_peak_memory_stats()
     ours = name.startswith("ours")
-    dynamic_sampling, compile_decode = kw.pop("dynamic_sampling", True), kw.pop("compile", False)
+    dynamic_sampling, compile_decode = kw.pop("dynamic_sampling", dynamic_sampling), kw.pop("compile", False)
     with tempfile.TemporaryDirectory() as out:
         options = dict(output_dir=out, max_steps=steps, per_device_train_batch_size=32, num_generations=8,
                        max_completion_length=completion_tokens, bf16=cuda, report_to="none", save_strategy="no", logging_steps=1,
@@ -100,15 +107,25 @@ def run(name: str, model: str, steps: int, dataset, completion_tokens: int = 512
         probe = Probe()
         trainer.add_callback(probe)
         trainer.train()
-    times = probe.times[2:] or probe.times  # warm-up steps excluded
-    logs = probe.logs[2:] or probe.logs
+    times = probe.times[warmup:] or probe.times  # warm-up steps excluded
+    logs = probe.logs[warmup:] or probe.logs
     rounds = sum(float(log.get("dynamic_sampling/rounds", 1)) for log in logs) / len(logs)
     mean_len = sum(float(log["completions/mean_length"]) for log in logs) / len(logs)
     step_time = sum(times) / len(times)
-    generated = 32 * mean_len * rounds / args.steps_per_generation  # one generation batch feeds steps_per_generation steps
-    return {"run": name, "step_time_s": round(step_time, 3), "generated_tokens_per_s": round(generated / step_time, 1),
+    # one optimizer step trains gradient_accumulation_steps micro-batches, all generated for it
+    generated = args.per_device_train_batch_size * args.gradient_accumulation_steps * mean_len * rounds
+    return {"run": name, "steps": steps, "measured_steps": len(times), "first_step_s": round(probe.times[0], 1),
+            "step_time_s": round(step_time, 3), "generated_tokens_per_s": round(generated / step_time, 1),
             "generation_rounds_per_step": round(rounds, 2), "mean_completion_tokens": round(mean_len, 1),
             "peak_memory_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2) if cuda else None}
+
+
+class RunTimeout(Exception):
+    pass
+
+
+def _timed_out(signum, frame):
+    raise RunTimeout("stopped at --run-timeout")
 
 
 def main() -> None:
@@ -116,8 +133,14 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=24)
     parser.add_argument("--runs", default=",".join(RUNS), help=f"comma-separated subset of {', '.join(RUNS)}")
     parser.add_argument("--shape", default="smollm2", choices=["smollm2", "qwen05b"], help="the model the runs train")
+    parser.add_argument("--warmup", type=int, default=2, help="first steps left out of the figures")
+    parser.add_argument("--completion-tokens", type=int, default=512)
+    parser.add_argument("--no-dynamic-sampling", action="store_true",
+                        help="every run of ours without it (a random model's groups are all flat: each step would refill and skip)")
+    parser.add_argument("--run-timeout", type=int, default=0, help="seconds one run may take before it is stopped (0: none)")
     parser.add_argument("--smoke", action="store_true", help="CPU dry run: the tiny model, 32-token completions")
     args = parser.parse_args()
+    signal.signal(signal.SIGALRM, _timed_out)
     print(torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu", torch.__version__, flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         if args.smoke:
@@ -125,14 +148,18 @@ def main() -> None:
         else:
             model = resolve_model("smollm2-135m") if args.shape == "smollm2" else qwen05b_shaped(tmp + "/model")
         dataset = step_dataset(load_data("srl-swe:default"), StepConfig())
-        tokens = 32 if args.smoke else 512
+        tokens = 32 if args.smoke else args.completion_tokens
         results = []
         for name in args.runs.split(","):
             kw = dict(RUNS[name])
-            try:  # one failing configuration must not lose the others' figures
-                results.append(run(name, model, args.steps, dataset, completion_tokens=tokens, **kw))
+            signal.alarm(args.run_timeout)  # 0: no limit
+            try:  # one failing or overlong configuration must not lose the others' figures
+                results.append(run(name, model, args.steps, dataset, completion_tokens=tokens, warmup=args.warmup,
+                                   dynamic_sampling=not args.no_dynamic_sampling, **kw))
             except Exception as exc:  # noqa: BLE001 - report and go on
                 results.append({"run": name, "error": f"{type(exc).__name__}: {exc}"})
+            finally:
+                signal.alarm(0)
             print(json.dumps(results[-1]), flush=True)
     base = results[0].get("generated_tokens_per_s")
     for r in results[1:]:
