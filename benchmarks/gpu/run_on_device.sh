@@ -32,7 +32,7 @@ case "${1:?first|second}" in
         python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$site" .whl/*.whl
         cp .gpu/part-aa /tmp/gguf-parts/
         python3 -c "import torch, transformers, trl, datasets, pyarrow; print('torch', torch.__version__, 'transformers', transformers.__version__, 'trl', trl.__version__, 'datasets', datasets.__version__, 'pyarrow', pyarrow.__version__)"  || true
-        python3 benchmarks/gpu/gpu_check.py --shape qwen05b --no-dynamic-sampling --run-timeout 110 --steps "${STEPS:-3}" --warmup 1 --completion-tokens "${TOKENS:-256}" \
+        python3 benchmarks/gpu/gpu_check.py --shape qwen05b --no-dynamic-sampling --run-timeout "${RUN_TIMEOUT:-90}" --steps "${STEPS:-3}" --warmup 1 --completion-tokens "${TOKENS:-256}" \
             --runs "${RUNS:-plain-trl,ours,ours-gen128,ours-static,ours-cb-graphs}" 2>&1 | tee "$out/gpu_check.log" ;;
     second)
         cp .gpu/part-ab /tmp/gguf-parts/
