@@ -15,16 +15,11 @@ import re
 import pytest
 from conftest import docker_client_or_skip
 
-from srl_swe.registry import load_env, read_tasks
+from swebench.harness.constants import END_TEST_OUTPUT, START_TEST_OUTPUT
+
 from srl_swe.patches import changed_lines
-from srl_swe.tasks.synthesize import (
-    END_MARKER,
-    ROW_FIELDS,
-    START_MARKER,
-    SynthesisConfig,
-    make_eval_script,
-    synthesize_tasks,
-)
+from srl_swe.registry import load_env, read_tasks
+from srl_swe.tasks.synthesize import ROW_FIELDS, SynthesisConfig, make_eval_script, synthesize_tasks
 
 ENV = "inflection"
 
@@ -33,9 +28,9 @@ def test_eval_script_wraps_the_tests_in_the_markers():
     script = make_eval_script("pytest -rA tests/test_a.py", "abc123", ["tests/test_a.py", "tests/conftest.py"])
     lines = script.splitlines()
     assert lines[:2] == ["#!/bin/bash", "set -uxo pipefail"]
-    start, end = lines.index(f"echo '{START_MARKER}'"), lines.index(f"echo '{END_MARKER}'")
+    start, end = lines.index(f": '{START_TEST_OUTPUT}'"), lines.index(f": '{END_TEST_OUTPUT}'")
     assert lines[start + 1:end] == ["pytest -rA tests/test_a.py"]
-    restore = "git checkout abc123 -- tests/conftest.py tests/test_a.py"
+    restore = "git checkout abc123 tests/conftest.py tests/test_a.py"
     assert lines[start - 1] == restore and lines[end + 1] == restore
 
 
@@ -71,8 +66,8 @@ def test_synthesize_writes_complete_resumable_rows(env, tmp_path):
     assert row["test_patch"] == "" and row["FAIL_TO_PASS"] and row["PASS_TO_PASS"]
     assert not set(row["FAIL_TO_PASS"]) & set(row["PASS_TO_PASS"])
     script = row["eval_script"]
-    assert script.index(f"echo '{START_MARKER}'") < script.index(f"echo '{END_MARKER}'")
-    assert f"git checkout {row['base_commit']} -- " in script
+    assert script.index(f": '{START_TEST_OUTPUT}'") < script.index(f": '{END_TEST_OUTPUT}'")
+    assert f"git checkout {row['base_commit']} " in script
     # the gold patch is the bug patch inverted; the statement never quotes a line either touches
     assert sorted(changed_lines(row["patch"])) == sorted(changed_lines(row["bug_patch"]))
     assert row["patch"].startswith(f"diff --git a/{row['mutation']['file']} b/{row['mutation']['file']}")

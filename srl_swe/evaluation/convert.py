@@ -37,10 +37,7 @@ longer ships. This module rebuilds, per instance:
     ``: '>>>>> Start Test Output'`` and ``: '>>>>> End Test Output'`` markers, then the test files
     reset again. The per-version commands are data: ``repo_specs.yaml`` next to this module.
 
-The markers are ``:`` no-ops, as in 4.x: the script runs under ``set -x``, so the trace line
-``+ : '>>>>> Start Test Output'`` carries the marker exactly once. (An ``echo`` would put it in the
-log twice, its trace and its output, and the harness's split on the marker would then slice the
-wrong part of the log.)
+The script is written by :func:`srl_swe.harness.eval_script` (``:`` markers: see there why).
 
 One deliberate difference from 4.x: when the test_patch only adds new files, 4.x still emitted
 ``git checkout <base_commit>`` with no paths (a checkout of the whole commit); here the two reset
@@ -62,6 +59,7 @@ from typing import Any, Iterable, Mapping
 import yaml
 
 from ..errors import InvalidRecordError, SRLSweError
+from ..harness import eval_script, reset_test_files
 from ..patches import files_existing_before, touched_files
 
 SPECS_PATH = Path(__file__).with_name("repo_specs.yaml")
@@ -75,8 +73,6 @@ CLASSIC_FIELDS = ("instance_id", "repo", "version", "base_commit", "test_patch",
 
 REPO_DIR = "/testbed"
 CONDA_ENV = "testbed"
-TEST_PATCH_DELIMITER = "EOF_114329324912"
-"""The heredoc delimiter the 4.x harness used for the test patch (kept so scripts compare equal)."""
 DIRECTIVE_STYLES = ("paths", "django_modules", "mypy_cases")
 MYPY_CASE = re.compile(r"\[case ([^\]]+)\]")
 """A test case header of mypy's test-data files (``[case testName]``)."""
@@ -315,15 +311,10 @@ def test_directives(test_patch: str, style: str = "paths") -> list[str]:
 
 def make_eval_script(instance: Mapping[str, Any], spec: VersionSpec, directive_style: str = "paths") -> str:
     """The eval script (bash) for a classic instance, as the 4.x harness wrote it for its repo/version."""
-    from swebench.harness.constants import END_TEST_OUTPUT, START_TEST_OUTPUT
-
     base = instance["base_commit"]
     test_patch = instance["test_patch"]
     activate = ["source /opt/miniconda3/bin/activate", f"conda activate {CONDA_ENV}"]
-    existing = files_existing_before(test_patch)
-    reset = [f"git checkout {base} {' '.join(existing)}"] if existing else []
-    test_command = " ".join([spec.test_cmd, *test_directives(test_patch, directive_style)])
-    lines = [
+    setup = [
         *activate,
         f"cd {REPO_DIR}",
         *spec.eval_commands,
@@ -335,14 +326,10 @@ def make_eval_script(instance: Mapping[str, Any], spec: VersionSpec, directive_s
         f"git -c core.fileMode=false diff {base}",
         *activate,
         *([spec.install] if spec.install else []),
-        *reset,
-        f"git apply -v - <<'{TEST_PATCH_DELIMITER}'\n{test_patch}\n{TEST_PATCH_DELIMITER}",
-        f": '{START_TEST_OUTPUT}'",
-        test_command,
-        f": '{END_TEST_OUTPUT}'",
-        *reset,  # leave the test files as they were
     ]
-    return "\n".join(["#!/bin/bash", "set -uxo pipefail", *lines]) + "\n"
+    test_command = " ".join([spec.test_cmd, *test_directives(test_patch, directive_style)])
+    return eval_script(setup, test_command, reset=reset_test_files(base, files_existing_before(test_patch)),
+                       test_patch=test_patch)
 
 
 # --------------------------------------------------------------------------- rows

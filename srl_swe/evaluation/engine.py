@@ -33,7 +33,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import subprocess
 import sys
 import time
 import traceback
@@ -45,6 +44,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import InvalidRecordError, SRLSweError
+from ..harness import run_harness
 from ..sandbox.runtime import SandboxConfig
 
 ENGINES = ("srl-swe", "swebench")
@@ -328,12 +328,11 @@ def _finished_outcome(log_dir: Path, row: dict[str, Any]) -> InstanceOutcome | N
 
 def evaluate_instance(row: dict[str, Any], prediction: dict[str, Any], log_dir: Path, *,
                       timeout: float, sandbox: SandboxConfig) -> InstanceOutcome:
-    """Run one instance in a fresh container and write the harness's files into ``log_dir``."""
+    """Grade one instance (:func:`~srl_swe.evaluation.grader.grade_run`) and write the harness's files into ``log_dir``."""
     from swebench.harness.constants import APPLY_PATCH_FAIL, APPLY_PATCH_PASS, LOG_INSTANCE, LOG_REPORT, LOG_TEST_OUTPUT
-    from swebench.harness.grading import get_eval_report
     from swebench.harness.utils import make_test_spec
 
-    from .grader import run_in_container
+    from .grader import grade_run
 
     iid, start = row["instance_id"], time.perf_counter()
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -352,7 +351,7 @@ def evaluate_instance(row: dict[str, Any], prediction: dict[str, Any], log_dir: 
         spec = make_test_spec(row)
         (log_dir / "eval.sh").write_text(spec.eval_script)
         note(f"evaluating {iid} in a fresh container of {row['image']} (srl-swe engine)")
-        run = run_in_container(row, patch, timeout=timeout, config=sandbox, spec=spec)
+        grade, run = grade_run(row, patch, timeout=timeout, config=sandbox, spec=spec)
         if run.infra_error:
             note(f"infrastructure error: {run.infra_error}")
             return outcome("error", run.infra_error)
@@ -360,16 +359,14 @@ def evaluate_instance(row: dict[str, Any], prediction: dict[str, Any], log_dir: 
             note(f"{APPLY_PATCH_FAIL}:\n{run.apply_output}")
             return outcome("not_applied", "the patch does not apply")
         note(f"{APPLY_PATCH_PASS}:\n{run.apply_output}")
-        test_output = run.test_output + (f"\n\nTimeout error: {timeout} seconds exceeded." if run.timed_out else "")
-        (log_dir / LOG_TEST_OUTPUT).write_text(test_output)
+        (log_dir / LOG_TEST_OUTPUT).write_text(run.test_output + (f"\n\nTimeout error: {timeout} seconds exceeded."
+                                                                  if run.timed_out else ""))
         if run.timed_out:
             note(f"Test timed out after {timeout} seconds.")
-            return outcome("error", f"the eval script timed out after {timeout:.0f} s")
-        report = get_eval_report(spec, prediction, str(log_dir / LOG_TEST_OUTPUT), include_tests_status=True)
-        (log_dir / LOG_REPORT).write_text(json.dumps(report, indent=4))
-        resolved = bool(report[iid].get("resolved"))
-        note(f"Result for {iid}: resolved: {resolved}")
-        return outcome("resolved" if resolved else "unresolved")
+            return outcome("error", grade.infra_error or "")
+        (log_dir / LOG_REPORT).write_text(json.dumps(grade.report, indent=4))
+        note(f"Result for {iid}: resolved: {grade.resolved}")
+        return outcome("resolved" if grade.resolved else "unresolved")
     except Exception as exc:  # noqa: BLE001 - one instance's crash never stops the run
         note(f"Error in evaluating {iid}: {exc}\n{traceback.format_exc()}")
         return outcome("error", f"{type(exc).__name__}: {exc}")
@@ -411,12 +408,7 @@ def _run_swebench(todo: list[tuple[dict[str, Any], dict[str, Any]]], run_dir: Pa
     command = [sys.executable, "-m", "swebench.harness.run_evaluation", "-d", str(rows_file.resolve()),
                "-p", str(preds_file.resolve()), "-id", config.run_id, "--max_workers", str(max(1, config.workers)),
                "--timeout", str(int(config.timeout)), "--report_dir", str(output.resolve())]
-    harness_log = run_dir / "swebench_harness.log"
-    with harness_log.open("a") as handle:
-        proc = subprocess.run(command, cwd=output, stdout=handle, stderr=subprocess.STDOUT)
-    if proc.returncode != 0:
-        tail = harness_log.read_text(errors="replace")[-2000:]
-        raise SRLSweError(f"swebench.harness.run_evaluation exited {proc.returncode} (log: {harness_log}):\n{tail}")
+    run_harness(command, output, run_dir / "swebench_harness.log")
     outcomes = []
     for row, pred in todo:
         log_dir = run_dir / model_dir_name(pred["model_name_or_path"]) / row["instance_id"]

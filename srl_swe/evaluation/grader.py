@@ -79,34 +79,45 @@ def run_in_container(row: dict[str, Any], patch: str, *, timeout: float = 1800.0
 
 def grade_patch(row: dict[str, Any], patch: str, *, timeout: float = 1800.0, config: SandboxConfig | None = None) -> GradeResult:
     """Apply `patch` in a fresh container of `row["image"]`, run its eval script, grade with swebench."""
+    return grade_run(row, patch, timeout=timeout, config=config)[0]
+
+
+def grade_run(row: dict[str, Any], patch: str, *, timeout: float = 1800.0, config: SandboxConfig | None = None,
+              spec: Any = None) -> tuple[GradeResult, ContainerRun]:
+    """The one grading path: the verdict and the container run it came from (for the harness's log files).
+
+    Not a verdict on the patch (``infra_error`` set): the container could not run, or the eval
+    script outran ``timeout``. The report is the harness's ``get_eval_report`` on the eval
+    script's output alone, as ``run_instance`` reads its test_output.txt.
+    """
     from swebench.harness.constants import APPLY_PATCH_FAIL, APPLY_PATCH_PASS
     from swebench.harness.grading import compute_fail_to_pass, get_eval_report
     from swebench.harness.utils import make_test_spec
 
     instance_id = row["instance_id"]
     result = GradeResult(instance_id)
-    spec = make_test_spec(row)
+    spec = spec or make_test_spec(row)
     run = run_in_container(row, patch, timeout=timeout, config=config, spec=spec)
     if run.infra_error:
         result.infra_error = run.infra_error
-        return result
+        return result, run
     if not run.applied:
         result.log = f"{APPLY_PATCH_FAIL}:\n{run.apply_output}"
         result.report = {instance_id: {"patch_is_None": False, "patch_exists": True,
                                        "patch_successfully_applied": False, "resolved": False}}
-        return result
+        return result, run
+    result.applied = True
+    result.log = f"{APPLY_PATCH_PASS}:\n{run.apply_output}\n" + run.test_output
     if run.timed_out:
-        result.infra_error = f"eval script timed out after {timeout:.0f} s"
-        return result
-    log = f"{APPLY_PATCH_PASS}:\n{run.apply_output}\n" + run.test_output
+        result.infra_error = f"the eval script timed out after {timeout:.0f} s"
+        return result, run
     with tempfile.TemporaryDirectory() as tmp:
         log_path = Path(tmp, "test_output.txt")
-        log_path.write_text(log)
+        log_path.write_text(run.test_output)
         prediction = {"instance_id": instance_id, "model_name_or_path": "srl-swe", "model_patch": patch}
         report = get_eval_report(spec, prediction, str(log_path), include_tests_status=True)
     entry = report[instance_id]
-    result.report, result.log = report, log
-    result.applied = entry.get("patch_successfully_applied", False)
+    result.report = report
     result.resolved = bool(entry.get("resolved"))
     status = entry.get("tests_status")
     if status:
@@ -114,7 +125,7 @@ def grade_patch(row: dict[str, Any], patch: str, *, timeout: float = 1800.0, con
         result.pass_to_pass_regressions = list(status["PASS_TO_PASS"]["failure"])
     elif entry.get("infra_failure"):
         result.infra_error = entry.get("infra_failure_reason", "no test results in the log")
-    return result
+    return result, run
 
 
 def load_rows(path: str | Path) -> list[dict[str, Any]]:

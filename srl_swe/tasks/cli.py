@@ -4,6 +4,7 @@
 
     srl-swe tasks synthesize NAME [--max-tasks N] [--seed S] [--workers W] [--repeats R]
                                   [--kinds K,K] [--max-candidates N] [--out FILE] [--no-cache] [--json]
+    srl-swe tasks restate NAME [--out FILE] [--json]
 
 :func:`register` adds the group to the top-level parser (called by :func:`srl_swe.cli.build_parser`).
 Validation through the SWE-bench harness is ``srl-swe envs validate NAME``.
@@ -39,6 +40,18 @@ def cmd_tasks_synthesize(args: argparse.Namespace) -> None:
           f"of {report.candidates} untried candidates in {report.seconds:.0f}s; rejected: {rejected}")
 
 
+def cmd_tasks_restate(args: argparse.Namespace) -> None:
+    from .synthesize import restate_tasks
+
+    progress = None if args.json else (lambda line: print(line, file=sys.stderr, flush=True))
+    changed = restate_tasks(args.name, tasks_path=args.out, progress=progress)
+    if args.json:
+        print(json.dumps(changed, indent=2))
+        return
+    print(f"{args.name}: {changed['rows']} task(s); rewritten: {changed['problem_statement']} problem statement(s), "
+          f"{changed['eval_script']} eval script(s)")
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``tasks`` command group to the top-level ``srl-swe`` subparsers."""
     tasks = subparsers.add_parser("tasks", help="synthesize validated bug-fix tasks for an env").add_subparsers(
@@ -59,3 +72,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     synth.add_argument("--no-cache", action="store_true", help="retry candidates rejected by earlier runs")
     synth.add_argument("--json", action="store_true", help="print the run's report as JSON")
     synth.set_defaults(func=cmd_tasks_synthesize)
+    restate = tasks.add_parser("restate", help="rewrite the tasks' problem statements and eval scripts from the env as "
+                                                "it is now (ids, commits and test lists stay)")
+    restate.add_argument("name", help="registered env (envs/NAME.yaml); its image must be built")
+    restate.add_argument("--out", default=None, help="tasks file (default envs/tasks/NAME.jsonl)")
+    restate.add_argument("--json", action="store_true", help="print the counts as JSON")
+    restate.set_defaults(func=cmd_tasks_restate)

@@ -48,13 +48,12 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from ..errors import SRLSweError
+from ..harness import eval_script, reset_test_files
 from .mutations import Mutation, find_mutations, sample_mutations
 from .problem import write_problem_statement
 
 log = logging.getLogger(__name__)
 
-START_MARKER = ">>>>> Start Test Output"
-END_MARKER = ">>>>> End Test Output"
 EVAL_TYPE = "pass_and_fail"
 TESTBED = "/testbed"
 INSTANCE_PREFIX = "srl-swe__"
@@ -203,24 +202,11 @@ def instance_number(row_id: str) -> int:
 def make_eval_script(test_command: str, base_commit: str, test_files: Iterable[str]) -> str:
     """Bash run by the harness in the task container (after the prediction's patch is applied).
 
-    Restores the test files from ``base_commit`` (an agent's edits to tests do not count), runs
-    ``test_command`` between the markers swebench slices the log with, and restores them again.
+    Restores the test files from ``base_commit`` (an agent's edits to tests do not count) and
+    runs ``test_command`` between the harness's markers (:func:`srl_swe.harness.eval_script`).
     """
-    files = " ".join(shlex.quote(f) for f in sorted(set(test_files)))
-    restore = f"git checkout {base_commit} -- {files}" if files else ":"
-    return "\n".join([
-        "#!/bin/bash",
-        "set -uxo pipefail",
-        f"cd {TESTBED}",
-        "source /opt/venv/bin/activate",
-        "export PYTHONDONTWRITEBYTECODE=1",
-        restore,
-        f"echo '{START_MARKER}'",
-        test_command,
-        f"echo '{END_MARKER}'",
-        restore,
-        "",
-    ])
+    setup = [f"cd {TESTBED}", "source /opt/venv/bin/activate", "export PYTHONDONTWRITEBYTECODE=1"]
+    return eval_script(setup, test_command, reset=reset_test_files(base_commit, sorted(test_files)))
 
 
 def _cache_path(config: SynthesisConfig, env_name: str, env_commit: str) -> Path:
@@ -638,11 +624,13 @@ def synthesize_tasks(name: str, config: SynthesisConfig | None = None, *, tasks_
 
 
 def restate_tasks(name: str, *, tasks_path: str | Path | None = None, progress: Callable[[str], None] | None = None,
-                  client: Any = None) -> int:
-    """Rewrite every row's ``problem_statement`` from a fresh run of its failing tests on the bug.
+                  client: Any = None) -> dict[str, int]:
+    """Rewrite every row's ``problem_statement`` and ``eval_script`` from the env as it is now.
 
-    For when :mod:`srl_swe.tasks.problem` changes: nothing else in the rows moves (ids, commits,
-    test lists). Returns the number of statements that changed; the file is replaced atomically.
+    For when :mod:`srl_swe.tasks.problem` or the eval script's shape changes: the statement comes
+    from a fresh run of the row's failing tests on the bug, the script from :func:`make_eval_script`
+    with the env's current test files; nothing else in the rows moves (ids, commits, test lists).
+    Returns how many of each changed; the file is replaced atomically.
     """
     from ..registry import load_env, read_tasks
 
@@ -650,11 +638,11 @@ def restate_tasks(name: str, *, tasks_path: str | Path | None = None, progress: 
     spec = load_env(name)
     path = Path(tasks_path) if tasks_path else Path(spec.tasks_path)
     rows = read_tasks(path)
+    changed = {"rows": len(rows), "problem_statement": 0, "eval_script": 0}
     if not rows:
-        return 0
+        return changed
     synth = Synthesizer(spec, SynthesisConfig(repeats=1), tasks_path=path, progress=say, client=client)
     bench = Bench(spec, synth.config, client=client)
-    changed = 0
     try:
         synth._baseline(bench)
         for row in rows:
@@ -666,12 +654,17 @@ def restate_tasks(name: str, *, tasks_path: str | Path | None = None, progress: 
                     f"{spec.full_test_command} --tb=short " + " ".join(shlex.quote(t) for t in ids))
             finally:
                 bench.restore()
-            statement = write_problem_statement(spec.name, row["FAIL_TO_PASS"], output, row["patch"],
-                                                test_files=synth.test_files, total_tests=len(synth.stable_pass))
-            differs = statement != row["problem_statement"]
-            row["problem_statement"] = statement
-            changed += differs
-            say(f"{row['instance_id']}: {'rewritten' if differs else 'unchanged'}")
+            fresh = {
+                "problem_statement": write_problem_statement(spec.name, row["FAIL_TO_PASS"], output, row["patch"],
+                                                             test_files=synth.test_files, total_tests=len(synth.stable_pass)),
+                "eval_script": make_eval_script(synth.eval_command(synth._eval_files(row["FAIL_TO_PASS"])),
+                                                row["base_commit"], synth.test_files),
+            }
+            moved = [key for key, value in fresh.items() if value != row[key]]
+            for key in moved:
+                changed[key] += 1
+            row.update(fresh)
+            say(f"{row['instance_id']}: {', '.join(moved) + ' rewritten' if moved else 'unchanged'}")
     finally:
         bench.close()
     tmp = path.with_suffix(".jsonl.tmp")

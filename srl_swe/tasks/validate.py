@@ -34,7 +34,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import subprocess
 import sys
 import tarfile
 import time
@@ -44,6 +43,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from ..errors import SRLSweError
+from ..harness import run_harness
 from ..resources import cache_dir
 
 HARNESS = "swebench.harness.run_evaluation"
@@ -177,16 +177,6 @@ def ensure_task_images(spec: Any, rows: list[dict[str, Any]], *, jobs: int = 1, 
 # --------------------------------------------------------------------------- harness runs
 
 
-def _run_harness(args: list[str], work_dir: Path, log_name: str, timeout: float | None) -> None:
-    log_path = work_dir / f"{log_name}.log"
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    with log_path.open("w") as log:
-        proc = subprocess.run(args, cwd=work_dir, stdout=log, stderr=subprocess.STDOUT, env=env, timeout=timeout)
-    if proc.returncode != 0:
-        tail = log_path.read_text(errors="replace")[-3000:]
-        raise SRLSweError(f"the swebench harness exited {proc.returncode} (log: {log_path}):\n{tail}")
-
-
 def _instance_reports(work_dir: Path, run_id: str, model: str) -> dict[str, dict[str, Any]]:
     root = work_dir / "logs" / "run_evaluation" / run_id / model
     out: dict[str, dict[str, Any]] = {}
@@ -203,9 +193,9 @@ def _instance_reports(work_dir: Path, run_id: str, model: str) -> dict[str, dict
 def run_gold(dataset: Path, ids: list[str], work_dir: Path, run_id: str, workers: int, timeout: int) -> RunResult:
     """``run_evaluation -p gold``: every task must be resolved."""
     t0 = time.monotonic()
-    _run_harness([sys.executable, "-m", HARNESS, "-d", str(dataset), "-p", "gold", "-id", run_id,
-                  "--max_workers", str(workers), "-t", str(timeout), "--report_dir", str(work_dir)],
-                 work_dir, f"{run_id}", None)
+    run_harness([sys.executable, "-m", HARNESS, "-d", str(dataset), "-p", "gold", "-id", run_id,
+                 "--max_workers", str(workers), "-t", str(timeout), "--report_dir", str(work_dir)],
+                work_dir, work_dir / f"{run_id}.log")
     result = RunResult("gold", run_id, len(ids), seconds=time.monotonic() - t0, workers=workers)
     summary = json.loads((work_dir / f"gold.{run_id}.json").read_text())
     result.resolved = sorted(summary.get("resolved_ids", []))
@@ -227,9 +217,9 @@ def run_empty(dataset: Path, ids: list[str], work_dir: Path, run_id: str, worker
     preds = work_dir / f"{run_id}.predictions.jsonl"
     preds.write_text("".join(json.dumps({"instance_id": i, "model_patch": "", "model_name_or_path": "empty"}) + "\n"
                              for i in ids))
-    _run_harness([sys.executable, "-m", HARNESS, "-d", str(dataset), "-p", str(preds), "-id", run_id,
-                  "--max_workers", str(workers), "-t", str(timeout), "--report_dir", str(work_dir)],
-                 work_dir, run_id, None)
+    run_harness([sys.executable, "-m", HARNESS, "-d", str(dataset), "-p", str(preds), "-id", run_id,
+                 "--max_workers", str(workers), "-t", str(timeout), "--report_dir", str(work_dir)],
+                work_dir, work_dir / f"{run_id}.log")
     result = RunResult("empty", run_id, len(ids), seconds=time.monotonic() - t0, workers=workers)
     summary = json.loads((work_dir / f"empty.{run_id}.json").read_text())
     result.resolved = sorted(summary.get("resolved_ids", []))
@@ -260,8 +250,8 @@ run_instances(preds, instances, workers, run_id, timeout, skip_patch=True)
 def run_no_patch(dataset: Path, ids: list[str], work_dir: Path, run_id: str, workers: int, timeout: int) -> RunResult:
     """The harness's skip-patch mode: the buggy image as is; none may be resolved, FAIL_TO_PASS must fail."""
     t0 = time.monotonic()
-    _run_harness([sys.executable, "-c", _NO_PATCH, str(dataset), run_id, str(workers), str(timeout), json.dumps(ids)],
-                 work_dir, run_id, None)
+    run_harness([sys.executable, "-c", _NO_PATCH, str(dataset), run_id, str(workers), str(timeout), json.dumps(ids)],
+                work_dir, work_dir / f"{run_id}.log")
     result = RunResult("no-patch", run_id, len(ids), seconds=time.monotonic() - t0, workers=workers)
     reports = _instance_reports(work_dir, run_id, "no-patch")
     rows = {r["instance_id"]: r for r in json.loads(dataset.read_text())}

@@ -47,14 +47,27 @@ def _device_and_dtype(dtype: str = "auto"):
     return device, torch.float32
 
 
-def _generate(model, tokenizer, texts: list[str], generation, batch_size: int, scaffold, progress: str | None) -> list[str]:
-    """Completions of `texts` in data order, generated in batches of similar prompt length (less padding)."""
+def batch_order(prompt_lengths: Sequence[int], expected_lengths: Sequence[int] | None = None) -> list[int]:
+    """The order in which steps are batched: by expected completion length, then prompt length.
+
+    A batch decodes until its longest completion ends, so steps whose answers are about as long
+    (the expert's completion is the estimate: long edits with long edits) waste the fewest
+    decode steps; within that, similar prompts pad less. The order only schedules the work:
+    each completion is greedy on its own prompt and records keep data order.
+    """
+    expected = expected_lengths or [0] * len(prompt_lengths)
+    return sorted(range(len(prompt_lengths)), key=lambda i: (expected[i], prompt_lengths[i]))
+
+
+def _generate(model, tokenizer, texts: list[str], generation, batch_size: int, scaffold, progress: str | None,
+              expected_lengths: Sequence[int] | None = None) -> list[str]:
+    """Completions of `texts` in data order, generated in batches of similar length (see `batch_order`)."""
     import torch
     from tqdm import tqdm
     from transformers import StoppingCriteriaList
 
     lengths = [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
-    order = sorted(range(len(texts)), key=lengths.__getitem__)
+    order = batch_order(lengths, expected_lengths)
     completions: dict[int, str] = {}
     bar = tqdm(total=len(texts), desc=progress, disable=progress is None)
     for i in range(0, len(order), batch_size):
@@ -112,8 +125,8 @@ def evaluate_steps(
     `split` picks the trajectories (heldout, validation, train or all; `heldout_fraction`,
     `validation_fraction` and `split_seed` must be the values training used). `limit` caps the number of steps (first N, in data
     order). `predictions_path` also writes one JSON line per step (completion, reward, ...).
-    Steps are generated in batches of similar prompt length (less padding); records keep data
-    order. Decoding is greedy whatever the model's generation_config says (no top-k/top-p,
+    Steps are generated in batches of similar expected completion and prompt length (see
+    `batch_order`); records keep data order. Decoding is greedy whatever the model's generation_config says (no top-k/top-p,
     no repetition penalty). `dtype`: `auto` (fp32 on CPU, bf16 on GPU) or a torch dtype name.
     `sample_temperature` also scores one pure sample per step at that temperature (what
     training sees; no top-k/top-p) as `sampled_*` keys.
@@ -127,7 +140,7 @@ def evaluate_steps(
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from .data import completions_over_budget, load_data, select_split, step_rows
+    from .data import load_data, select_split, step_rows
 
     step_config = step_config or StepConfig()
     trajectories = load_data(data)
@@ -146,15 +159,16 @@ def evaluate_steps(
     greedy = neutral_generation(tokenizer, max_new_tokens)
 
     texts = [tokenizer.apply_chat_template(r["prompt"], tokenize=False, add_generation_prompt=True) for r in rows]
-    budget = completions_over_budget([r["expert_completion"] for r in rows], tokenizer, max_new_tokens)
+    expected = [len(ids) for ids in tokenizer([r["expert_completion"] for r in rows], add_special_tokens=False)["input_ids"]]
     start = time.time()
-    completions = _generate(model, tokenizer, texts, greedy, batch_size, scaffold, "eval steps" if progress else None)
+    completions = _generate(model, tokenizer, texts, greedy, batch_size, scaffold, "eval steps" if progress else None, expected)
     records = [_score(row, completion, scaffold, metric) for row, completion in zip(rows, completions)]
     sampled: dict[str, Any] = {}
     if sample_temperature is not None:
         torch.manual_seed(split_seed)
         sampling = neutral_generation(tokenizer, max_new_tokens, sample_temperature)
-        samples = _generate(model, tokenizer, texts, sampling, batch_size, scaffold, "sampled steps" if progress else None)
+        samples = _generate(model, tokenizer, texts, sampling, batch_size, scaffold, "sampled steps" if progress else None,
+                            expected)
         summary = _summary([_score(row, completion, scaffold, metric) for row, completion in zip(rows, samples)])
         sampled = {"sample_temperature": sample_temperature, **{f"sampled_{k}": v for k, v in summary.items() if k != "count"}}
 
@@ -178,7 +192,7 @@ def evaluate_steps(
         "trajectories": sorted({r["trajectory_id"] for r in rows}),
         "metric": metric,
         "max_new_tokens": max_new_tokens,
-        "expert_over_budget": budget["over"],
+        "expert_over_budget": sum(n > max_new_tokens for n in expected),
         "context": step_config.context,
         **_summary(records),
         **sampled,
