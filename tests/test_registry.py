@@ -61,6 +61,19 @@ def test_shipped_envs_load():
         assert spec.task_count == len(spec.load_tasks())
 
 
+def test_shipped_eval_scripts_come_from_the_one_writer():
+    """Each shipped row's script is what `tasks restate` writes: ':' markers once each, test files restored around them."""
+    for name in SHIPPED:
+        spec = load_env(name)
+        for row in spec.load_tasks():
+            lines = row["eval_script"].splitlines()
+            start, end = lines.index(": '>>>>> Start Test Output'"), lines.index(": '>>>>> End Test Output'")
+            assert start + 2 == end and row["eval_script"].count(">>>>> Start Test Output") == 1, row["instance_id"]
+            restore = lines[start - 1]
+            assert restore.startswith(f"git checkout {row['base_commit']} ") and lines[end + 1] == restore, row["instance_id"]
+            assert all(spec.is_test_file(path) for path in restore.split()[3:]), row["instance_id"]
+
+
 def test_load_by_path_and_unknown_name(tmp_path):
     assert load_env(resource("envs") / "toolz.yaml").name == "toolz"
     assert load_env(str(resource("envs") / "toolz.yaml")).name == "toolz"
