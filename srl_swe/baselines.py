@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Sequence
 
+from rapidfuzz.distance import Indel
+
 from .actions import render_call
 from .rewards import DEFAULT_METRIC, srl_reward
 from .steps import StepBuilder, StepConfig
@@ -42,8 +44,6 @@ def copy_from_train(train: Sequence[Trajectory], heldout: Sequence[Trajectory], 
     recipe, this floor is high: a trained policy must beat it to show it learned more
     than the recipe. Returns the same summary keys as `eval steps`.
     """
-    from rapidfuzz.distance import Indel
-
     builder = StepBuilder(step_config)
     issues = [t.task.problem_statement for t in train]
     records = []

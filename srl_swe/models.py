@@ -24,6 +24,8 @@ from pathlib import Path
 
 from .errors import SRLSweError
 from .resources import cache_dir, resource
+from .train import distributed_state
+from .train.tiny_model import default_tiny_model
 
 DEFAULT_MODEL = "smollm2-135m"
 PREPARED_MARKER = "srl-swe-model.json"
@@ -97,7 +99,6 @@ def resolve_model(name_or_path: str | None) -> str:
         return name
     if "RANK" not in os.environ:
         return str(prepare_model(name))
-    from .train import distributed_state
 
     with distributed_state().main_process_first():
         return str(prepare_model(name))
@@ -113,8 +114,6 @@ def prepare_model(name: str, source: str | Path | None = None, progress=None) ->
         raise SRLSweError(f"unknown model {name!r}; registered: {', '.join(MODELS)}")
     spec = MODELS[name]
     if spec.kind == "tiny-random":
-        from .train.tiny_model import default_tiny_model
-
         return default_tiny_model()
     target = model_dir(name)
     if (target / PREPARED_MARKER).is_file():

@@ -1,6 +1,8 @@
 """The embedded datasets shipped with srl-swe."""
 from pathlib import Path
 
+from ..errors import SRLSweError
+
 DEFAULT_TRAJECTORIES = Path(__file__).with_name("default_trajectories.jsonl")
 """60 expert trajectories recorded in live Docker sandboxes, one per shipped task (`make data`)."""
 SYNTHETIC_TRAJECTORIES = Path(__file__).with_name("synthetic_trajectories.jsonl")
@@ -20,8 +22,6 @@ def resolve_dataset(source):
     if isinstance(source, str) and source.startswith(PREFIX):
         name = source[len(PREFIX):]
         if name not in EMBEDDED:
-            from ..errors import SRLSweError
-
             raise SRLSweError(f"unknown embedded dataset {source!r}; available: {', '.join(PREFIX + n for n in EMBEDDED)}")
         return EMBEDDED[name]
     return source

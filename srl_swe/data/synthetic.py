@@ -19,6 +19,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..trajectory import write_jsonl
 from ..trajectory.model import Task, ToolCall, Trajectory, Turn
 
 WORKDIR = "/testbed"
@@ -173,8 +174,6 @@ def generate() -> list[Trajectory]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from ..trajectory import write_jsonl
-
     args = argv if argv is not None else sys.argv[1:]
     out = Path(args[0]) if args else Path(__file__).with_name("default_trajectories.jsonl")
     trajectories = generate()

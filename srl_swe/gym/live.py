@@ -19,6 +19,7 @@ from ..errors import FormatError, SRLSweError
 from ..evaluation.grader import grade_patch
 from ..globs import ARTIFACT_FILES, DEFAULT_TEST_FILES, globs_of_test_files, matches
 from ..patches import split_patch
+from ..registry import load_env
 from ..sandbox.runtime import Sandbox, SandboxConfig, SandboxError
 from ..sandbox.tools import execute_tool
 from ..scaffold import DEFAULT_SCAFFOLD, load_scaffold
@@ -71,7 +72,6 @@ def _find_task(env_name: str | None, task_id: str | None, task: dict[str, Any] |
         return task, ()
     if env_name is None:
         raise SRLSweError("SWE-v0 needs env_name (a registered environment) or task (a SWE-bench row)")
-    from ..registry import load_env
 
     spec = load_env(env_name)
     tasks = spec.load_tasks()

@@ -13,9 +13,11 @@ from typing import Any, Sequence
 import gymnasium as gym
 
 from ..actions import format_action, render_call
+from ..data import default_dataset_path
 from ..errors import SRLSweError
 from ..rewards import DEFAULT_METRIC, METRICS, score_action
 from ..steps import StepBuilder, StepConfig, StepInstance, task_prompt
+from ..trajectory import load_trajectories
 from ..trajectory.model import Trajectory
 from .spaces import UnicodeText, chat_messages_space
 
@@ -34,8 +36,6 @@ class ReplayConfig:
 
 def _load(dataset: str | Path | Sequence[Trajectory], skip_invalid: bool) -> list[Trajectory]:
     if isinstance(dataset, (str, Path)):
-        from ..trajectory import load_trajectories
-
         return load_trajectories(dataset, skip_invalid=skip_invalid).trajectories
     return list(dataset)
 
@@ -65,8 +65,6 @@ class ReplayEnv(gym.Env):
         render_mode: str | None = None,
     ):
         if dataset is None:
-            from ..data import default_dataset_path
-
             dataset = default_dataset_path()
         config = config or ReplayConfig()  # the keywords override a copy: the caller's config is left as it is
         steps = {"context": context, "max_observation_chars": max_observation_chars, "scaffold": scaffold}

@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from ..actions import format_action
+from ..data import default_dataset_path
 from ..steps import StepBuilder, StepConfig
+from ..trajectory import load_trajectories
 from ..trajectory.model import Trajectory
 
 SFT_LOSS_ON = ("final", "assistant")
@@ -20,12 +22,8 @@ SFT_LOSS_ON = ("final", "assistant")
 def load_data(data: str | Path | Sequence[Trajectory] | None) -> list[Trajectory]:
     """Trajectories from a file/dataset name, an in-memory list, or (None) the embedded default data."""
     if data is None:
-        from ..data import default_dataset_path
-
         data = default_dataset_path()
     if isinstance(data, (str, Path)):
-        from ..trajectory import load_trajectories
-
         return list(load_trajectories(data).trajectories)
     return list(data)
 

@@ -23,7 +23,12 @@ import tempfile
 from pathlib import Path
 from typing import Iterable
 
+from ..actions import format_action
+from ..data import default_dataset_path
 from ..resources import cache_dir
+from ..scaffold import AGENTS_DIR
+from ..steps import StepBuilder
+from ..trajectory import load_trajectories
 
 BUILD_VERSION = 1
 """Bumped whenever the build changes in a way that must invalidate cached models."""
@@ -53,12 +58,6 @@ def default_corpus(data: str | None = None) -> list[str]:
 
     `data` is the trajectory source the model will be trained on (default: the embedded default set).
     """
-    from ..actions import format_action
-    from ..data import default_dataset_path
-    from ..scaffold import AGENTS_DIR
-    from ..steps import StepBuilder
-    from ..trajectory import load_trajectories
-
     builder = StepBuilder()
     texts: list[str] = []
     for trajectory in load_trajectories(data or default_dataset_path()).trajectories:

@@ -20,6 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+from tqdm.auto import tqdm
+
+from ..data import resolve_dataset
 from ..errors import InvalidRecordError, SRLSweError, UnknownFormatError
 from ..scaffold import Scaffold, load_scaffold
 from . import canonical, function_text, openhands_fc, sharegpt, sweagent
@@ -132,8 +135,6 @@ def _hub_records(name: str, split: str, progress: bool) -> Iterator[Any]:
     dataset = datasets.load_dataset(name, split=split)
     rows: Iterable[Any] = dataset
     if progress:
-        from tqdm.auto import tqdm
-
         rows = tqdm(dataset, desc=f"parsing {name}", unit="traj")
     return iter(rows)
 
@@ -223,8 +224,6 @@ def load_trajectories(
     types. ``split`` is the Hugging Face split. ``progress`` shows a progress bar (default:
     for Hub datasets only).
     """
-    from ..data import resolve_dataset
-
     source = resolve_dataset(source)  # `srl-swe:default`, `srl-swe:synthetic`: the embedded datasets
     scaffold_obj = _resolve_scaffold(scaffold)
     if format is not None and format not in FORMATS:
