@@ -17,9 +17,13 @@ import argparse
 import json
 import sys
 
+from ..errors import InvalidRecordError, SRLSweError
+from ..evaluation.convert import load_instances, to_harness_row
 from ..models import DEFAULT_MODEL
+from ..registry import list_envs, load_env
 from .modes import MODES, RolloutConfig
-from .policies import BACKENDS, GenerationConfig, PolicyConfig
+from .policies import BACKENDS, GenerationConfig, PolicyConfig, make_policy
+from .runner import run_rollout, select_rows
 
 
 def load_task_rows(instances: str | None, envs: list[str] | None, split: str = "test") -> list[dict]:
@@ -27,9 +31,6 @@ def load_task_rows(instances: str | None, envs: list[str] | None, split: str = "
     to 5.x rows where their repository's test commands are known, as `evaluate` does), or the tasks of
     registered environments (all when none are named)."""
     if instances:
-        from ..errors import InvalidRecordError
-        from ..evaluation.convert import load_instances, to_harness_row
-
         rows = []
         for index, row in enumerate(load_instances(instances, split=split)):
             try:
@@ -37,17 +38,12 @@ def load_task_rows(instances: str | None, envs: list[str] | None, split: str = "
             except InvalidRecordError:  # no known test command: still fine for modes that read files only
                 rows.append(row)
         return rows
-    from ..registry import list_envs, load_env
 
     specs = [load_env(n) for n in envs] if envs else list_envs()
     return [row for spec in specs for row in spec.load_tasks()]
 
 
 def cmd_rollout(args: argparse.Namespace) -> None:
-    from ..errors import SRLSweError
-    from .policies import make_policy
-    from .runner import run_rollout, select_rows
-
     ids = [i for chunk in (args.instance_ids or []) for i in chunk.split(",") if i.strip()] or None
     rows = select_rows(load_task_rows(args.instances, args.env, args.split), ids, args.limit)
     if not rows:

@@ -23,11 +23,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
+from ..agent.recorder import record_episode
 from ..errors import SRLSweError
 from ..globs import DEFAULT_TEST_FILES, globs_of_test_files
 from ..gym.live import LiveConfig, SWEEnv
+from ..sandbox.runtime import SandboxError
 from ..scaffold import DEFAULT_SCAFFOLD
 from .edits import THINK_RE, edit_answer
+from .oracle import gold_files
 from .policies import Conversation, ContextLengthError, Policy, PolicyError
 from .repo import Repo, open_repo
 from .retrieval import match_paths, rank_files
@@ -202,8 +205,6 @@ def _localize_messages(task: _Task, config: RolloutConfig) -> Conversation:
 
 
 def _single_pass(rows: Sequence[dict[str, Any]], policy: Policy, config: RolloutConfig) -> list[Outcome]:
-    from .oracle import gold_files
-
     tasks: list[_Task] = []
     outcomes: dict[str, Outcome] = {}
     try:
@@ -270,8 +271,6 @@ class RolloutEnv(SWEEnv):
     """:class:`SWEEnv` whose end of episode only takes the patch: predictions are graded later, by the harness."""
 
     def grade(self, info: dict[str, Any]) -> float:
-        from ..sandbox.runtime import SandboxError
-
         try:
             final = self.patch()
         except SandboxError as exc:
@@ -282,8 +281,6 @@ class RolloutEnv(SWEEnv):
 
 
 def _episode(row: dict[str, Any], policy: Policy, lock: threading.Lock | None, config: RolloutConfig) -> Outcome:
-    from ..agent.recorder import record_episode
-
     details: dict[str, Any] = {"mode": "agentic"}
     stop: dict[str, Exception] = {}
 

@@ -24,6 +24,7 @@ from typing import Any, Protocol, Sequence
 
 from ..errors import SRLSweError
 from ..models import resolve_model
+from ..scaffold import DEFAULT_SCAFFOLD
 
 Conversation = list[dict[str, str]]
 
@@ -322,8 +323,7 @@ def make_policy(config: PolicyConfig, rows: Sequence[dict[str, Any]] = (), *, pr
     backend = config.resolved_backend()
     name = config.name or config.model
     if backend == "oracle":
-        from ..scaffold import DEFAULT_SCAFFOLD
-        from .oracle import OraclePolicy
+        from .oracle import OraclePolicy  # noqa: PLC0415 - cycle: oracle imports policies (Conversation)
 
         return OraclePolicy(rows, name=config.name or "oracle", prompts_dir=prompts_dir, scaffold=scaffold or DEFAULT_SCAFFOLD)
     if backend == "transformers":

@@ -17,6 +17,8 @@ from typing import Any, Iterable, Protocol
 
 from ..errors import SRLSweError
 from ..globs import matches
+from ..images import image_exists
+from ..sandbox.runtime import Sandbox, SandboxConfig
 
 OUT_PATH = "/tmp/srl_swe_rollout.out"
 MAX_FILE_BYTES = 1_000_000
@@ -55,8 +57,6 @@ class SandboxGit:
     """git in a container of a task image (network off); stdout goes through a file so bytes come back whole."""
 
     def __init__(self, image: str, workdir: str = "/testbed"):
-        from ..sandbox.runtime import Sandbox, SandboxConfig
-
         self.image = image
         self.sandbox = Sandbox(image, SandboxConfig(workdir=workdir, notes=False))
 
@@ -146,8 +146,6 @@ def open_repo(row: dict[str, Any], repo_dir: str | Path | None = None, *, workdi
     """The row's repository at its ``base_commit``: from its local task image when there is one, else from ``repo_dir``."""
     image = row.get("image")
     if image:
-        from ..images import image_exists
-
         try:
             exists = image_exists(image, client)
         except SRLSweError:

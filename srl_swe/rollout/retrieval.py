@@ -14,6 +14,10 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Iterable
 
+from rapidfuzz import fuzz, process
+
+from .edits import resolve_path
+
 WORD_RE = re.compile(r"[A-Za-z][A-Za-z0-9]*|[0-9]+")
 CAMEL_RE = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
 STOPWORDS = frozenset(
@@ -136,10 +140,6 @@ def mentioned(path: str, text: str) -> bool:
 
 def match_paths(names: Iterable[str], known: Iterable[str], *, cutoff: float = 90.0) -> list[str]:
     """The repository files ``names`` refer to (exact, prefix-stripped, unique suffix, then fuzzy), in order, no repeats."""
-    from rapidfuzz import fuzz, process
-
-    from .edits import resolve_path
-
     known = list(known)
     found: list[str] = []
     for name in names:

@@ -16,7 +16,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
+from tqdm import tqdm
+
 from ..errors import InvalidRecordError, SRLSweError
+from ..evaluation.grader import grade_patch
 from .modes import Outcome, RolloutConfig, run_batch
 from .policies import Policy
 
@@ -125,8 +128,6 @@ def run_rollout(rows: Sequence[dict[str, Any]], policy: Policy, config: RolloutC
         _drop_cut_line(details)
     bar = None
     if progress and todo:
-        from tqdm import tqdm
-
         bar = tqdm(total=len(todo), desc=f"rollout {config.mode}", unit="task")
     streak = 0
     by_id = {r["instance_id"]: r for r in todo}
@@ -143,8 +144,6 @@ def run_rollout(rows: Sequence[dict[str, Any]], policy: Policy, config: RolloutC
                     else:
                         streak = 0
                         if grade:
-                            from ..evaluation.grader import grade_patch
-
                             result = grade_patch(by_id[outcome.instance_id], outcome.patch)
                             record["grade"] = {"resolved": result.resolved, "applied": result.applied,
                                                "fail_to_pass": result.fail_to_pass, "infra_error": result.infra_error}
