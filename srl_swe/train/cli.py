@@ -12,13 +12,17 @@ import sys
 from pathlib import Path
 
 from ..models import DEFAULT_MODEL
+from ..rewards import DEFAULT_METRIC, METRICS
 from ..steps import StepConfig
+from . import pipeline  # the module, not its names: tests replace pipeline.run_pipeline
+from .config_io import build_config, load_yaml, parse_overrides
+from .data import SPLITS
 
 MODEL_HELP = f"registered model name (`srl-swe models list`), Hugging Face id or local path (default: {DEFAULT_MODEL})"
 
 
 def cmd_train_sft(args: argparse.Namespace) -> None:
-    from .sft import SFTRunConfig, train_sft
+    from .sft import SFTRunConfig, train_sft  # noqa: PLC0415 - pulls transformers, torch
 
     config = SFTRunConfig(
         model=args.model, data=args.data, output_dir=args.output_dir, max_steps=args.max_steps,
@@ -34,7 +38,7 @@ def cmd_train_sft(args: argparse.Namespace) -> None:
 
 
 def cmd_eval_steps(args: argparse.Namespace) -> None:
-    from .evaluate_steps import evaluate_steps, to_markdown
+    from .evaluate_steps import evaluate_steps, to_markdown  # noqa: PLC0415 - pulls transformers, torch
 
     out = Path(args.out) if args.out else None
     report = evaluate_steps(
@@ -59,8 +63,7 @@ def cmd_eval_steps(args: argparse.Namespace) -> None:
 
 
 def cmd_train_srl(args: argparse.Namespace) -> None:
-    from .config_io import build_config, load_yaml, parse_overrides
-    from .srl import SRLRunConfig, train_srl
+    from .srl import SRLRunConfig, train_srl  # noqa: PLC0415 - pulls transformers, torch
 
     flags = {"model": args.model, "data": args.data, "output_dir": args.output_dir, "max_steps": args.max_steps,
              "metric": args.metric, "lora_r": args.lora_r, "resume": args.resume or None,
@@ -72,8 +75,7 @@ def cmd_train_srl(args: argparse.Namespace) -> None:
 
 
 def cmd_train_rlvr(args: argparse.Namespace) -> None:
-    from .config_io import build_config, load_yaml, parse_overrides
-    from .rlvr import RLVRRunConfig, train_rlvr
+    from .rlvr import RLVRRunConfig, train_rlvr  # noqa: PLC0415 - pulls transformers, torch
 
     flags = {"model": args.model, "envs": args.env or None, "tasks": args.tasks, "output_dir": args.output_dir,
              "max_steps": args.max_steps, "resume": args.resume or None}
@@ -84,16 +86,13 @@ def cmd_train_rlvr(args: argparse.Namespace) -> None:
 
 
 def cmd_train_pipeline(args: argparse.Namespace) -> None:
-    from .config_io import build_config, load_yaml, parse_overrides
-    from .pipeline import PipelineConfig, run_pipeline
-
     data = load_yaml(args.config)
     flags = {"stages": args.stages.split(",") if args.stages else None, "output_dir": args.output_dir,
              "model": args.model, "data": args.data}
     overrides = parse_overrides(args.set)  # stage.key=value, a pipeline field, or key=value shared by every stage
-    pipeline_fields = {f.name for f in dataclasses.fields(PipelineConfig)}
+    pipeline_fields = {f.name for f in dataclasses.fields(pipeline.PipelineConfig)}
     own = {k: v for k, v in overrides.items() if k in pipeline_fields}
-    config = build_config(PipelineConfig, data, {k: v for k, v in flags.items() if v is not None}, own,
+    config = build_config(pipeline.PipelineConfig, data, {k: v for k, v in flags.items() if v is not None}, own,
                           origin=args.config or "command line")
     for key, value in overrides.items():
         stage, _, field = key.rpartition(".")
@@ -101,7 +100,7 @@ def cmd_train_pipeline(args: argparse.Namespace) -> None:
             config.stage_options.setdefault(stage, {})[field] = value
         elif key not in own:
             config.shared[field] = value
-    run_pipeline(config)
+    pipeline.run_pipeline(config)
 
 
 def add_step_options(p: argparse.ArgumentParser) -> None:
@@ -155,9 +154,6 @@ def add_sft_parser(train_sub) -> argparse.ArgumentParser:
 
 
 def add_eval_steps_parser(eval_sub) -> argparse.ArgumentParser:
-    from ..rewards import DEFAULT_METRIC, METRICS
-    from .data import SPLITS
-
     steps = eval_sub.add_parser("steps", help="greedy step actions on held-out steps, scored by the SRL reward")
     steps.add_argument("--model", default=DEFAULT_MODEL, help=MODEL_HELP)
     steps.add_argument("--out", default=None, help="write report.json, report.md and predictions.jsonl here")
@@ -178,8 +174,6 @@ def add_eval_steps_parser(eval_sub) -> argparse.ArgumentParser:
 
 
 def add_srl_parser(train_sub) -> argparse.ArgumentParser:
-    from ..rewards import METRICS
-
     srl = train_sub.add_parser("srl", help="Supervised RL: GRPO with dynamic sampling on expert step instances")
     srl.add_argument("--config", default=None, help="YAML file of SRLRunConfig fields, or a shipped config's name (e.g. paper_7b)")
     srl.add_argument("--model", default=None, help=MODEL_HELP)

@@ -16,6 +16,7 @@ from ..errors import SRLSweError
 from ..models import DEFAULT_MODEL, resolve_model
 from .config_io import build_config
 from .data import step_config_of
+from .tiny_model import default_corpus, default_tiny_model
 
 STAGES = ("sft", "srl", "rlvr")
 
@@ -55,15 +56,15 @@ def _stage_config(name: str, config: PipelineConfig, model: str | None, output_d
     common = {"model": model, "data": config.data, "output_dir": str(output_dir)}
     options = {**config.shared, **config.stage_options.get(name, {})}
     if name == "sft":
-        from .sft import SFTRunConfig
+        from .sft import SFTRunConfig  # noqa: PLC0415 - pulls transformers, torch
 
         return SFTRunConfig, build_config(SFTRunConfig, options, common, origin=f"stage {name}")
     if name == "srl":
-        from .srl import SRLRunConfig
+        from .srl import SRLRunConfig  # noqa: PLC0415 - pulls transformers, torch
 
         return SRLRunConfig, build_config(SRLRunConfig, {"eval_heldout": False}, options, common, origin=f"stage {name}")
     if name == "rlvr":  # trains on the registered environments' tasks, not on trajectories
-        from .rlvr import RLVRRunConfig
+        from .rlvr import RLVRRunConfig  # noqa: PLC0415 - pulls transformers, torch
 
         common.pop("data")
         return RLVRRunConfig, build_config(RLVRRunConfig, options, common, origin=f"stage {name}")
@@ -76,8 +77,8 @@ def _evaluate(model: str, config: PipelineConfig) -> dict[str, Any]:
     Every stage is scored on the same held-out steps: the split depends on `split_seed`
     alone, never on a stage's training seed.
     """
-    from .evaluate_steps import evaluate_steps
-    from .sft import SFTRunConfig
+    from .evaluate_steps import evaluate_steps  # noqa: PLC0415 - pulls transformers, torch
+    from .sft import SFTRunConfig  # noqa: PLC0415 - pulls transformers, torch
 
     shared = build_config(SFTRunConfig, {k: v for k, v in config.shared.items() if k in SFTRunConfig.__dataclass_fields__},
                           origin="pipeline shared options")
@@ -89,8 +90,6 @@ def _evaluate(model: str, config: PipelineConfig) -> dict[str, Any]:
 
 def run_pipeline(config: PipelineConfig, console: Console | None = None) -> dict[str, Any]:
     """Run every stage; return {"stages": [...], "final_model": path} and write pipeline.json."""
-    from .tiny_model import default_corpus, default_tiny_model
-
     console = console or Console()
     for name in config.stages:
         if name not in STAGES:
@@ -110,15 +109,15 @@ def run_pipeline(config: PipelineConfig, console: Console | None = None) -> dict
         _, stage_config = _stage_config(name, config, model, root / f"{index:02d}-{name}")
         console.rule(f"stage {index}/{len(config.stages)}: {name}")
         if name == "sft":
-            from .sft import train_sft
+            from .sft import train_sft  # noqa: PLC0415 - pulls transformers, torch
 
             model = str(train_sft(stage_config))
         elif name == "srl":
-            from .srl import train_srl
+            from .srl import train_srl  # noqa: PLC0415 - pulls transformers, torch
 
             model = str(train_srl(stage_config))
         else:
-            from .rlvr import train_rlvr
+            from .rlvr import train_rlvr  # noqa: PLC0415 - pulls transformers, torch
 
             model = str(train_rlvr(stage_config))
         entry = {"stage": name, "model": model, "output_dir": stage_config.output_dir}

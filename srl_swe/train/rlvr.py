@@ -14,10 +14,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..evaluation.grader import load_rows
+from ..gym.live import LiveConfig, SWEEnv, task_messages
 from ..models import DEFAULT_MODEL, resolve_model
-from ..scaffold import DEFAULT_SCAFFOLD
+from ..registry import list_envs, load_env
+from ..scaffold import DEFAULT_SCAFFOLD, load_scaffold
 from . import cuda_available
+from .generation import neutral_generation
 from .run_dir import MetricsCallback, RunDir
+from .srl import latest_checkpoint
 
 
 @dataclass
@@ -98,9 +103,6 @@ class EpisodeRollout:
     def episode(self, prompt: list[dict[str, str]], trainer) -> tuple[list[int], list[int], list[int], dict[str, Any]]:
         import torch
 
-        from ..gym.live import LiveConfig, SWEEnv
-        from .generation import neutral_generation
-
         tokenizer = trainer.processing_class
         model = trainer.accelerator.unwrap_model(trainer.model)
         prompt_ids = tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=True, return_dict=False)
@@ -144,10 +146,7 @@ class EpisodeRollout:
 def task_rows(config: RLVRRunConfig) -> list[dict[str, Any]]:
     """SWE-bench rows to train on: a rows file or the registered environments' tasks."""
     if config.tasks:
-        from ..evaluation.grader import load_rows
-
         return load_rows(config.tasks)
-    from ..registry import list_envs, load_env
 
     specs = [load_env(n) for n in config.envs] if config.envs else list_envs()
     return [row for spec in specs for row in spec.load_tasks()]
@@ -159,10 +158,7 @@ def train_rlvr(config: RLVRRunConfig) -> Path:
     from transformers import AutoTokenizer
     from trl import GRPOConfig
 
-    from ..gym.live import task_messages
-    from ..scaffold import load_scaffold
-    from .dynamic_sampling import DynamicSamplingGRPOTrainer
-    from .srl import latest_checkpoint
+    from .dynamic_sampling import DynamicSamplingGRPOTrainer  # noqa: PLC0415 - pulls trl, datasets
 
     run = RunDir(config.output_dir)
     run.write_config(config)

@@ -25,6 +25,7 @@ from ..models import DEFAULT_MODEL, resolve_model
 from ..scaffold import DEFAULT_SCAFFOLD
 from . import cuda_available
 from ..steps import StepConfig
+from .data import load_data, sft_dataset, split_by_trajectory, step_config_of
 
 logger = logging.getLogger(__name__)
 
@@ -172,8 +173,6 @@ def build_sft_trainer(config: SFTRunConfig):
     from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
     from transformers.trainer_utils import get_last_checkpoint
     from trl import SFTConfig, SFTTrainer
-
-    from .data import load_data, sft_dataset, split_by_trajectory, step_config_of
 
     out = Path(config.output_dir)
     out.mkdir(parents=True, exist_ok=True)

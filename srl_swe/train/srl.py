@@ -19,7 +19,8 @@ from ..rewards import DEFAULT_METRIC, SRLReward
 from ..scaffold import DEFAULT_SCAFFOLD, load_scaffold
 from ..steps import StepConfig
 from . import cuda_available, distributed_state
-from .data import completions_over_budget, step_config_of
+from .data import completions_over_budget, load_data, select_split, step_config_of, step_dataset
+from .evaluate_steps import evaluate_steps
 from .run_dir import MetricsCallback, RunDir
 
 logger = logging.getLogger(__name__)
@@ -113,8 +114,6 @@ def latest_checkpoint(output_dir: str | Path) -> Path | None:
 
 def load_step_splits(config: SRLRunConfig, step_config: StepConfig):
     """(train step dataset, all trajectories) for the run's trajectory source, split by trajectory."""
-    from .data import load_data, select_split, step_dataset
-
     trajectories = load_data(config.data)
     train = select_split(trajectories, "train", config.heldout_fraction, config.split_seed, config.validation_fraction)
     return step_dataset(train, step_config), trajectories
@@ -126,7 +125,7 @@ def train_srl(config: SRLRunConfig) -> Path:
     from transformers import AutoTokenizer
     from trl import GRPOConfig
 
-    from .dynamic_sampling import DynamicSamplingGRPOTrainer
+    from .dynamic_sampling import DynamicSamplingGRPOTrainer  # noqa: PLC0415 - pulls trl, datasets
     main_process = distributed_state().is_main_process  # with torchrun/accelerate, only rank 0 writes run files
     run = RunDir(config.output_dir)
     model_path = resolve_model(config.model)
@@ -204,8 +203,6 @@ def train_srl(config: SRLRunConfig) -> Path:
 
 def _heldout_eval(run: RunDir, model_path: str, trajectories, step_config: StepConfig, config: SRLRunConfig, step: int) -> dict[str, Any]:
     """Greedy step-level evaluation on the held-out trajectories, recorded in metrics.jsonl."""
-    from .evaluate_steps import evaluate_steps
-
     report = evaluate_steps(model_path, trajectories, split="heldout", heldout_fraction=config.heldout_fraction,
                             split_seed=config.split_seed, validation_fraction=config.validation_fraction,
                             step_config=step_config, metric=config.metric, limit=config.eval_limit,
