@@ -8,18 +8,37 @@ import argparse
 import json
 import sys
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
+from gymnasium.envs.registration import registry as gym_registry
 from rich.console import Console
 from rich.table import Table
+from tqdm import tqdm
 
+from .agent.recorder import record_episode
+from .agent.scripted_expert import ScriptedExpert
+from .agent.verify import verify_trajectory
+from .cli_envs import print_repository_envs, repository_envs
+from .cli_envs import register as register_repository_envs
+from .demo import DemoConfig, run_replay_demo
 from .errors import SRLSweError
+from .evaluation.cli import register as register_evaluation
+from .evaluation.grader import load_rows
+from .gym.live import LiveConfig, SWEEnv
+from .models import DEFAULT_MODEL, describe_models, prepare_model
+from .registry import list_envs, load_env
+from .rewards import DEFAULT_METRIC, METRICS
+from .rollout.cli import register as register_rollout
+from .steps import StepConfig, build_steps
+from .tasks.cli import register as register_tasks
+from .train.cli import cmd_train_pipeline
+from .train.cli import register as register_training
+from .trajectory import load_trajectories, write_jsonl
 
 
 def _load(args: argparse.Namespace):
-    from .trajectory import load_trajectories
-
     result = load_trajectories(args.file, format=args.format, skip_invalid=args.skip_invalid)
     if result.invalid:
         print(f"skipped {len(result.invalid)} invalid record(s) of {args.file}:", file=sys.stderr)
@@ -63,16 +82,12 @@ def cmd_data_stats(args: argparse.Namespace) -> None:
 
 
 def cmd_data_convert(args: argparse.Namespace) -> None:
-    from .trajectory import write_jsonl
-
     result = _load(args)
     write_jsonl(result.trajectories, args.out)
     print(f"wrote {len(result.trajectories)} trajectories ({result.format}) to {args.out}")
 
 
 def cmd_data_steps(args: argparse.Namespace) -> None:
-    from .steps import StepConfig, build_steps
-
     result = _load(args)
     config = StepConfig(context=args.context, max_observation_chars=args.max_observation_chars, scaffold=args.scaffold)
     out = Path(args.out)
@@ -86,12 +101,8 @@ def cmd_data_steps(args: argparse.Namespace) -> None:
 
 
 def cmd_envs_list(args: argparse.Namespace) -> None:
-    from gymnasium.envs.registration import registry
-
-    from .cli_envs import print_repository_envs, repository_envs
-
     envs = [{"id": env_id, "kind": "gymnasium", "entry_point": str(spec.entry_point)}
-            for env_id, spec in sorted(registry.items()) if env_id.startswith("srl_swe/")]
+            for env_id, spec in sorted(gym_registry.items()) if env_id.startswith("srl_swe/")]
     repositories = repository_envs()
     if args.json:
         print(json.dumps({"gymnasium": envs, "repositories": repositories}, indent=2))
@@ -104,25 +115,13 @@ def cmd_envs_list(args: argparse.Namespace) -> None:
 def _task_index(env_names: list[str] | None, tasks_file: str | None) -> dict[str, dict[str, Any]]:
     """instance_id -> SWE-bench row, from a tasks file or the registered environments."""
     if tasks_file:
-        from .evaluation.grader import load_rows
-
         return {row["instance_id"]: row for row in load_rows(tasks_file)}
-    from .registry import list_envs, load_env
 
     specs = [load_env(n) for n in env_names] if env_names else list_envs()
     return {row["instance_id"]: row for spec in specs for row in spec.load_tasks()}
 
 
 def cmd_trajectories_record(args: argparse.Namespace) -> None:
-    from concurrent.futures import ThreadPoolExecutor, as_completed
-
-    from tqdm import tqdm
-
-    from .agent.recorder import record_episode
-    from .agent.scripted_expert import ScriptedExpert
-    from .gym.live import LiveConfig, SWEEnv
-    from .trajectory import load_trajectories, write_jsonl
-
     tasks = list(_task_index(args.env, args.tasks).values())
     out = Path(args.out)
     done = {t.id: t for t in load_trajectories(out).trajectories} if out.exists() else {}
@@ -158,9 +157,6 @@ def cmd_trajectories_record(args: argparse.Namespace) -> None:
 
 
 def cmd_trajectories_verify(args: argparse.Namespace) -> None:
-    from .agent.verify import verify_trajectory
-    from .trajectory import load_trajectories
-
     index = _task_index(args.env, args.tasks)
     results = []
     for trajectory in load_trajectories(args.file).trajectories:
@@ -183,14 +179,10 @@ def cmd_trajectories_verify(args: argparse.Namespace) -> None:
 
 def cmd_demo(args: argparse.Namespace) -> None:
     args.stages, args.data = None, None  # the stages and data come from the demo config
-    from .train.cli import cmd_train_pipeline
-
     cmd_train_pipeline(args)
 
 
 def cmd_models_list(args: argparse.Namespace) -> None:
-    from .models import describe_models
-
     rows = describe_models()
     if args.json:
         print(json.dumps(rows, indent=2))
@@ -205,21 +197,15 @@ def cmd_models_list(args: argparse.Namespace) -> None:
 
 
 def cmd_models_prepare(args: argparse.Namespace) -> None:
-    from .models import DEFAULT_MODEL, prepare_model
-
     for name in args.names or [DEFAULT_MODEL]:
         print(f"{name}: {prepare_model(name, source=args.source)}")
 
 
 def cmd_replay(args: argparse.Namespace) -> None:
-    from .demo import DemoConfig, run_replay_demo
-
     run_replay_demo(DemoConfig(data=args.data, policy=args.policy, metric=args.metric, context=args.context))
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .rewards import DEFAULT_METRIC, METRICS
-
     parser = argparse.ArgumentParser(prog="srl-swe", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -252,8 +238,6 @@ def build_parser() -> argparse.ArgumentParser:
     envs_list = envs.add_parser("list", help="list environments")
     envs_list.add_argument("--json", action="store_true")
     envs_list.set_defaults(func=cmd_envs_list)
-    from .cli_envs import register as register_repository_envs
-
     register_repository_envs(sub, envs)  # `images …` and `envs add|build|validate`
 
     traj = sub.add_parser("trajectories", help="record and verify expert trajectories in live sandboxes").add_subparsers(
@@ -272,17 +256,9 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--json", action="store_true")
     verify.set_defaults(func=cmd_trajectories_verify)
 
-    from .train.cli import register as register_training
-
     register_training(sub)  # `train sft|srl|pipeline`, `eval steps`
-    from .tasks.cli import register as register_tasks
-
     register_tasks(sub)  # `tasks synthesize`
-    from .evaluation.cli import register as register_evaluation
-
     register_evaluation(sub)  # `evaluate [regrade|convert]`, `report`
-    from .rollout.cli import register as register_rollout
-
     register_rollout(sub)  # `rollout`
 
     demo = sub.add_parser("demo", help="the main job on the embedded data: the default model, SFT warm-up, then SRL (shipped config 'demo')")

@@ -21,6 +21,8 @@ import sys
 from typing import Any
 
 from .errors import SRLSweError
+from .images import LABEL_ENV, LABEL_TASK, build_images, docker_client, env_image_status
+from .registry import EnvSpec, Registry, list_envs, load_env, load_spec_file, parse_env
 
 DEFAULT_PYTEST = "pytest==8.4.2"
 """The pytest pinned by the specs `envs add` writes (and by the shipped envs)."""
@@ -56,8 +58,6 @@ def _print_results(results, errors, as_json: bool) -> None:
 
 
 def _specs(names: list[str] | None):
-    from .registry import list_envs, load_env
-
     if names:
         return [load_env(name) for name in names]
     return list_envs()
@@ -67,8 +67,6 @@ def _specs(names: list[str] | None):
 
 
 def cmd_images_build(args: argparse.Namespace) -> None:
-    from .images import build_images
-
     specs = _specs(args.env)
     if not specs:
         raise SRLSweError("no repository environments registered (envs/*.yaml); add one with `srl-swe envs add`")
@@ -78,8 +76,6 @@ def cmd_images_build(args: argparse.Namespace) -> None:
 
 
 def cmd_images_list(args: argparse.Namespace) -> None:
-    from .images import LABEL_ENV, LABEL_TASK, docker_client
-
     client = docker_client(timeout=60)
     rows = []
     for image in client.images.list():
@@ -123,14 +119,10 @@ def register_images(subparsers) -> None:
 
 def repository_envs(*, check_images: bool = True) -> list[dict[str, Any]]:
     """The `repositories` entries of `envs list --json`: name, source, image, image_built, task_count, ..."""
-    from .registry import list_envs
-
     specs = list_envs()
     client = None
     if check_images and specs:
         try:
-            from .images import docker_client
-
             client = docker_client(timeout=10)
         except (SRLSweError, ImportError):
             client = None
@@ -138,8 +130,6 @@ def repository_envs(*, check_images: bool = True) -> list[dict[str, Any]]:
     for spec in specs:
         status = {"image_built": False, "image_current": False}
         if client is not None:
-            from .images import env_image_status
-
             status = env_image_status(spec, client)
         rows.append({"name": spec.name, "source": str(spec.source), "image": spec.image, **status,
                      "task_count": spec.task_count, "tasks_path": str(spec.tasks_path), "python": spec.python,
@@ -163,8 +153,6 @@ def _default_source_files(package: str) -> list[str]:
 
 
 def cmd_envs_add(args: argparse.Namespace) -> None:
-    from .registry import EnvSpec, Registry, parse_env
-
     kinds = [k for k in ("pypi", "path", "git") if getattr(args, k)]
     if len(kinds) != 1:
         raise SRLSweError("give exactly one source: --pypi NAME==VERSION, --path DIR or --git URL --ref REF")
@@ -193,16 +181,11 @@ def cmd_envs_add(args: argparse.Namespace) -> None:
     path = registry.add(spec, overwrite=args.force)
     print(f"wrote {path}: review test_files and source_files, then `srl-swe envs build {spec.name}`")
     if args.build:
-        from .images import build_images
-        from .registry import load_spec_file
-
         results, errors = build_images([load_spec_file(path)], base=True, progress=_progress(args))
         _print_results(results, errors, False)
 
 
 def cmd_envs_build(args: argparse.Namespace) -> None:
-    from .images import build_images
-
     results, errors = build_images(_specs(args.names), tasks=args.tasks, rebuild=args.rebuild, base=not args.no_base,
                                    jobs=args.jobs, progress=_progress(args))
     _print_results(results, errors, args.json)
@@ -212,8 +195,6 @@ VALIDATE_MODULE = "srl_swe.tasks.validate"
 
 
 def cmd_envs_validate(args: argparse.Namespace) -> None:
-    from .registry import load_env
-
     spec = load_env(args.name)  # a clear error for an unknown env before anything else
     if importlib.util.find_spec(VALIDATE_MODULE) is None:
         raise SRLSweError(f"task validation is not available yet: {VALIDATE_MODULE} (validate_env) does not exist; "

@@ -21,11 +21,13 @@ import sys
 from pathlib import Path
 
 from ..errors import SRLSweError
+from .convert import convert_file, load_instances, write_rows
+from .engine import ENGINES, EvaluationConfig, evaluate
+from .regrade import regrade
+from .report import write_report
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
-    from .engine import EvaluationConfig, evaluate
-
     if not args.instances or not args.run_id:
         raise SRLSweError("evaluate needs --instances and --run-id (and --predictions, default gold)")
     config = EvaluationConfig(
@@ -46,9 +48,6 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 
 def cmd_regrade(args: argparse.Namespace) -> None:
-    from .convert import load_instances
-    from .regrade import regrade
-
     if not (args.instances and args.instance_id and args.log):
         raise SRLSweError("evaluate regrade needs --instances, --instance-id and --log")
     rows = [row for row in load_instances(args.instances, split=args.split) if row.get("instance_id") == args.instance_id]
@@ -63,8 +62,6 @@ def cmd_regrade(args: argparse.Namespace) -> None:
 
 
 def cmd_convert(args: argparse.Namespace) -> None:
-    from .convert import convert_file, write_rows
-
     if not (args.instances and args.out):
         raise SRLSweError("evaluate convert needs --instances and --out")
     rows = convert_file(args.instances, namespace=args.namespace or None, split=args.split)
@@ -73,8 +70,6 @@ def cmd_convert(args: argparse.Namespace) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> None:
-    from .report import write_report
-
     table, chart = write_report(args.run_dirs, args.out, title=args.title)
     print(table.read_text())
     print(f"wrote {table} and {chart}", file=sys.stderr)
@@ -82,8 +77,6 @@ def cmd_report(args: argparse.Namespace) -> None:
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``evaluate`` (with ``regrade`` and ``convert``) and ``report`` to the top-level parser."""
-    from .engine import ENGINES
-
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument("--instances", help="SWE-bench rows: .json/.jsonl/.parquet file or Hugging Face dataset name")
         p.add_argument("--split", default="test", help="split of a Hugging Face dataset")
