@@ -27,10 +27,10 @@ import logging
 import os
 from typing import Any
 
-import torch
-from transformers import StoppingCriteriaList, TrainerCallback
-from trl import GRPOTrainer
-from trl.trainer.utils import pad
+import torch  # noqa: TID253 - a training module: only the heavy paths import it
+from transformers import StoppingCriteriaList, TrainerCallback  # noqa: TID253 - a training module: only the heavy paths import it
+from trl import GRPOTrainer  # noqa: TID253 - a training module: only the heavy paths import it
+from trl.trainer.utils import pad  # noqa: TID253 - a training module: only the heavy paths import it
 
 from ..scaffold import Scaffold
 from .generation import StopWhenMalformed

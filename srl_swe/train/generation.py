@@ -4,8 +4,8 @@ Shared by step evaluation and SRL rollouts, so both decode under the same rules.
 """
 from __future__ import annotations
 
-import torch
-from transformers import GenerationConfig, StoppingCriteria
+import torch  # noqa: TID253 - a training module: only the heavy paths import it
+from transformers import GenerationConfig, StoppingCriteria  # noqa: TID253 - a training module: only the heavy paths import it
 
 from ..actions import can_still_parse
 from ..scaffold import Scaffold, load_scaffold

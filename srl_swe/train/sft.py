@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from transformers import TrainerCallback
+from transformers import TrainerCallback  # noqa: TID253 - a training module: only the heavy paths import it
 
 from ..errors import SRLSweError
 from ..models import DEFAULT_MODEL, resolve_model
