@@ -100,3 +100,15 @@ def test_real_harness_resolves_gold_and_not_empty_on_a_shipped_task(env, tmp_pat
     assert report.runs["empty"].resolved == [] and report.runs["empty"].empty_patch == [iid]
     assert report.runs["no-patch"].resolved == [] and report.runs["no-patch"].unresolved == [iid]
     assert not report.image_problems
+
+
+@pytest.mark.docker
+def test_restate_of_the_shipped_tasks_moves_nothing(env, tmp_path):
+    """The shipped rows are what the one writer makes today: restating them rewrites no statement and no script."""
+    from srl_swe.tasks.synthesize import restate_tasks
+
+    path = tmp_path / f"{ENV}.jsonl"
+    path.write_bytes(env.tasks_path.read_bytes())
+    changed = restate_tasks(ENV, tasks_path=path)
+    assert changed == {"rows": len(env.load_tasks()), "problem_statement": 0, "eval_script": 0}
+    assert path.read_bytes() == env.tasks_path.read_bytes()
