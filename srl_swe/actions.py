@@ -15,7 +15,7 @@ from typing import Any
 
 from .errors import FormatError
 from .scaffold import Scaffold, load_scaffold
-from .trajectory.model import ToolCall
+from .core import ToolCall
 
 FUNCTION_RE = re.compile(r"<function=([^>\n]*)>(.*?)(?:</function>|(?=<function=)|\Z)", re.DOTALL)
 PARAMETER_RE = re.compile(r"<parameter=([^>\n]*)>(.*?)(?:</parameter>|(?=<parameter=)|(?=</function>)|\Z)", re.DOTALL)

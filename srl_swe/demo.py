@@ -1,4 +1,4 @@
-"""`make demo`: replay the embedded expert trajectories with a baseline policy and print per-step rewards."""
+"""`srl-swe replay`: walk the embedded expert trajectories with a baseline policy and print per-step rewards."""
 from __future__ import annotations
 
 from dataclasses import dataclass

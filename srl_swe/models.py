@@ -24,8 +24,8 @@ from pathlib import Path
 
 from .errors import SRLSweError
 from .resources import cache_dir, resource
-from .train import distributed_state
-from .train.tiny_model import default_tiny_model
+from .distributed import distributed_state
+from .tiny_model import default_tiny_model
 
 DEFAULT_MODEL = "smollm2-135m"
 PREPARED_MARKER = "srl-swe-model.json"
@@ -71,7 +71,7 @@ MODELS: dict[str, ModelSpec] = {
     "tiny-random": ModelSpec(
         name="tiny-random",
         description="random-init Qwen2-shaped model (~1M parameters) with a BPE trained on the embedded data; for fast tests",
-        origin="built from a config by srl_swe.train.tiny_model",
+        origin="built from a config by srl_swe.tiny_model",
         licence="MIT (this project)",
         kind="tiny-random",
     ),

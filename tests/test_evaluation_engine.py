@@ -10,7 +10,8 @@ import pytest
 from srl_swe.cli import main
 from srl_swe.errors import InvalidRecordError, SRLSweError
 from srl_swe.evaluation import engine
-from srl_swe.evaluation.engine import EvaluationConfig, evaluate, instance_reports, load_predictions
+from srl_swe.evaluation.engine import EvaluationConfig, evaluate, instance_reports
+from srl_swe.predictions import load_predictions
 from srl_swe.evaluation.report import collect, markdown_table, write_report
 
 REPO = Path(__file__).resolve().parent.parent

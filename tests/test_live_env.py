@@ -17,7 +17,7 @@ import srl_swe  # noqa: F401
 from srl_swe.actions import format_action
 from srl_swe.agent.recorder import record_episode
 from srl_swe.agent.scripted_expert import ScriptedExpert
-from srl_swe.data.synthetic import BUGS, _files
+from srl_swe.agent.synthetic import BUGS, _files
 from srl_swe.evaluation.grader import grade_patch
 from srl_swe.gym.live import LiveConfig, SWEEnv
 from srl_swe.patches import split_patch

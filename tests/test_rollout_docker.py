@@ -27,7 +27,7 @@ def task(inflection_tasks):
 
 @pytest.fixture(scope="module")
 def tiny_policy():
-    from srl_swe.train.tiny_model import default_tiny_model
+    from srl_swe.tiny_model import default_tiny_model
 
     return TransformersPolicy(str(default_tiny_model()), GenerationConfig(max_new_tokens=16))
 

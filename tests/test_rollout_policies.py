@@ -36,7 +36,7 @@ from srl_swe.rollout import (
 )
 from srl_swe.rollout.modes import repair_messages
 from srl_swe.rollout.oracle import gold_edits
-from srl_swe.train.tiny_model import default_tiny_model
+from srl_swe.tiny_model import default_tiny_model
 
 CONVERSATIONS = [
     [{"role": "system", "content": "You fix bugs."}, {"role": "user", "content": "def add(a, b): return a - b"}],

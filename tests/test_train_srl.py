@@ -48,7 +48,7 @@ def tiny_trainer(tmp_path_factory):
     from trl import GRPOConfig
 
     from srl_swe.train.data import load_data, step_dataset
-    from srl_swe.train.tiny_model import default_tiny_model
+    from srl_swe.tiny_model import default_tiny_model
 
     dataset = step_dataset(load_data(None)[:2], StepConfig(**SMALL))
     args = GRPOConfig(output_dir=str(tmp_path_factory.mktemp("grpo")), per_device_train_batch_size=4, num_generations=2,

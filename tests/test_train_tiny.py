@@ -16,7 +16,7 @@ from srl_swe.actions import parse_action  # noqa: E402
 from srl_swe.errors import SRLSweError  # noqa: E402
 from srl_swe.rewards import srl_reward  # noqa: E402
 from srl_swe.train.data import load_data, sft_dataset, split_by_trajectory, step_dataset  # noqa: E402
-from srl_swe.train.tiny_model import (  # noqa: E402
+from srl_swe.tiny_model import (  # noqa: E402
     IM_END, build_tiny_model, default_corpus, default_tiny_model, train_tokenizer,
 )
 from srl_swe.trajectory.model import Task, ToolCall, Trajectory, Turn  # noqa: E402

@@ -37,7 +37,7 @@ from srl_swe.rewards import SRLReward
 from srl_swe.steps import StepConfig
 from srl_swe.train.data import load_data, step_dataset
 from srl_swe.train.dynamic_sampling import DynamicSamplingGRPOTrainer
-from srl_swe.train.tiny_model import default_tiny_model
+from srl_swe.tiny_model import default_tiny_model
 
 
 def qwen05b_shaped(path: str) -> str:

@@ -6,7 +6,7 @@ from ..errors import SRLSweError
 DEFAULT_TRAJECTORIES = Path(__file__).with_name("default_trajectories.jsonl")
 """60 expert trajectories recorded in live Docker sandboxes, one per shipped task (`make data`)."""
 SYNTHETIC_TRAJECTORIES = Path(__file__).with_name("synthetic_trajectories.jsonl")
-"""Six short synthetic bug-fix episodes (`python -m srl_swe.data.synthetic`): small enough for a
+"""Six short synthetic bug-fix episodes (`python -m srl_swe.agent.synthetic`): small enough for a
 tiny model to learn on a CPU in minutes (fast tests)."""
 EMBEDDED = {"default": DEFAULT_TRAJECTORIES, "synthetic": SYNTHETIC_TRAJECTORIES}
 PREFIX = "srl-swe:"

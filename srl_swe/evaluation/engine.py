@@ -43,9 +43,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from ..errors import InvalidRecordError, SRLSweError
+from ..errors import SRLSweError
 from ..harness import run_harness
+from ..images import docker_client
+from ..predictions import load_predictions, recorded_mode
+from ..registry import list_envs
 from ..sandbox.runtime import SandboxConfig
+from ..tasks.validate import ensure_task_images
+from .convert import convert_instances, load_instances
+from .grader import grade_run
 
 ENGINES = ("srl-swe", "swebench")
 LOG_ROOT = Path("logs") / "run_evaluation"
@@ -173,47 +179,8 @@ class EvaluationSummary:
 # --------------------------------------------------------------------------- inputs
 
 
-def load_predictions(source: str, rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """{instance_id: prediction}: from a file, or ``gold`` (each row's patch) / ``empty`` (no patch)."""
-    if source in ("gold", "empty"):
-        return {row["instance_id"]: {"instance_id": row["instance_id"], "model_name_or_path": source,
-                                     "model_patch": row["patch"] if source == "gold" else ""} for row in rows}
-    path = Path(source)
-    if not path.is_file():
-        raise SRLSweError(f"predictions file not found: {path}")
-    text = path.read_text()
-    try:
-        if path.suffix == ".jsonl":
-            records = [(i, json.loads(line)) for i, line in enumerate(text.splitlines()) if line.strip()]
-        else:
-            data = json.loads(text)
-            items = list(data.values()) if isinstance(data, dict) else data
-            if not isinstance(items, list):
-                raise InvalidRecordError(str(path), None, None, "must hold a list of predictions or {instance_id: prediction}")
-            records = list(enumerate(items))
-    except json.JSONDecodeError as exc:
-        raise InvalidRecordError(str(path), None, None, f"not valid JSON: {exc}") from exc
-    out: dict[str, dict[str, Any]] = {}
-    for index, record in records:
-        if not isinstance(record, dict):
-            raise InvalidRecordError(str(path), index, None, "a prediction must be an object")
-        for key in ("instance_id", "model_patch"):
-            if key not in record:
-                raise InvalidRecordError(str(path), index, key, "missing")
-        patch = record["model_patch"]
-        if patch is not None and not isinstance(patch, str):
-            raise InvalidRecordError(str(path), index, "model_patch", f"must be a string, not {type(patch).__name__}")
-        out[record["instance_id"]] = {"model_name_or_path": "srl-swe", **record}
-    known = {row["instance_id"] for row in rows}
-    unknown = sorted(set(out) - known)
-    if unknown:
-        raise SRLSweError(f"{path}: {len(unknown)} prediction(s) for instances not in the dataset: {', '.join(unknown[:10])}")
-    return out
-
-
 def load_rows_for(config: EvaluationConfig) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(every instance, those ``config.instance_ids`` selects) as 5.x harness rows."""
-    from .convert import convert_instances, load_instances
 
     rows = convert_instances(load_instances(config.instances, split=config.split), namespace=config.namespace,
                              source=str(config.instances))
@@ -230,17 +197,6 @@ def model_dir_name(model: str) -> str:
     return (model or "None").replace("/", "__")
 
 
-def _setting_from_sidecar(predictions: str) -> str:
-    """The mode a `srl-swe rollout` run recorded in its details file next to the predictions, if any."""
-    from ..rollout.runner import details_path_for
-
-    details = details_path_for(Path(predictions))
-    if details.is_file():
-        with details.open() as handle, contextlib.suppress(ValueError):
-            return str(json.loads(handle.readline()).get("mode", ""))
-    return ""
-
-
 # --------------------------------------------------------------------------- images
 
 
@@ -252,10 +208,6 @@ def ensure_images(rows: list[dict[str, Any]], *, pull: bool = True, client: Any 
     pulled. After the first pull that cannot reach a registry no more are tried: each would
     fail the same way, slowly."""
     import docker
-
-    from ..images import docker_client
-    from ..registry import list_envs
-    from ..tasks.validate import ensure_task_images
 
     client = client or docker_client()
     missing: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -331,8 +283,6 @@ def evaluate_instance(row: dict[str, Any], prediction: dict[str, Any], log_dir: 
     """Grade one instance (:func:`~srl_swe.evaluation.grader.grade_run`) and write the harness's files into ``log_dir``."""
     from swebench.harness.constants import APPLY_PATCH_FAIL, APPLY_PATCH_PASS, LOG_INSTANCE, LOG_REPORT, LOG_TEST_OUTPUT
     from swebench.harness.utils import make_test_spec
-
-    from .grader import grade_run
 
     iid, start = row["instance_id"], time.perf_counter()
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -482,7 +432,7 @@ def evaluate(config: EvaluationConfig, *, say: Callable[[str], None] = lambda ms
     outcomes.sort(key=lambda o: order[o.instance_id])
     summary = EvaluationSummary(
         run_id=config.run_id, model=model, engine=config.engine,
-        setting=config.setting or (_setting_from_sidecar(config.predictions) if config.predictions not in ("gold", "empty") else config.predictions),
+        setting=config.setting or (recorded_mode(config.predictions) if config.predictions not in ("gold", "empty") else config.predictions),
         instances_file=str(config.instances), predictions_file=str(config.predictions), log_dir=run_dir,
         run_report=_write_run_report(predictions, rows, config.run_id, output), outcomes=outcomes,
         seconds=time.perf_counter() - start, workers=config.workers)

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from ..agent.recorder import record_episode
+from ..core import Conversation
 from ..errors import SRLSweError
 from ..globs import DEFAULT_TEST_FILES, globs_of_test_files
 from ..gym.live import LiveConfig, SWEEnv
@@ -31,7 +32,7 @@ from ..sandbox.runtime import SandboxError
 from ..scaffold import DEFAULT_SCAFFOLD
 from .edits import THINK_RE, edit_answer
 from .oracle import gold_files
-from .policies import Conversation, ContextLengthError, Policy, PolicyError
+from .policies import ContextLengthError, Policy, PolicyError
 from .repo import Repo, open_repo
 from .retrieval import match_paths, rank_files
 from .templates import load_prompt, prompt_path, render

@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..agent.scripted_expert import ScriptedExpert
+from ..core import Conversation
 from ..patches import hunks, touched_files
 from ..scaffold import DEFAULT_SCAFFOLD, load_scaffold
 from .edits import SearchReplace, render_edits
-from .policies import Conversation
 from .templates import load_prompt
 
 

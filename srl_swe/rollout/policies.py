@@ -22,11 +22,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol, Sequence
 
+from ..core import Conversation
 from ..errors import SRLSweError
 from ..models import resolve_model
 from ..scaffold import DEFAULT_SCAFFOLD
+from .oracle import OraclePolicy
 
-Conversation = list[dict[str, str]]
 
 
 class PolicyError(SRLSweError):
@@ -323,8 +324,6 @@ def make_policy(config: PolicyConfig, rows: Sequence[dict[str, Any]] = (), *, pr
     backend = config.resolved_backend()
     name = config.name or config.model
     if backend == "oracle":
-        from .oracle import OraclePolicy  # noqa: PLC0415 - cycle: oracle imports policies (Conversation)
-
         return OraclePolicy(rows, name=config.name or "oracle", prompts_dir=prompts_dir, scaffold=scaffold or DEFAULT_SCAFFOLD)
     if backend == "transformers":
         return TransformersPolicy(config.model, config.generation, name=name, device=config.device, dtype=config.dtype,

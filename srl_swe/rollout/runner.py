@@ -9,8 +9,6 @@ model answered badly gets its (possibly empty) patch.
 """
 from __future__ import annotations
 
-import json
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -18,8 +16,9 @@ from typing import Any, Callable, Iterable, Sequence
 
 from tqdm import tqdm
 
-from ..errors import InvalidRecordError, SRLSweError
+from ..errors import SRLSweError
 from ..evaluation.grader import grade_patch
+from ..predictions import append_record, details_path_for, done_ids, drop_cut_line
 from .modes import Outcome, RolloutConfig, run_batch
 from .policies import Policy
 
@@ -50,42 +49,6 @@ class RolloutSummary:
         return asdict(self)
 
 
-def details_path_for(predictions: str | Path) -> Path:
-    """The default details file next to a predictions file: ``preds.jsonl`` -> ``preds.details.jsonl``."""
-    path = Path(predictions)
-    stem = path.name[: -len(".jsonl")] if path.name.endswith(".jsonl") else path.name
-    return path.with_name(f"{stem}.details.jsonl")
-
-
-def _drop_cut_line(path: Path) -> str:
-    """The file's text without a partly written last line (a killed run), which is also dropped from the file."""
-    text = path.read_text(encoding="utf-8")
-    if text and not text.endswith("\n"):
-        text = text[: text.rfind("\n") + 1]
-        path.write_text(text, encoding="utf-8")
-    return text
-
-
-def done_ids(path: str | Path) -> set[str]:
-    """Instance ids already in a predictions file; a partly written last line (a killed run) is dropped from the file."""
-    path = Path(path)
-    if not path.exists():
-        return set()
-    text = _drop_cut_line(path)
-    ids = set()
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InvalidRecordError(str(path), number, None, f"not JSON ({exc.msg})") from None
-        if not isinstance(record, dict) or not isinstance(record.get("instance_id"), str):
-            raise InvalidRecordError(str(path), number, "instance_id", "missing: not a predictions file?")
-        ids.add(record["instance_id"])
-    return ids
-
-
 def select_rows(rows: Iterable[dict[str, Any]], instance_ids: Sequence[str] | None = None,
                 limit: int | None = None) -> list[dict[str, Any]]:
     """Rows in file order, first of each id, kept by ``instance_ids`` (when given), at most ``limit``."""
@@ -98,12 +61,6 @@ def select_rows(rows: Iterable[dict[str, Any]], instance_ids: Sequence[str] | No
         wanted = set(instance_ids)
         rows = [r for r in rows if r["instance_id"] in wanted]
     return rows[:limit] if limit is not None else rows
-
-
-def _append(handle, record: dict[str, Any]) -> None:
-    handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-    handle.flush()
-    os.fsync(handle.fileno())
 
 
 def run_rollout(rows: Sequence[dict[str, Any]], policy: Policy, config: RolloutConfig, predictions: str | Path, *,
@@ -125,7 +82,7 @@ def run_rollout(rows: Sequence[dict[str, Any]], policy: Policy, config: RolloutC
     predictions.parent.mkdir(parents=True, exist_ok=True)
     details.parent.mkdir(parents=True, exist_ok=True)
     if details.exists():
-        _drop_cut_line(details)
+        drop_cut_line(details)
     bar = None
     if progress and todo:
         bar = tqdm(total=len(todo), desc=f"rollout {config.mode}", unit="task")
@@ -149,11 +106,11 @@ def run_rollout(rows: Sequence[dict[str, Any]], policy: Policy, config: RolloutC
                                                "fail_to_pass": result.fail_to_pass, "infra_error": result.infra_error}
                             summary.graded += 1
                             summary.resolved += int(result.resolved)
-                        _append(preds, {"instance_id": outcome.instance_id, "model_name_or_path": policy.name,
+                        append_record(preds, {"instance_id": outcome.instance_id, "model_name_or_path": policy.name,
                                         "model_patch": outcome.patch})
                         summary.written += 1
                         summary.empty_patches += int(not outcome.patch.strip())
-                    _append(log, record)
+                    append_record(log, record)
                     if on_outcome:
                         on_outcome(outcome)
                     if bar is not None:

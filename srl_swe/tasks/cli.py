@@ -15,12 +15,12 @@ import argparse
 import json
 import sys
 
+from ..errors import SRLSweError
+from .mutations import MUTATION_KINDS
+from .synthesize import SynthesisConfig, restate_tasks, synthesize_tasks
+
 
 def cmd_tasks_synthesize(args: argparse.Namespace) -> None:
-    from .mutations import MUTATION_KINDS
-    from .synthesize import SynthesisConfig, synthesize_tasks
-    from ..errors import SRLSweError
-
     kinds = tuple(k.strip() for k in args.kinds.split(",") if k.strip()) if args.kinds else None
     if kinds:
         unknown = sorted(set(kinds) - set(MUTATION_KINDS))
@@ -41,8 +41,6 @@ def cmd_tasks_synthesize(args: argparse.Namespace) -> None:
 
 
 def cmd_tasks_restate(args: argparse.Namespace) -> None:
-    from .synthesize import restate_tasks
-
     progress = None if args.json else (lambda line: print(line, file=sys.stderr, flush=True))
     changed = restate_tasks(args.name, tasks_path=args.out, progress=progress)
     if args.json:

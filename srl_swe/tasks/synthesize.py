@@ -50,6 +50,8 @@ from typing import Any, Callable, Iterable
 
 from ..errors import SRLSweError
 from ..harness import eval_script, reset_test_files
+from ..registry import TASK_IMAGE_PREFIX, load_env, read_tasks
+from ..sandbox import Sandbox, SandboxConfig
 from .mutations import Mutation, find_mutations, sample_mutations
 from .problem import write_problem_statement
 
@@ -183,7 +185,6 @@ def gradable(test_id: str) -> bool:
 
 def task_image(env_name: str, number: int) -> str:
     """The task image tag of a row: ``srl-swe/task.NAME:NNNN``."""
-    from ..registry import TASK_IMAGE_PREFIX
 
     return f"{TASK_IMAGE_PREFIX}{env_name}:{number:04d}"
 
@@ -237,8 +238,6 @@ class Bench:
     """One long-lived sandbox of the env image that runs tests on mutants."""
 
     def __init__(self, spec: Any, config: SynthesisConfig, *, client: Any = None):
-        from ..sandbox import Sandbox, SandboxConfig
-
         self.spec = spec
         self.config = config
         cfg = SandboxConfig(workdir=TESTBED, memory=config.memory, cpus=config.cpus, command_timeout=600.0)
@@ -473,8 +472,6 @@ class Synthesizer:
     # -------------------------------------------------------------- driver
 
     def run(self) -> SynthesisReport:
-        from ..registry import read_tasks
-
         t_start = time.monotonic()
         cfg = self.config
         existing = read_tasks(self.path)
@@ -617,7 +614,6 @@ class Synthesizer:
 def synthesize_tasks(name: str, config: SynthesisConfig | None = None, *, tasks_path: str | Path | None = None,
                      progress: Callable[[str], None] | None = None, client: Any = None) -> SynthesisReport:
     """Synthesize validated tasks for the registered env ``name``; see the module doc."""
-    from ..registry import load_env
 
     spec = load_env(name)
     return Synthesizer(spec, config or SynthesisConfig(), tasks_path=Path(tasks_path) if tasks_path else None,
@@ -638,7 +634,6 @@ def restate_tasks(name: str, *, tasks_path: str | Path | None = None, progress: 
     with the env's current test files; nothing else in the rows moves (ids, commits, test lists).
     Returns how many of each changed; the file is replaced atomically.
     """
-    from ..registry import load_env, read_tasks
 
     say = progress or (lambda msg: log.info("%s", msg))
     spec = load_env(name)

@@ -31,6 +31,7 @@ stay under ``<work_dir>/logs/run_evaluation``. ``ok`` is false on any mismatch.
 """
 from __future__ import annotations
 
+import argparse
 import io
 import json
 import os
@@ -42,8 +43,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from .. import images
 from ..errors import SRLSweError
 from ..harness import run_harness
+from ..registry import load_env, read_tasks
 from ..resources import cache_dir
 
 HARNESS = "swebench.harness.run_evaluation"
@@ -133,8 +136,6 @@ def ensure_task_images(spec: Any, rows: list[dict[str, Any]], *, jobs: int = 1, 
     """Build the missing (or stale: another base commit) task images; check every image's base
     commit against its row. Returns (images built, {instance_id: problem})."""
     import docker
-
-    from .. import images
 
     say = progress or (lambda msg: None)
     client = client or images.docker_client()
@@ -292,7 +293,6 @@ def validate_env(name: str, *, workers: int = 2, instance_ids: Iterable[str] | N
                  modes: Iterable[str] = MODES, timeout: int = 900, build: bool = True,
                  progress: Callable[[str], None] | None = None) -> ValidationReport:
     """Run the real harness over env ``name``'s tasks (gold must resolve 100 %, no fix 0 %); see the module doc."""
-    from ..registry import load_env, read_tasks
 
     say = progress or (lambda msg: None)
     t0 = time.monotonic()
@@ -335,7 +335,6 @@ def validate_env(name: str, *, workers: int = 2, instance_ids: Iterable[str] | N
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m srl_swe.tasks.validate NAME [--workers N] [--instance-id ID ...]``: exit 1 on any mismatch."""
-    import argparse
 
     parser = argparse.ArgumentParser(prog="python -m srl_swe.tasks.validate", description=main.__doc__)
     parser.add_argument("name")

@@ -1,18 +1,1 @@
-"""Training: the tiny offline default model, step datasets, SFT, step-level evaluation, SRL and RLVR trainers."""
-
-
-def cuda_available() -> bool:
-    """Whether torch sees a CUDA GPU (imports torch only when asked)."""
-    import torch
-
-    return torch.cuda.is_available()
-
-
-def distributed_state():
-    """accelerate's process state, CPU-aware: under torchrun without a GPU it is a gloo group, not one process each.
-
-    The state is a singleton, so everything (trainers' `use_cpu` included) must agree on `cpu`.
-    """
-    from accelerate import PartialState
-
-    return PartialState(cpu=not cuda_available())
+"""Training: step datasets, SFT, step-level evaluation, SRL and RLVR trainers, pipelines."""

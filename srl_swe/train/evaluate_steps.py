@@ -14,11 +14,14 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Sequence
 
+from tqdm import tqdm
+
 from ..models import resolve_model
 from ..rewards import DEFAULT_METRIC, score_action
 from ..scaffold import load_scaffold
 from ..steps import StepConfig
 from ..trajectory.model import Trajectory
+from .data import load_data, select_split, step_rows
 from .generation import StopWhenMalformed, neutral_generation
 
 
@@ -63,7 +66,6 @@ def _generate(model, tokenizer, texts: list[str], generation, batch_size: int, s
               expected_lengths: Sequence[int] | None = None) -> list[str]:
     """Completions of `texts` in data order, generated in batches of similar length (see `batch_order`)."""
     import torch
-    from tqdm import tqdm
     from transformers import StoppingCriteriaList
 
     lengths = [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
@@ -139,8 +141,6 @@ def evaluate_steps(
     """
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from .data import load_data, select_split, step_rows
 
     step_config = step_config or StepConfig()
     trajectories = load_data(data)

@@ -16,7 +16,7 @@ from ..errors import SRLSweError
 from ..models import DEFAULT_MODEL, resolve_model
 from .config_io import build_config
 from .data import step_config_of
-from .tiny_model import default_corpus, default_tiny_model
+from ..tiny_model import default_corpus, default_tiny_model
 
 STAGES = ("sft", "srl", "rlvr")
 

@@ -19,7 +19,7 @@ from ..gym.live import LiveConfig, SWEEnv, task_messages
 from ..models import DEFAULT_MODEL, resolve_model
 from ..registry import list_envs, load_env
 from ..scaffold import DEFAULT_SCAFFOLD, load_scaffold
-from . import cuda_available
+from ..distributed import cuda_available
 from .generation import neutral_generation
 from .run_dir import MetricsCallback, RunDir
 from .srl import latest_checkpoint

@@ -23,7 +23,7 @@ from transformers import TrainerCallback  # noqa: TID253 - a training module: on
 from ..errors import SRLSweError
 from ..models import DEFAULT_MODEL, resolve_model
 from ..scaffold import DEFAULT_SCAFFOLD
-from . import cuda_available
+from ..distributed import cuda_available
 from ..steps import StepConfig
 from .data import load_data, sft_dataset, split_by_trajectory, step_config_of
 

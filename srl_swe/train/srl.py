@@ -18,7 +18,7 @@ from ..models import DEFAULT_MODEL, resolve_model
 from ..rewards import DEFAULT_METRIC, SRLReward
 from ..scaffold import DEFAULT_SCAFFOLD, load_scaffold
 from ..steps import StepConfig
-from . import cuda_available, distributed_state
+from ..distributed import cuda_available, distributed_state
 from .data import completions_over_budget, load_data, select_split, step_config_of, step_dataset
 from .evaluate_steps import evaluate_steps
 from .run_dir import MetricsCallback, RunDir

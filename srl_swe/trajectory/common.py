@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
-from .. import actions  # module import: srl_swe.actions itself imports trajectory.model
+from .. import actions
 from ..errors import InvalidRecordError
 from ..scaffold import Scaffold
 from .model import Task, ToolCall, Trajectory, Turn

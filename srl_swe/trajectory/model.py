@@ -4,13 +4,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-
-@dataclass(frozen=True)
-class ToolCall:
-    """One tool invocation: a tool name and its (JSON-compatible) arguments."""
-
-    name: str
-    arguments: dict[str, Any] = field(default_factory=dict)
+from ..core import ToolCall
 
 
 @dataclass

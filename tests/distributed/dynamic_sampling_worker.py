@@ -16,7 +16,7 @@ from trl import GRPOConfig
 
 from srl_swe.models import resolve_model
 from srl_swe.steps import StepConfig
-from srl_swe.train import distributed_state
+from srl_swe.distributed import distributed_state
 from srl_swe.train.data import load_data, step_dataset
 from srl_swe.train.dynamic_sampling import DynamicSamplingGRPOTrainer
 

@@ -4,10 +4,10 @@ Six tiny Python repositories, each with one injected bug and a test that exposes
 scripted expert explores (directory view, test run, grep, file view), fixes the bug with
 `str_replace_editor`, re-runs the tests and finishes. File views, grep hits and edit
 snippets are computed from the repository files; test outputs come from really running
-pytest on a temporary copy (paths shown as /testbed). The repository-environment work
-replaces this sample with trajectories recorded in live Docker sandboxes.
+pytest on a temporary copy (paths shown as /testbed). It is the Docker-free sample
+(`srl-swe:synthetic`) beside the trajectories recorded in live Docker sandboxes (`srl-swe:default`).
 
-Regenerate with: `python -m srl_swe.data.synthetic srl_swe/data/default_trajectories.jsonl`
+Regenerate with: `python -m srl_swe.agent.synthetic` (writes srl_swe/data/synthetic_trajectories.jsonl)
 """
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..data import SYNTHETIC_TRAJECTORIES
 from ..trajectory import write_jsonl
 from ..trajectory.model import Task, ToolCall, Trajectory, Turn
 
@@ -165,7 +166,7 @@ def expert_trajectory(bug: SyntheticBug) -> Trajectory:
         task=Task(id=f"synthetic__{bug.name}", problem_statement=bug.issue, repo=f"srl-swe/{bug.module.split('/')[0]}"),
         turns=turns,
         source_format="synthetic",
-        metadata={"generator": "srl_swe.data.synthetic", "resolved": True},
+        metadata={"generator": "srl_swe.agent.synthetic", "resolved": True},
     )
 
 
@@ -175,7 +176,7 @@ def generate() -> list[Trajectory]:
 
 def main(argv: list[str] | None = None) -> None:
     args = argv if argv is not None else sys.argv[1:]
-    out = Path(args[0]) if args else Path(__file__).with_name("default_trajectories.jsonl")
+    out = Path(args[0]) if args else SYNTHETIC_TRAJECTORIES
     trajectories = generate()
     write_jsonl(trajectories, out)
     print(f"wrote {len(trajectories)} trajectories to {out}")

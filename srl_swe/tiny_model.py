@@ -23,12 +23,12 @@ import tempfile
 from pathlib import Path
 from typing import Iterable
 
-from ..actions import format_action
-from ..data import default_dataset_path
-from ..resources import cache_dir
-from ..scaffold import AGENTS_DIR
-from ..steps import StepBuilder
-from ..trajectory import load_trajectories
+from .actions import format_action
+from .data import default_dataset_path
+from .resources import cache_dir
+from .scaffold import AGENTS_DIR
+from .steps import StepBuilder
+from .trajectory import load_trajectories
 
 BUILD_VERSION = 1
 """Bumped whenever the build changes in a way that must invalidate cached models."""
