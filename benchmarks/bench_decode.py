@@ -5,9 +5,9 @@ greedily answers the same steps (default: the validation split, the demo's promp
 three ways, and the script prints wall time, the ratio to the first, how many completions
 are identical to the first way's, and the decode steps the batches ran (sum over batches of
 the longest completion):
-  by-prompt     batched `generate`, batches of similar prompt length (the order before 2026-12-04)
+  by-prompt     batched `generate`, batches of similar prompt length: what `eval steps` does
   by-expected   batched `generate`, batches of similar expected completion length (the expert's),
-                then prompt length: what `eval steps` does now (srl_swe.train.evaluate_steps.batch_order)
+                then prompt length (srl_swe.train.evaluate_steps.batch_order with the expert's lengths)
   continuous    transformers' continuous batching (`generate_batch`, its default paged cache)
 Run on a quiet machine: `.venv/bin/python benchmarks/bench_decode.py [--model M] [--split S] [--limit N]`.
 """
