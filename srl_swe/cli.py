@@ -126,7 +126,9 @@ def cmd_trajectories_record(args: argparse.Namespace) -> None:
     out = Path(args.out)
     done = {t.id: t for t in load_trajectories(out).trajectories} if out.exists() else {}
     todo = [t for t in tasks if t["instance_id"] not in done]
-    print(f"{len(tasks)} tasks, {len(done)} already recorded in {out}, recording {len(todo)}")
+    already = len(done)
+    print(f"{len(tasks)} tasks, {already} already recorded in {out}, recording {len(todo)}",
+          file=sys.stderr if args.json else sys.stdout)
 
     def record(task: dict[str, Any]):
         env = SWEEnv(task=task, config=LiveConfig(max_steps=args.max_steps))
@@ -149,6 +151,10 @@ def cmd_trajectories_record(args: argparse.Namespace) -> None:
                 continue
             done[episode.trajectory.id] = episode.trajectory
             write_jsonl([done[k] for k in sorted(done)], out)  # after every episode: a killed run loses nothing
+    if args.json:
+        print(json.dumps({"out": str(out), "tasks": len(tasks), "already_recorded": already, "recorded": len(done) - already,
+                          "trajectories": len(done), "failed": failures}, indent=2))
+        return
     print(f"{len(done)} resolved trajectories in {out}; {len(failures)} failed")
     for failure in failures:
         print(f"  {failure}", file=sys.stderr)
@@ -223,20 +229,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     convert = data.add_parser("convert", help="write canonical trajectory JSONL")
     add_input(convert)
-    convert.add_argument("--out", required=True)
+    convert.add_argument("--out", required=True, help="canonical JSONL file to write")
     convert.set_defaults(func=cmd_data_convert)
 
     steps = data.add_parser("steps", help="write SRL step instances as JSONL")
     add_input(steps)
-    steps.add_argument("--out", required=True)
+    steps.add_argument("--out", required=True, help="step instances JSONL file to write")
     steps.add_argument("--context", default="last:2", help="'full' or 'last:K' (default last:2, as in the paper)")
-    steps.add_argument("--max-observation-chars", type=int, default=4000)
+    steps.add_argument("--max-observation-chars", type=int, default=4000, help="observations longer than this keep head and tail around a marker (0: no limit)")
     steps.add_argument("--scaffold", default="openhands", help="agent scaffold under agents/ or a YAML path")
     steps.set_defaults(func=cmd_data_steps)
 
     envs = sub.add_parser("envs", help="registered environments").add_subparsers(dest="envs_command", required=True)
     envs_list = envs.add_parser("list", help="list environments")
-    envs_list.add_argument("--json", action="store_true")
+    envs_list.add_argument("--json", action="store_true", help="print the list as JSON")
     envs_list.set_defaults(func=cmd_envs_list)
     register_repository_envs(sub, envs)  # `images …` and `envs add|build|validate`
 
@@ -246,14 +252,15 @@ def build_parser() -> argparse.ArgumentParser:
     record.add_argument("env", nargs="*", help="registered environment names (default: all)")
     record.add_argument("--tasks", default=None, help="a SWE-bench rows file instead of the registered environments")
     record.add_argument("--out", required=True, help="canonical trajectory JSONL (resumable: recorded tasks are skipped)")
-    record.add_argument("--workers", type=int, default=2)
-    record.add_argument("--max-steps", type=int, default=30)
+    record.add_argument("--workers", type=int, default=2, help="episodes recorded in parallel sandboxes")
+    record.add_argument("--max-steps", type=int, default=30, help="actions per episode before it is cut off")
+    record.add_argument("--json", action="store_true", help="print {out, tasks, already_recorded, recorded, trajectories, failed} as JSON")
     record.set_defaults(func=cmd_trajectories_record)
     verify = traj.add_parser("verify", help="re-execute trajectories and compare observations")
-    verify.add_argument("file")
+    verify.add_argument("file", help="trajectory file (canonical JSONL) to replay and check")
     verify.add_argument("--env", nargs="*", default=None, help="environments whose tasks the trajectories solve (default: all)")
     verify.add_argument("--tasks", default=None, help="a SWE-bench rows file holding the tasks")
-    verify.add_argument("--json", action="store_true")
+    verify.add_argument("--json", action="store_true", help="print the report as JSON")
     verify.set_defaults(func=cmd_trajectories_verify)
 
     register_training(sub)  # `train sft|srl|pipeline`, `eval steps`
@@ -264,13 +271,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="the main job on the embedded data: the default model, SFT warm-up, then SRL (shipped config 'demo')")
     demo.add_argument("--config", default="demo", help="a shipped config name (srl_swe/resources/configs) or a YAML path")
     demo.add_argument("--model", default=None, help="a registered model name, Hugging Face id or local path instead of the config's model")
-    demo.add_argument("--output-dir", default=None)
-    demo.add_argument("--set", nargs="*", metavar="[STAGE.]KEY=VALUE")
+    demo.add_argument("--output-dir", default=None, help="run dir instead of the config's (runs/demo)")
+    demo.add_argument("--set", nargs="*", metavar="[STAGE.]KEY=VALUE", help="override the demo config, as `train pipeline --set`, e.g. sft.max_steps=20")
     demo.set_defaults(func=cmd_demo)
 
     models = sub.add_parser("models", help="registered policy models").add_subparsers(dest="models_command", required=True)
     models_list = models.add_parser("list", help="name, origin, licence and cache state of each registered model")
-    models_list.add_argument("--json", action="store_true")
+    models_list.add_argument("--json", action="store_true", help="print the list as JSON")
     models_list.set_defaults(func=cmd_models_list)
     prepare = models.add_parser("prepare", help="build registered models into the cache once (then they load offline)")
     prepare.add_argument("names", nargs="*", help="model names (default: the default model)")
@@ -278,10 +285,10 @@ def build_parser() -> argparse.ArgumentParser:
     prepare.set_defaults(func=cmd_models_prepare)
 
     replay = sub.add_parser("replay", help="replay trajectories with a baseline policy and print per-step rewards")
-    replay.add_argument("--data", default=None)
-    replay.add_argument("--policy", default="repeat-previous", choices=["repeat-previous", "oracle"])
-    replay.add_argument("--metric", default=DEFAULT_METRIC, choices=METRICS)
-    replay.add_argument("--context", default="last:2")
+    replay.add_argument("--data", default=None, help="trajectory file or dataset name (default: the embedded trajectories)")
+    replay.add_argument("--policy", default="repeat-previous", choices=["repeat-previous", "oracle"], help="baseline policy: repeat the previous expert action, or the expert's own (the ceiling)")
+    replay.add_argument("--metric", default=DEFAULT_METRIC, choices=METRICS, help="similarity metric of the reward")
+    replay.add_argument("--context", default="last:2", help="full, or last:K (the issue plus the last K expert rounds)")
     replay.set_defaults(func=cmd_replay)
     return parser
 

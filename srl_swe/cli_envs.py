@@ -13,9 +13,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.util
-import inspect
 import json
 import sys
 from typing import Any
@@ -23,6 +20,7 @@ from typing import Any
 from .errors import SRLSweError
 from .images import LABEL_ENV, LABEL_TASK, build_images, docker_client, env_image_status
 from .registry import EnvSpec, Registry, list_envs, load_env, load_spec_file, parse_env
+from .tasks.validate import validate_env
 
 DEFAULT_PYTEST = "pytest==8.4.2"
 """The pytest pinned by the specs `envs add` writes (and by the shipped envs)."""
@@ -110,7 +108,7 @@ def register_images(subparsers) -> None:
     build.add_argument("--json", action="store_true", help="print {images: [...], errors: [...]} as JSON")
     build.set_defaults(func=cmd_images_build)
     listing = sub.add_parser("list", help="list the local srl-swe/* images and their sizes")
-    listing.add_argument("--json", action="store_true")
+    listing.add_argument("--json", action="store_true", help="print the list as JSON")
     listing.set_defaults(func=cmd_images_list)
 
 
@@ -191,29 +189,22 @@ def cmd_envs_build(args: argparse.Namespace) -> None:
     _print_results(results, errors, args.json)
 
 
-VALIDATE_MODULE = "srl_swe.tasks.validate"
-
-
 def cmd_envs_validate(args: argparse.Namespace) -> None:
     spec = load_env(args.name)  # a clear error for an unknown env before anything else
-    if importlib.util.find_spec(VALIDATE_MODULE) is None:
-        raise SRLSweError(f"task validation is not available yet: {VALIDATE_MODULE} (validate_env) does not exist; "
-                          f"env {spec.name} has {spec.task_count} task(s) in {spec.tasks_path}")
-    validate_env = getattr(importlib.import_module(VALIDATE_MODULE), "validate_env", None)
-    if validate_env is None:
-        raise SRLSweError(f"{VALIDATE_MODULE} defines no validate_env(name, workers=...)")
-    kwargs: dict[str, Any] = {"workers": args.workers}
-    accepted = inspect.signature(validate_env).parameters
-    if "progress" in accepted:
-        kwargs["progress"] = lambda line: print(line, file=sys.stderr, flush=True)
-    if args.instance_id and "instance_ids" in accepted:
-        kwargs["instance_ids"] = args.instance_id
-    result = validate_env(spec.name, **kwargs)
-    if result is None:
-        return
-    data = result.to_dict() if hasattr(result, "to_dict") else result
-    print(json.dumps(data, indent=2, default=str) if isinstance(data, (dict, list)) else data)
-    if getattr(result, "ok", True) is False:
+    report = validate_env(spec.name, workers=args.workers, instance_ids=args.instance_id,
+                          progress=lambda line: print(line, file=sys.stderr, flush=True))
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2, default=str))
+    else:
+        print(f"{spec.name}: {len(report.tasks)} task(s), {'ok' if report.ok else 'FAILED'} in {report.seconds:.0f}s "
+              f"(logs: {report.work_dir})")
+        for mode, run in report.runs.items():
+            print(f"  {mode}: resolved {len(run.resolved)}/{run.total}" + (f", {len(run.mismatches)} mismatch(es)" if run.mismatches else ""))
+            for iid, why in run.mismatches.items():
+                print(f"    {iid}: {why}")
+        for iid, why in report.image_problems.items():
+            print(f"  image problem: {iid}: {why}")
+    if not report.ok:
         raise SRLSweError(f"validation of {spec.name}'s tasks failed (see the report above)")
 
 
@@ -234,8 +225,8 @@ def register_envs(envs_subparsers) -> None:
     add.add_argument("--test-files", action="append", metavar="GLOB", help="test file glob, repeatable")
     add.add_argument("--source-files", action="append", metavar="GLOB", help="library code glob, repeatable")
     add.add_argument("--log-parser", default="parse_log_pytest", help="swebench log parser (default: %(default)s)")
-    add.add_argument("--python", default="3.11")
-    add.add_argument("--description", default="")
+    add.add_argument("--python", default="3.11", help="Python version of the env image")
+    add.add_argument("--description", default="", help="one line shown by `envs list`")
     add.add_argument("--repo", help="upstream owner/name")
     add.add_argument("--envs-dir", default=None, help="registry directory (default: envs/)")
     add.add_argument("--force", action="store_true", help="overwrite an existing spec")
@@ -243,16 +234,17 @@ def register_envs(envs_subparsers) -> None:
     add.set_defaults(func=cmd_envs_add)
 
     build = envs_subparsers.add_parser("build", help="build env images (same as `images build --env NAME`)")
-    build.add_argument("names", nargs="+", metavar="NAME")
+    build.add_argument("names", nargs="+", metavar="NAME", help="registered envs to build")
     build.add_argument("--tasks", action="store_true", help="also build the task images")
     build.add_argument("--rebuild", action="store_true", help="ignore the layer cache")
-    build.add_argument("--jobs", type=int, default=1)
+    build.add_argument("--jobs", type=int, default=1, help="task images built at once")
     build.add_argument("--no-base", action="store_true", help="do not run srl_swe/resources/scripts/ensure_docker.sh first")
-    build.add_argument("--json", action="store_true")
+    build.add_argument("--json", action="store_true", help="print {images, errors} as JSON")
     build.set_defaults(func=cmd_envs_build)
 
     validate = envs_subparsers.add_parser("validate", help="run the SWE-bench harness on an env's tasks")
-    validate.add_argument("name")
+    validate.add_argument("name", help="registered env (envs/NAME.yaml) whose tasks to validate")
+    validate.add_argument("--json", action="store_true", help="print the validation report as JSON")
     validate.add_argument("--workers", type=int, default=2, help="harness workers (default 2)")
     validate.add_argument("--instance-id", action="append", metavar="ID", help="only this task (repeatable)")
     validate.set_defaults(func=cmd_envs_validate)

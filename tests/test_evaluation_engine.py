@@ -209,6 +209,20 @@ def test_report_builds_the_table5_layout_and_a_chart(tmp_path):
         collect([tmp_path / "table"])
 
 
+def test_report_json_lists_every_cell(tmp_path, capsys):
+    from srl_swe import cli
+
+    _summary(tmp_path, "qwen-srl", "oracle-file", ["a", "b", "c"], list("defghij"))
+    _summary(tmp_path, "qwen-sft", "agentic", [], ["a", "b"])
+    assert cli.main(["report", str(tmp_path), "--out", str(tmp_path / "table"), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["table"].endswith("table.md") and data["chart"].endswith("table.png")
+    assert data["cells"] == [
+        {"model": "qwen-sft", "setting": "agentic", "resolved": 0, "total": 2, "resolved_rate": 0.0},
+        {"model": "qwen-srl", "setting": "oracle-file", "resolved": 3, "total": 10, "resolved_rate": 0.3},
+    ]
+
+
 def test_report_merges_runs_of_one_model_and_setting_by_instance(tmp_path):
     _summary(tmp_path, "m", "agentic", ["toolz-1"], ["toolz-2"], name="toolz")
     _summary(tmp_path, "m", "agentic", [], ["parse-1", "parse-2"], name="parse")

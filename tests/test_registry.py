@@ -278,8 +278,10 @@ def test_cli_parser_has_images_and_envs_commands():
     assert args.env == ["toolz", "parse"] and args.tasks and args.rebuild
     args = parser.parse_args(["envs", "build", "toolz", "--tasks"])
     assert args.names == ["toolz"] and args.tasks
-    args = parser.parse_args(["envs", "validate", "toolz", "--workers", "3"])
-    assert args.name == "toolz" and args.workers == 3
+    args = parser.parse_args(["envs", "validate", "toolz", "--workers", "3", "--json", "--instance-id", "srl-swe__toolz-0001"])
+    assert args.name == "toolz" and args.workers == 3 and args.json and args.instance_id == ["srl-swe__toolz-0001"]
+    args = parser.parse_args(["trajectories", "record", "toolz", "--out", "t.jsonl", "--json"])
+    assert args.json and args.env == ["toolz"]
 
 
 def test_commit_scripts_use_the_published_metadata():

@@ -24,7 +24,7 @@ from ..errors import SRLSweError
 from .convert import convert_file, load_instances, write_rows
 from .engine import ENGINES, EvaluationConfig, evaluate
 from .regrade import regrade
-from .report import write_report
+from .report import collect, write_report
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
@@ -71,6 +71,11 @@ def cmd_convert(args: argparse.Namespace) -> None:
 
 def cmd_report(args: argparse.Namespace) -> None:
     table, chart = write_report(args.run_dirs, args.out, title=args.title)
+    if args.json:
+        cells = [{"model": model, "setting": setting, "resolved": cell.resolved, "total": cell.total,
+                  "resolved_rate": cell.rate / 100} for (model, setting), cell in sorted(collect(args.run_dirs).items())]
+        print(json.dumps({"table": str(table), "chart": str(chart), "cells": cells}, indent=2))
+        return
     print(table.read_text())
     print(f"wrote {table} and {chart}", file=sys.stderr)
 
@@ -86,32 +91,34 @@ def register(sub: argparse._SubParsersAction) -> None:
     evaluate = sub.add_parser("evaluate", help="score predictions with the SWE-bench harness's steps (our containers or swebench's)")
     common(evaluate)
     evaluate.add_argument("--predictions", default="gold", help="predictions .jsonl/.json, 'gold' or 'empty'")
-    evaluate.add_argument("--run-id")
-    evaluate.add_argument("--workers", type=int, default=2)
-    evaluate.add_argument("--engine", choices=ENGINES, default="srl-swe")
+    evaluate.add_argument("--run-id", help="names the run: its logs go to OUTPUT/logs/run_evaluation/RUN_ID (required to evaluate)")
+    evaluate.add_argument("--workers", type=int, default=2, help="instances evaluated in parallel containers")
+    evaluate.add_argument("--engine", choices=ENGINES, default="srl-swe", help="srl-swe (ours, same grading) or swebench (python -m swebench.harness.run_evaluation)")
     evaluate.add_argument("--output-dir", default=".", help="where logs/run_evaluation/... and the reports go")
-    evaluate.add_argument("--instance-ids", nargs="+")
+    evaluate.add_argument("--instance-ids", nargs="+", help="only these instances")
     evaluate.add_argument("--timeout", type=float, default=1800.0, help="seconds the eval script may run")
     evaluate.add_argument("--no-pull", action="store_true", help="never pull a missing image")
     evaluate.add_argument("--skip-missing-images", action="store_true", help="evaluate the rest when images are missing")
     evaluate.add_argument("--network", action="store_true", help="give eval containers network access (off by default)")
     evaluate.add_argument("--setting", default="", help="label for results tables (default: the rollout mode, if recorded)")
-    evaluate.add_argument("--json", action="store_true")
+    evaluate.add_argument("--json", action="store_true", help="print the summary as JSON")
     evaluate.set_defaults(func=cmd_evaluate)
-    actions = evaluate.add_subparsers(dest="evaluate_command")
+    actions = evaluate.add_subparsers(dest="evaluate_command", metavar="[regrade | convert]",
+                                      help="instead of evaluating: grade a saved log again, or convert classic rows")
     regrade = actions.add_parser("regrade", help="grade an existing test_output.txt again; print its report.json")
     common(regrade)
-    regrade.add_argument("--instance-id")
-    regrade.add_argument("--log", help="the harness's test_output.txt")
+    regrade.add_argument("--instance-id", help="the instance whose log this is (required)")
+    regrade.add_argument("--log", help="the harness's test_output.txt (required)")
     regrade.add_argument("--patch", help="the evaluated patch (patch.diff), if known")
     regrade.set_defaults(func=cmd_regrade)
     convert = actions.add_parser("convert", help="write classic instances as swebench 5.x rows (image, eval_script, log_parser)")
     common(convert)
-    convert.add_argument("--out")
+    convert.add_argument("--out", help="5.x rows JSONL file to write (default: print them)")
     convert.set_defaults(func=cmd_convert)
 
     report = sub.add_parser("report", help="Table 5 layout (model x setting resolve rates) as Markdown and PNG")
     report.add_argument("run_dirs", nargs="+", help="evaluate --output-dir folders (or summary files)")
-    report.add_argument("--out", default="evaluation/tables/latest")
+    report.add_argument("--out", default="evaluation/tables/latest", help="folder for the table and chart (table.md, table.png)")
     report.add_argument("--title", default="SWE-bench", help="what the instances are, for the table heading and chart title")
+    report.add_argument("--json", action="store_true", help="print the cells (model, setting, resolved, total, resolved_rate) as JSON")
     report.set_defaults(func=cmd_report)

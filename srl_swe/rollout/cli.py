@@ -114,8 +114,8 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     decoding = p.add_argument_group("decoding (greedy by default, as in the SRL paper)")
     decoding.add_argument("--max-new-tokens", type=int, default=GenerationConfig.max_new_tokens, help="tokens per answer/turn (default %(default)s)")
     decoding.add_argument("--temperature", type=float, default=GenerationConfig.temperature, help="0 = greedy (default %(default)s)")
-    decoding.add_argument("--top-p", type=float, default=GenerationConfig.top_p)
-    decoding.add_argument("--seed", type=int, default=GenerationConfig.seed)
+    decoding.add_argument("--top-p", type=float, default=GenerationConfig.top_p, help="nucleus sampling mass (1.0: off)")
+    decoding.add_argument("--seed", type=int, default=GenerationConfig.seed, help="sampling seed")
     decoding.add_argument("--batch-size", type=int, default=PolicyConfig.batch_size,
                           help="tasks in flight: prompts per generate call (single-pass), concurrent episodes (agentic)")
 

@@ -337,9 +337,9 @@ def main(argv: list[str] | None = None) -> int:
     """``python -m srl_swe.tasks.validate NAME [--workers N] [--instance-id ID ...]``: exit 1 on any mismatch."""
 
     parser = argparse.ArgumentParser(prog="python -m srl_swe.tasks.validate", description=main.__doc__)
-    parser.add_argument("name")
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--instance-id", action="append", dest="instance_ids")
+    parser.add_argument("name", help="registered env (envs/NAME.yaml)")
+    parser.add_argument("--workers", type=int, default=2, help="harness workers")
+    parser.add_argument("--instance-id", action="append", dest="instance_ids", help="only this task (repeatable)")
     parser.add_argument("--mode", action="append", choices=MODES, dest="modes", help="default: all three")
     args = parser.parse_args(argv)
     report = validate_env(args.name, workers=args.workers, instance_ids=args.instance_ids,
