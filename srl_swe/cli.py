@@ -20,6 +20,7 @@ from tqdm import tqdm
 from .agent.recorder import record_episode
 from .agent.scripted_expert import ScriptedExpert
 from .agent.verify import verify_trajectory
+from .cli_options import add_env_option, add_instances_option
 from .cli_envs import print_repository_envs, repository_envs
 from .cli_envs import register as register_repository_envs
 from .demo import DemoConfig, run_replay_demo
@@ -122,7 +123,7 @@ def _task_index(env_names: list[str] | None, tasks_file: str | None) -> dict[str
 
 
 def cmd_trajectories_record(args: argparse.Namespace) -> None:
-    tasks = list(_task_index(args.env, args.tasks).values())
+    tasks = list(_task_index((args.env or []) + args.env_names, args.instances).values())
     out = Path(args.out)
     done = {t.id: t for t in load_trajectories(out).trajectories} if out.exists() else {}
     todo = [t for t in tasks if t["instance_id"] not in done]
@@ -163,7 +164,7 @@ def cmd_trajectories_record(args: argparse.Namespace) -> None:
 
 
 def cmd_trajectories_verify(args: argparse.Namespace) -> None:
-    index = _task_index(args.env, args.tasks)
+    index = _task_index(args.env, args.instances)
     results = []
     for trajectory in load_trajectories(args.file).trajectories:
         if trajectory.id not in index:
@@ -249,8 +250,9 @@ def build_parser() -> argparse.ArgumentParser:
     traj = sub.add_parser("trajectories", help="record and verify expert trajectories in live sandboxes").add_subparsers(
         dest="trajectories_command", required=True)
     record = traj.add_parser("record", help="run the scripted expert on every task of the environments")
-    record.add_argument("env", nargs="*", help="registered environment names (default: all)")
-    record.add_argument("--tasks", default=None, help="a SWE-bench rows file instead of the registered environments")
+    record.add_argument("env_names", nargs="*", metavar="ENV", help="the same as --env (its older spelling)")
+    add_env_option(record, "registered environments whose tasks to record (default: all)")
+    add_instances_option(record, "a SWE-bench rows file instead of the registered environments")
     record.add_argument("--out", required=True, help="canonical trajectory JSONL (resumable: recorded tasks are skipped)")
     record.add_argument("--workers", type=int, default=2, help="episodes recorded in parallel sandboxes")
     record.add_argument("--max-steps", type=int, default=30, help="actions per episode before it is cut off")
@@ -258,8 +260,8 @@ def build_parser() -> argparse.ArgumentParser:
     record.set_defaults(func=cmd_trajectories_record)
     verify = traj.add_parser("verify", help="re-execute trajectories and compare observations")
     verify.add_argument("file", help="trajectory file (canonical JSONL) to replay and check")
-    verify.add_argument("--env", nargs="*", default=None, help="environments whose tasks the trajectories solve (default: all)")
-    verify.add_argument("--tasks", default=None, help="a SWE-bench rows file holding the tasks")
+    add_env_option(verify, "environments whose tasks the trajectories solve (default: all)")
+    add_instances_option(verify, "a SWE-bench rows file holding the tasks")
     verify.add_argument("--json", action="store_true", help="print the report as JSON")
     verify.set_defaults(func=cmd_trajectories_verify)
 

@@ -17,6 +17,7 @@ import json
 import sys
 from typing import Any
 
+from .cli_options import add_env_option, add_instance_ids_option, instance_ids
 from .errors import SRLSweError
 from .images import LABEL_ENV, LABEL_TASK, build_images, docker_client, env_image_status
 from .registry import EnvSpec, Registry, list_envs, load_env, load_spec_file, parse_env
@@ -100,7 +101,7 @@ def register_images(subparsers) -> None:
                                        "srl-swe/env.NAME:latest for each env (docker/env/Dockerfile; the test suite "
                                        "runs at build time), then with --tasks one srl-swe/task.NAME:SUFFIX per row "
                                        "of envs/tasks/NAME.jsonl (docker/task/Dockerfile). Logs: .cache/docker-logs/.")
-    build.add_argument("--env", action="append", metavar="NAME", help="only this env (repeatable; default: all)")
+    add_env_option(build, "only these envs (repeatable; default: all)")
     build.add_argument("--tasks", action="store_true", help="also build the task images of each env")
     build.add_argument("--rebuild", action="store_true", help="ignore the layer cache (docker build --no-cache)")
     build.add_argument("--jobs", type=int, default=1, help="task images built at once (default 1)")
@@ -191,7 +192,7 @@ def cmd_envs_build(args: argparse.Namespace) -> None:
 
 def cmd_envs_validate(args: argparse.Namespace) -> None:
     spec = load_env(args.name)  # a clear error for an unknown env before anything else
-    report = validate_env(spec.name, workers=args.workers, instance_ids=args.instance_id,
+    report = validate_env(spec.name, workers=args.workers, instance_ids=instance_ids(args.instance_ids),
                           progress=lambda line: print(line, file=sys.stderr, flush=True))
     if args.json:
         print(json.dumps(report.to_dict(), indent=2, default=str))
@@ -246,7 +247,7 @@ def register_envs(envs_subparsers) -> None:
     validate.add_argument("name", help="registered env (envs/NAME.yaml) whose tasks to validate")
     validate.add_argument("--json", action="store_true", help="print the validation report as JSON")
     validate.add_argument("--workers", type=int, default=2, help="harness workers (default 2)")
-    validate.add_argument("--instance-id", action="append", metavar="ID", help="only this task (repeatable)")
+    add_instance_ids_option(validate, "only these tasks")
     validate.set_defaults(func=cmd_envs_validate)
 
 

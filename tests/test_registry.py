@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from srl_swe import cli
+from srl_swe import cli, cli_options
 from srl_swe.errors import InvalidRecordError, SRLSweError
 from srl_swe.images import bug_patch_of, env_context, task_image_tag
 from srl_swe.registry import (
@@ -279,9 +279,9 @@ def test_cli_parser_has_images_and_envs_commands():
     args = parser.parse_args(["envs", "build", "toolz", "--tasks"])
     assert args.names == ["toolz"] and args.tasks
     args = parser.parse_args(["envs", "validate", "toolz", "--workers", "3", "--json", "--instance-id", "srl-swe__toolz-0001"])
-    assert args.name == "toolz" and args.workers == 3 and args.json and args.instance_id == ["srl-swe__toolz-0001"]
+    assert args.name == "toolz" and args.workers == 3 and args.json and args.instance_ids == ["srl-swe__toolz-0001"]
     args = parser.parse_args(["trajectories", "record", "toolz", "--out", "t.jsonl", "--json"])
-    assert args.json and args.env == ["toolz"]
+    assert args.json and args.env_names == ["toolz"] and args.env is None
 
 
 def test_commit_scripts_use_the_published_metadata():
@@ -291,3 +291,18 @@ def test_commit_scripts_use_the_published_metadata():
         text = script.read_text()
         for key, value in COMMIT_ENV.items():
             assert f"{key}={value}" in text or f'{key}="{value}"' in text, (script, key)
+
+
+def test_shared_options_have_one_spelling_and_keep_the_old_ones():
+    """--env, --instances, --instance-ids mean the same in every command; --tasks FILE and --instance-id still work."""
+    parser = cli.build_parser()
+    for argv in (["trajectories", "record", "--out", "t.jsonl"], ["trajectories", "verify", "t.jsonl"], ["train", "rlvr"],
+                 ["rollout", "--mode", "agentic", "--out", "p.jsonl"]):
+        args = parser.parse_args([*argv, "--env", "toolz", "--env", "parse"])
+        assert args.env == ["toolz", "parse"], argv
+        args = parser.parse_args([*argv, "--tasks", "rows.jsonl"])
+        assert args.instances == "rows.jsonl" and args.env is None, argv
+    for argv in (["evaluate"], ["rollout", "--mode", "agentic", "--out", "p.jsonl"], ["envs", "validate", "toolz"]):
+        args = parser.parse_args([*argv, "--instance-ids", "a,b", "c", "--instance-id", "d"])
+        assert cli_options.instance_ids(args.instance_ids) == ["a", "b", "c", "d"], argv
+    assert parser.parse_args(["images", "build", "--env", "toolz", "parse", "--tasks"]).env == ["toolz", "parse"]

@@ -20,6 +20,7 @@ import json
 import sys
 from pathlib import Path
 
+from ..cli_options import add_instance_ids_option, add_instances_option, instance_ids
 from ..errors import SRLSweError
 from .convert import convert_file, load_instances, write_rows
 from .engine import ENGINES, EvaluationConfig, evaluate
@@ -32,7 +33,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         raise SRLSweError("evaluate needs --instances and --run-id (and --predictions, default gold)")
     config = EvaluationConfig(
         instances=args.instances, predictions=args.predictions, run_id=args.run_id, workers=args.workers,
-        engine=args.engine, output_dir=args.output_dir, instance_ids=args.instance_ids, split=args.split,
+        engine=args.engine, output_dir=args.output_dir, instance_ids=instance_ids(args.instance_ids), split=args.split,
         timeout=args.timeout, namespace=args.namespace or None, pull=not args.no_pull,
         skip_missing_images=args.skip_missing_images, network=args.network, setting=args.setting)
     quiet = args.json
@@ -83,7 +84,7 @@ def cmd_report(args: argparse.Namespace) -> None:
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``evaluate`` (with ``regrade`` and ``convert``) and ``report`` to the top-level parser."""
     def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--instances", help="SWE-bench rows: .json/.jsonl/.parquet file or Hugging Face dataset name")
+        add_instances_option(p)
         p.add_argument("--split", default="test", help="split of a Hugging Face dataset")
         p.add_argument("--namespace", default="swebench", help="image namespace for classic rows: 'swebench' = each dataset's publisher (SWE-bench, SWE-Gym), "
                                                             "another = a mirror, '' = locally built names")
@@ -95,7 +96,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--workers", type=int, default=2, help="instances evaluated in parallel containers")
     evaluate.add_argument("--engine", choices=ENGINES, default="srl-swe", help="srl-swe (ours, same grading) or swebench (python -m swebench.harness.run_evaluation)")
     evaluate.add_argument("--output-dir", default=".", help="where logs/run_evaluation/... and the reports go")
-    evaluate.add_argument("--instance-ids", nargs="+", help="only these instances")
+    add_instance_ids_option(evaluate)
     evaluate.add_argument("--timeout", type=float, default=1800.0, help="seconds the eval script may run")
     evaluate.add_argument("--no-pull", action="store_true", help="never pull a missing image")
     evaluate.add_argument("--skip-missing-images", action="store_true", help="evaluate the rest when images are missing")

@@ -17,6 +17,7 @@ import argparse
 import json
 import sys
 
+from ..cli_options import add_env_option, add_instance_ids_option, add_instances_option, instance_ids
 from ..errors import InvalidRecordError, SRLSweError
 from ..evaluation.convert import load_instances, to_harness_row
 from ..models import DEFAULT_MODEL
@@ -44,7 +45,7 @@ def load_task_rows(instances: str | None, envs: list[str] | None, split: str = "
 
 
 def cmd_rollout(args: argparse.Namespace) -> None:
-    ids = [i for chunk in (args.instance_ids or []) for i in chunk.split(",") if i.strip()] or None
+    ids = instance_ids(args.instance_ids)
     rows = select_rows(load_task_rows(args.instances, args.env, args.split), ids, args.limit)
     if not rows:
         raise SRLSweError("no tasks selected (check --instances/--env/--instance-ids)")
@@ -90,11 +91,11 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="predictions JSONL (appended; tasks already in it are skipped)")
     p.add_argument("--details", default=None, help="per-task details JSONL (default: OUT with .details.jsonl)")
     src = p.add_mutually_exclusive_group()
-    src.add_argument("--instances", default=None,
-                     help="SWE-bench rows to roll out on: .json/.jsonl/.parquet or a Hugging Face dataset (classic rows are converted)")
-    src.add_argument("--env", nargs="+", default=None, help="registered environments whose tasks to use (default: all)")
+    add_instances_option(src, "SWE-bench rows to roll out on: .json/.jsonl/.parquet or a Hugging Face dataset "
+                              "(classic rows are converted)")
+    add_env_option(src, "registered environments whose tasks to use (default: all)")
     p.add_argument("--split", default="test", help="split of a Hugging Face dataset given to --instances")
-    p.add_argument("--instance-ids", nargs="+", default=None, metavar="ID", help="only these tasks (space or comma separated)")
+    add_instance_ids_option(p, "only these tasks")
     p.add_argument("--limit", type=int, default=None, help="at most N tasks (after --instance-ids, before skipping done ones)")
 
     policy = p.add_argument_group("policy")

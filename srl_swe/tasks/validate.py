@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from .. import images
+from ..cli_options import add_instance_ids_option, instance_ids
 from ..errors import SRLSweError
 from ..harness import run_harness
 from ..registry import load_env, read_tasks
@@ -339,10 +340,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m srl_swe.tasks.validate", description=main.__doc__)
     parser.add_argument("name", help="registered env (envs/NAME.yaml)")
     parser.add_argument("--workers", type=int, default=2, help="harness workers")
-    parser.add_argument("--instance-id", action="append", dest="instance_ids", help="only this task (repeatable)")
+    add_instance_ids_option(parser, "only these tasks")
     parser.add_argument("--mode", action="append", choices=MODES, dest="modes", help="default: all three")
     args = parser.parse_args(argv)
-    report = validate_env(args.name, workers=args.workers, instance_ids=args.instance_ids,
+    report = validate_env(args.name, workers=args.workers, instance_ids=instance_ids(args.instance_ids),
                           modes=args.modes or MODES, progress=lambda msg: print(msg, file=sys.stderr, flush=True))
     print(json.dumps(report.to_dict(), indent=2))
     return 0 if report.ok else 1

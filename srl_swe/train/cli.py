@@ -11,6 +11,7 @@ import json
 import sys
 from pathlib import Path
 
+from ..cli_options import add_env_option, add_instances_option
 from ..models import DEFAULT_MODEL
 from ..rewards import DEFAULT_METRIC, METRICS
 from ..steps import StepConfig
@@ -77,7 +78,8 @@ def cmd_train_srl(args: argparse.Namespace) -> None:
 def cmd_train_rlvr(args: argparse.Namespace) -> None:
     from .rlvr import RLVRRunConfig, train_rlvr  # noqa: PLC0415 - pulls transformers, torch
 
-    flags = {"model": args.model, "envs": args.env or None, "tasks": args.tasks, "output_dir": args.output_dir,
+    flags = {"model": args.model, "envs": (args.env or []) + args.env_names or None, "tasks": args.instances,
+             "output_dir": args.output_dir,
              "max_steps": args.max_steps, "resume": args.resume or None}
     config = build_config(RLVRRunConfig, load_yaml(args.config), {k: v for k, v in flags.items() if v is not None},
                           parse_overrides(args.set), origin=args.config or "command line")
@@ -191,8 +193,9 @@ def add_srl_parser(train_sub) -> argparse.ArgumentParser:
 
 def add_rlvr_parser(train_sub) -> argparse.ArgumentParser:
     rlvr = train_sub.add_parser("rlvr", help="GRPO over live episodes in Docker sandboxes, reward = the task's tests resolve")
-    rlvr.add_argument("env", nargs="*", help="registered environments whose tasks to train on (default: all)")
-    rlvr.add_argument("--tasks", default=None, help="a SWE-bench rows file instead of the registered environments")
+    rlvr.add_argument("env_names", nargs="*", metavar="ENV", help="the same as --env (its older spelling)")
+    add_env_option(rlvr, "registered environments whose tasks to train on (default: all)")
+    add_instances_option(rlvr, "a SWE-bench rows file instead of the registered environments")
     rlvr.add_argument("--config", default=None, help="YAML file of RLVRRunConfig fields")
     rlvr.add_argument("--model", default=None, help=MODEL_HELP)
     rlvr.add_argument("--output-dir", default=None, help="run dir: config.json, metrics.jsonl, checkpoint-N/, final/")
