@@ -84,7 +84,7 @@ def generation_budget() -> str:
 
 
 def step_flags() -> list[str]:
-    """The `eval steps` flags that rebuild the training prompts and split."""
+    """The `score steps` flags that rebuild the training prompts and split."""
     shared = demo_config()["shared"]
     return ["--scaffold", shared["scaffold"], "--context", shared["context"],
             "--max-observation-chars", str(shared["max_observation_chars"]), "--max-problem-chars", str(shared["max_problem_chars"]),
@@ -92,10 +92,10 @@ def step_flags() -> list[str]:
 
 
 def evaluate(model: str, split: str, out: Path, log: Path, args, sample: bool) -> dict[str, Any]:
-    """`eval steps` of one model on one split (cached in `out`)."""
+    """`score steps` of one model on one split (cached in `out`)."""
     report = out / "report.json"
     if not report.exists():
-        command = cli() + ["eval", "steps", "--model", model, "--split", split, "--out", str(out), "--data", "srl-swe:default",
+        command = cli() + ["score", "steps", "--model", model, "--split", split, "--out", str(out), "--data", "srl-swe:default",
                            "--max-new-tokens", generation_budget(), "--batch-size", str(args.eval_batch), "--dtype", "bfloat16", "--json"] + step_flags()
         if sample:
             command += ["--sample-temperature", "1.0"]

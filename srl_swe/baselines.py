@@ -42,7 +42,7 @@ def copy_from_train(train: Sequence[Trajectory], heldout: Sequence[Trajectory], 
     Similarity is that of the issue texts (rapidfuzz's normalised Indel); a shorter
     neighbour answers with its last action. When trajectories share a scaffold and a
     recipe, this floor is high: a trained policy must beat it to show it learned more
-    than the recipe. Returns the same summary keys as `eval steps`.
+    than the recipe. Returns the same summary keys as `score steps`.
     """
     builder = StepBuilder(step_config)
     issues = [t.task.problem_statement for t in train]

@@ -265,7 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--json", action="store_true", help="print the report as JSON")
     verify.set_defaults(func=cmd_trajectories_verify)
 
-    register_training(sub)  # `train sft|srl|pipeline`, `eval steps`
+    register_training(sub)  # `train sft|srl|pipeline`, `score steps`
     register_tasks(sub)  # `tasks synthesize`
     register_evaluation(sub)  # `evaluate [regrade|convert]`, `report`
     register_rollout(sub)  # `rollout`

@@ -300,6 +300,8 @@ def test_cli_eval_steps_writes_reports(tiny, tmp_path, capsys):
     assert json.loads((out / "report.json").read_text()) == printed
     assert (out / "report.md").read_text().startswith("## Step evaluation")
     assert len((out / "predictions.jsonl").read_text().splitlines()) == 2
+    renamed = parser.parse_args(["score", "steps", "--model", str(tiny)])  # `eval` is the old name of `score`
+    assert renamed.func is args.func and renamed.model == str(tiny)
     sft = parser.parse_args(["train", "sft", "--output-dir", str(tmp_path / "r"), "--lora-r", "8", "--resume"])
     assert sft.lora_r == 8 and sft.resume and sft.model == "smollm2-135m" and sft.func.__name__ == "cmd_train_sft"
 

@@ -1,4 +1,4 @@
-"""`srl-swe train ...` and `srl-swe eval steps` subcommands.
+"""`srl-swe train ...` and `srl-swe score steps` subcommands.
 
 `register(sub)` adds both groups to the top-level subparsers of `srl_swe.cli.build_parser`
 and returns the `train` group's subparsers so more trainers can be added to it.
@@ -128,8 +128,13 @@ def add_train_group(subparsers) -> argparse._SubParsersAction:
 
 
 def add_eval_group(subparsers) -> argparse._SubParsersAction:
-    """Create the `eval` command group; return its subparsers."""
-    group = subparsers.add_parser("eval", help="evaluate a policy")
+    """Create the `score` command group (`eval`, its old name, kept as an alias for one release); return its subparsers.
+
+    Renamed so that it no longer reads like `evaluate`: `score steps` scores a model's step actions
+    with the SRL reward; `evaluate` grades SWE-bench predictions with the harness.
+    """
+    group = subparsers.add_parser("score", aliases=["eval"], help="score a model's step actions with the SRL reward "
+                                                                  "(`eval` is the old name of this group)")
     return group.add_subparsers(dest="eval_command", required=True)
 
 
@@ -219,7 +224,7 @@ def add_pipeline_parser(train_sub) -> argparse.ArgumentParser:
 
 
 def register(subparsers) -> argparse._SubParsersAction:
-    """Add `train sft|srl|pipeline` and `eval steps` to the top-level subparsers; return the `train` group's subparsers."""
+    """Add `train sft|srl|pipeline` and `score steps` to the top-level subparsers; return the `train` group's subparsers."""
     train_sub = add_train_group(subparsers)
     add_sft_parser(train_sub)
     add_srl_parser(train_sub)

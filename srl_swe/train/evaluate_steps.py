@@ -56,7 +56,7 @@ def batch_order(prompt_lengths: Sequence[int], expected_lengths: Sequence[int] |
 
     Batching by the expert's completion length was measured no faster (88.1 s against 85.2 s on
     the 42 validation steps with the demo's SFT model) and, through bf16 padding, changed 10 of 42
-    greedy completions, so `eval steps` batches by prompt length. Records keep data order.
+    greedy completions, so `score steps` batches by prompt length. Records keep data order.
     """
     expected = expected_lengths or [0] * len(prompt_lengths)
     return sorted(range(len(prompt_lengths)), key=lambda i: (expected[i], prompt_lengths[i]))
@@ -161,7 +161,7 @@ def evaluate_steps(
     texts = [tokenizer.apply_chat_template(r["prompt"], tokenize=False, add_generation_prompt=True) for r in rows]
     expert_lengths = [len(ids) for ids in tokenizer([r["expert_completion"] for r in rows], add_special_tokens=False)["input_ids"]]
     start = time.time()
-    completions = _generate(model, tokenizer, texts, greedy, batch_size, scaffold, "eval steps" if progress else None)
+    completions = _generate(model, tokenizer, texts, greedy, batch_size, scaffold, "score steps" if progress else None)
     records = [_score(row, completion, scaffold, metric) for row, completion in zip(rows, completions)]
     sampled: dict[str, Any] = {}
     if sample_temperature is not None:

@@ -43,7 +43,7 @@ class SRLRunConfig:
     context: str = StepConfig.context
     """Step context: `last:K` expert rounds (paper: 2) or `full`."""
     max_observation_chars: int = StepConfig.max_observation_chars
-    """Observation budget in step prompts (the same default as `eval steps`, so both build identical prompts)."""
+    """Observation budget in step prompts (the same default as `score steps`, so both build identical prompts)."""
     max_problem_chars: int = StepConfig.max_problem_chars
     """Issue-text budget in step prompts (0 = no limit)."""
     scaffold: str = DEFAULT_SCAFFOLD
