@@ -8,17 +8,14 @@ import argparse
 import json
 import sys
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
 from gymnasium.envs.registration import registry as gym_registry
 from rich.console import Console
 from rich.table import Table
-from tqdm import tqdm
 
-from .agent.recorder import record_episode
-from .agent.scripted_expert import ScriptedExpert
+from .agent.recorder import record_trajectories
 from .agent.verify import verify_trajectory
 from .cli_options import add_env_option, add_instances_option
 from .cli_envs import print_repository_envs, repository_envs
@@ -26,10 +23,8 @@ from .cli_envs import register as register_repository_envs
 from .demo import DemoConfig, run_replay_demo
 from .errors import SRLSweError
 from .evaluation.cli import register as register_evaluation
-from .evaluation.grader import load_rows
-from .gym.live import LiveConfig, SWEEnv
+from .evaluation.convert import load_task_rows
 from .models import DEFAULT_MODEL, describe_models, prepare_model
-from .registry import list_envs, load_env
 from .rewards import DEFAULT_METRIC, METRICS
 from .rollout.cli import register as register_rollout
 from .steps import StepConfig, build_steps
@@ -113,54 +108,23 @@ def cmd_envs_list(args: argparse.Namespace) -> None:
     print_repository_envs(repositories)
 
 
-def _task_index(env_names: list[str] | None, tasks_file: str | None) -> dict[str, dict[str, Any]]:
-    """instance_id -> SWE-bench row, from a tasks file or the registered environments."""
-    if tasks_file:
-        return {row["instance_id"]: row for row in load_rows(tasks_file)}
-
-    specs = [load_env(n) for n in env_names] if env_names else list_envs()
-    return {row["instance_id"]: row for spec in specs for row in spec.load_tasks()}
+def _task_index(env_names: list[str] | None, instances: str | None) -> dict[str, dict[str, Any]]:
+    """instance_id -> SWE-bench row (``--instances`` or ``--env``)."""
+    return {row["instance_id"]: row for row in load_task_rows(instances, env_names)}
 
 
 def cmd_trajectories_record(args: argparse.Namespace) -> None:
     tasks = list(_task_index((args.env or []) + args.env_names, args.instances).values())
-    out = Path(args.out)
-    done = {t.id: t for t in load_trajectories(out).trajectories} if out.exists() else {}
-    todo = [t for t in tasks if t["instance_id"] not in done]
-    already = len(done)
-    print(f"{len(tasks)} tasks, {already} already recorded in {out}, recording {len(todo)}",
-          file=sys.stderr if args.json else sys.stdout)
-
-    def record(task: dict[str, Any]):
-        env = SWEEnv(task=task, config=LiveConfig(max_steps=args.max_steps))
-        try:
-            return record_episode(env, ScriptedExpert(task).actions())
-        finally:
-            env.close()
-
-    failures = []
-    with ThreadPoolExecutor(max_workers=args.workers) as pool:
-        futures = {pool.submit(record, t): t["instance_id"] for t in todo}
-        for future in tqdm(as_completed(futures), total=len(futures), desc="recording"):
-            try:
-                episode = future.result()
-            except Exception as exc:  # noqa: BLE001 - one task's failure must not lose the others
-                failures.append(f"{futures[future]}: {exc}")
-                continue
-            if not episode.trajectory.metadata["resolved"]:
-                failures.append(f"{futures[future]}: the scripted expert did not resolve it ({episode.info.get('infra_error') or 'tests fail'})")
-                continue
-            done[episode.trajectory.id] = episode.trajectory
-            write_jsonl([done[k] for k in sorted(done)], out)  # after every episode: a killed run loses nothing
+    summary = record_trajectories(tasks, args.out, workers=args.workers, max_steps=args.max_steps,
+                                  say=lambda line: print(line, file=sys.stderr if args.json else sys.stdout))
     if args.json:
-        print(json.dumps({"out": str(out), "tasks": len(tasks), "already_recorded": already, "recorded": len(done) - already,
-                          "trajectories": len(done), "failed": failures}, indent=2))
-        return
-    print(f"{len(done)} resolved trajectories in {out}; {len(failures)} failed")
-    for failure in failures:
-        print(f"  {failure}", file=sys.stderr)
-    if failures:
-        raise SRLSweError(f"{len(failures)} task(s) could not be recorded")
+        print(json.dumps(summary, indent=2))
+    else:
+        print(f"{summary['trajectories']} resolved trajectories in {summary['out']}; {len(summary['failed'])} failed")
+        for failure in summary["failed"]:
+            print(f"  {failure}", file=sys.stderr)
+    if summary["failed"]:
+        raise SRLSweError(f"{len(summary['failed'])} task(s) could not be recorded")
 
 
 def cmd_trajectories_verify(args: argparse.Namespace) -> None:
@@ -168,7 +132,7 @@ def cmd_trajectories_verify(args: argparse.Namespace) -> None:
     results = []
     for trajectory in load_trajectories(args.file).trajectories:
         if trajectory.id not in index:
-            raise SRLSweError(f"{args.file}: no task {trajectory.id!r} among the registered environments' tasks (use --tasks)")
+            raise SRLSweError(f"{args.file}: no task {trajectory.id!r} among the registered environments' tasks (use --instances)")
         results.append(verify_trajectory(trajectory, index[trajectory.id]).to_dict())
         if not args.json:
             r = results[-1]

@@ -222,7 +222,7 @@ def test_cli_oracle_follows_custom_prompts(local, tmp_path, capsys):
 
 
 def test_rollout_reads_classic_instances_as_evaluate_does(shared_data):
-    from srl_swe.rollout.cli import load_task_rows
+    from srl_swe.evaluation.convert import load_task_rows
 
     rows = load_task_rows(str(shared_data / "swebench" / "lite-dev.jsonl"), None)
     assert len(rows) == 23

@@ -1,13 +1,19 @@
 """Run a policy in the live env and record the episode as a canonical trajectory."""
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+from tqdm import tqdm
 
 from ..actions import parse_action
 from ..errors import FormatError
-from ..gym.live import SWEEnv
+from ..gym.live import LiveConfig, SWEEnv
+from ..trajectory import load_trajectories, write_jsonl
 from ..trajectory.model import Task, Trajectory, Turn
+from .scripted_expert import ScriptedExpert
 
 
 @dataclass
@@ -55,3 +61,43 @@ def record_episode(env: SWEEnv, actions: Iterator[str], *, task_id: str | None =
         turns=turns, source_format=source_format, metadata=metadata,
     )
     return Episode(trajectory, reward, info)
+
+
+def record_trajectories(tasks: Sequence[dict[str, Any]], out: str | Path, *, workers: int = 2, max_steps: int = 30,
+                        say: Callable[[str], None] = lambda line: None) -> dict[str, Any]:
+    """Record the scripted expert on each task in a live sandbox into ``out``, resumably.
+
+    Tasks already in ``out`` are skipped; the file is rewritten after every resolved episode, so a
+    killed run loses nothing finished. An episode the expert does not resolve is not kept. Returns
+    ``{out, tasks, already_recorded, recorded, trajectories, failed}`` (failed: "instance_id: why").
+    """
+    out = Path(out)
+    done = {t.id: t for t in load_trajectories(out).trajectories} if out.exists() else {}
+    todo = [t for t in tasks if t["instance_id"] not in done]
+    already = len(done)
+    say(f"{len(tasks)} tasks, {already} already recorded in {out}, recording {len(todo)}")
+
+    def record(task: dict[str, Any]) -> Episode:
+        env = SWEEnv(task=task, config=LiveConfig(max_steps=max_steps))
+        try:
+            return record_episode(env, ScriptedExpert(task).actions())
+        finally:
+            env.close()
+
+    failures = []
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = {pool.submit(record, t): t["instance_id"] for t in todo}
+        for future in tqdm(as_completed(futures), total=len(futures), desc="recording"):
+            try:
+                episode = future.result()
+            except Exception as exc:  # noqa: BLE001 - one task's failure must not lose the others
+                failures.append(f"{futures[future]}: {exc}")
+                continue
+            if not episode.trajectory.metadata["resolved"]:
+                failures.append(f"{futures[future]}: the scripted expert did not resolve it "
+                                f"({episode.info.get('infra_error') or 'tests fail'})")
+                continue
+            done[episode.trajectory.id] = episode.trajectory
+            write_jsonl([done[k] for k in sorted(done)], out)
+    return {"out": str(out), "tasks": len(tasks), "already_recorded": already, "recorded": len(done) - already,
+            "trajectories": len(done), "failed": failures}

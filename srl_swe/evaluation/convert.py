@@ -60,6 +60,7 @@ import yaml
 
 from ..errors import InvalidRecordError, SRLSweError
 from ..harness import eval_script, reset_test_files
+from ..registry import list_envs, load_env
 from ..patches import files_existing_before, touched_files
 
 SPECS_PATH = Path(__file__).with_name("repo_specs.yaml")
@@ -441,6 +442,26 @@ def convert_instances(rows: Iterable[Mapping[str, Any]], *, namespace: str | Non
 
 
 # --------------------------------------------------------------------------- loading
+
+
+def load_task_rows(instances: str | Path | None, envs: Iterable[str] | None, split: str = "test") -> list[dict[str, Any]]:
+    """The tasks a command works on (``--instances`` / ``--env``), loaded one way for all of them.
+
+    SWE-bench rows (a .json/.jsonl/.parquet file or a Hugging Face dataset; classic rows are converted
+    to 5.x rows where their repository's test commands are known, as `evaluate` does), or the tasks of
+    registered environments (all when none are named).
+    """
+    if instances:
+        rows = []
+        for index, row in enumerate(load_instances(instances, split=split)):
+            try:
+                rows.append(to_harness_row(row, source=str(instances), index=index))
+            except InvalidRecordError:  # no known test command: still fine for modes that read files only
+                rows.append(row)
+        return rows
+
+    specs = [load_env(n) for n in envs] if envs else list_envs()
+    return [row for spec in specs for row in spec.load_tasks()]
 
 
 def load_instances(path_or_name: str | Path, *, split: str = "test") -> list[dict[str, Any]]:

@@ -8,7 +8,6 @@ eval script (with the test exit code recorded), and the harness's parser and gra
 """
 from __future__ import annotations
 
-import json
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -126,11 +125,3 @@ def grade_run(row: dict[str, Any], patch: str, *, timeout: float = 1800.0, confi
     elif entry.get("infra_failure"):
         result.infra_error = entry.get("infra_failure_reason", "no test results in the log")
     return result, run
-
-
-def load_rows(path: str | Path) -> list[dict[str, Any]]:
-    """SWE-bench rows from a .json (list) or .jsonl file."""
-    text = Path(path).read_text()
-    if str(path).endswith(".jsonl"):
-        return [json.loads(line) for line in text.splitlines() if line.strip()]
-    return json.loads(text)

@@ -18,30 +18,12 @@ import json
 import sys
 
 from ..cli_options import add_env_option, add_instance_ids_option, add_instances_option, instance_ids
-from ..errors import InvalidRecordError, SRLSweError
-from ..evaluation.convert import load_instances, to_harness_row
+from ..errors import SRLSweError
+from ..evaluation.convert import load_task_rows
 from ..models import DEFAULT_MODEL
-from ..registry import list_envs, load_env
 from .modes import MODES, RolloutConfig
 from .policies import BACKENDS, GenerationConfig, PolicyConfig, make_policy
 from .runner import run_rollout, select_rows
-
-
-def load_task_rows(instances: str | None, envs: list[str] | None, split: str = "test") -> list[dict]:
-    """SWE-bench rows (a .json/.jsonl/.parquet file or a Hugging Face dataset; classic rows are converted
-    to 5.x rows where their repository's test commands are known, as `evaluate` does), or the tasks of
-    registered environments (all when none are named)."""
-    if instances:
-        rows = []
-        for index, row in enumerate(load_instances(instances, split=split)):
-            try:
-                rows.append(to_harness_row(row, source=instances, index=index))
-            except InvalidRecordError:  # no known test command: still fine for modes that read files only
-                rows.append(row)
-        return rows
-
-    specs = [load_env(n) for n in envs] if envs else list_envs()
-    return [row for spec in specs for row in spec.load_tasks()]
 
 
 def cmd_rollout(args: argparse.Namespace) -> None:

@@ -14,10 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..evaluation.grader import load_rows
+from ..evaluation.convert import load_task_rows
 from ..gym.live import LiveConfig, SWEEnv, task_messages
 from ..models import DEFAULT_MODEL, resolve_model
-from ..registry import list_envs, load_env
 from ..scaffold import DEFAULT_SCAFFOLD, load_scaffold
 from ..distributed import cuda_available
 from .generation import neutral_generation
@@ -143,15 +142,6 @@ class EpisodeRollout:
         return list(prompt_ids), completion[:limit], mask[:limit], info
 
 
-def task_rows(config: RLVRRunConfig) -> list[dict[str, Any]]:
-    """SWE-bench rows to train on: a rows file or the registered environments' tasks."""
-    if config.tasks:
-        return load_rows(config.tasks)
-
-    specs = [load_env(n) for n in config.envs] if config.envs else list_envs()
-    return [row for spec in specs for row in spec.load_tasks()]
-
-
 def train_rlvr(config: RLVRRunConfig) -> Path:
     """Run RLVR; returns the directory of the final model."""
     from datasets import Dataset
@@ -163,7 +153,7 @@ def train_rlvr(config: RLVRRunConfig) -> Path:
     run = RunDir(config.output_dir)
     run.write_config(config)
     scaffold = load_scaffold(config.scaffold)
-    rows = task_rows(config)
+    rows = load_task_rows(config.tasks, config.envs)
     prompts = [task_messages(row, scaffold) for row in rows]
     tasks_by_issue = {p[-1]["content"]: row for p, row in zip(prompts, rows)}
     dataset = Dataset.from_list([{"prompt": p, "instance_id": r["instance_id"]} for p, r in zip(prompts, rows)])
