@@ -197,6 +197,32 @@ def test_sft_labels_cover_only_the_expert_completion(tiny, tmp_path):
     assert trainer.processing_class.decode(target) == expected + "<|im_end|>\n"
 
 
+def test_trainer_args_reach_trls_config_and_override_ours(tiny, tmp_path):
+    from srl_swe.train.sft import SFTRunConfig, build_sft_trainer
+
+    config = SFTRunConfig(model=str(tiny), output_dir=str(tmp_path), max_steps=1, max_length=1024,
+                          trainer_args={"weight_decay": 0.25, "lr_scheduler_type": "constant"})
+    trainer, _ = build_sft_trainer(config)
+    assert trainer.args.weight_decay == 0.25 and trainer.args.lr_scheduler_type == "constant"
+    assert config.lr_scheduler_type == "cosine"  # the config itself is not changed
+
+
+def test_train_sft_flags_default_to_the_config_defaults():
+    from srl_swe.train.cli import register
+    from srl_swe.train.configs import SFTRunConfig
+
+    parser = argparse.ArgumentParser(prog="srl-swe")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["train", "sft", "--output-dir", "out"])
+    defaults = SFTRunConfig()
+    assert (args.max_steps, args.lr, args.batch_size, args.grad_accum, args.max_length, args.loss_on, args.lora_r,
+            args.lora_alpha, args.save_steps) == (defaults.max_steps, defaults.learning_rate, defaults.batch_size,
+                                                  defaults.gradient_accumulation_steps, defaults.max_length, defaults.loss_on,
+                                                  defaults.lora_r, defaults.lora_alpha, defaults.save_steps)
+    assert (args.context, args.max_observation_chars, args.scaffold) == (defaults.context, defaults.max_observation_chars,
+                                                                       defaults.scaffold)
+
+
 def test_sft_two_steps_then_resume_to_three(tiny, tmp_path):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 

@@ -17,13 +17,14 @@ from ..rewards import DEFAULT_METRIC, METRICS
 from ..steps import StepConfig
 from . import pipeline  # the module, not its names: tests replace pipeline.run_pipeline
 from .config_io import build_config, load_yaml, parse_overrides
+from .configs import RLVRRunConfig, SFTRunConfig, SRLRunConfig
 from .data import SPLITS
 
 MODEL_HELP = f"registered model name (`srl-swe models list`), Hugging Face id or local path (default: {DEFAULT_MODEL})"
 
 
 def cmd_train_sft(args: argparse.Namespace) -> None:
-    from .sft import SFTRunConfig, train_sft  # noqa: PLC0415 - pulls transformers, torch
+    from .sft import train_sft  # noqa: PLC0415 - pulls transformers, torch
 
     config = SFTRunConfig(
         model=args.model, data=args.data, output_dir=args.output_dir, max_steps=args.max_steps,
@@ -64,7 +65,7 @@ def cmd_eval_steps(args: argparse.Namespace) -> None:
 
 
 def cmd_train_srl(args: argparse.Namespace) -> None:
-    from .srl import SRLRunConfig, train_srl  # noqa: PLC0415 - pulls transformers, torch
+    from .srl import train_srl  # noqa: PLC0415 - pulls transformers, torch
 
     flags = {"model": args.model, "data": args.data, "output_dir": args.output_dir, "max_steps": args.max_steps,
              "metric": args.metric, "lora_r": args.lora_r, "resume": args.resume or None,
@@ -76,7 +77,7 @@ def cmd_train_srl(args: argparse.Namespace) -> None:
 
 
 def cmd_train_rlvr(args: argparse.Namespace) -> None:
-    from .rlvr import RLVRRunConfig, train_rlvr  # noqa: PLC0415 - pulls transformers, torch
+    from .rlvr import train_rlvr  # noqa: PLC0415 - pulls transformers, torch
 
     flags = {"model": args.model, "envs": (args.env or []) + args.env_names or None, "tasks": args.instances,
              "output_dir": args.output_dir,
@@ -142,16 +143,16 @@ def add_sft_parser(train_sub) -> argparse.ArgumentParser:
     sft = train_sub.add_parser("sft", help="supervised fine-tuning on expert step completions (TRL SFTTrainer)")
     sft.add_argument("--model", default=DEFAULT_MODEL, help=MODEL_HELP)
     sft.add_argument("--output-dir", required=True, help="run dir: config.json, metrics.jsonl, checkpoint-N/, final/")
-    sft.add_argument("--max-steps", type=int, default=100, help="optimizer updates")
-    sft.add_argument("--lr", type=float, default=1e-4, help="peak learning rate")
-    sft.add_argument("--batch-size", type=int, default=4, help="expert steps per device per update")
-    sft.add_argument("--grad-accum", type=int, default=1, help="gradient accumulation steps")
-    sft.add_argument("--max-length", type=int, default=4096, help="token limit; longer examples are dropped")
-    sft.add_argument("--loss-on", default="final", choices=["final", "assistant"],
+    sft.add_argument("--max-steps", type=int, default=SFTRunConfig.max_steps, help="optimizer updates")
+    sft.add_argument("--lr", type=float, default=SFTRunConfig.learning_rate, help="peak learning rate")
+    sft.add_argument("--batch-size", type=int, default=SFTRunConfig.batch_size, help="expert steps per device per update")
+    sft.add_argument("--grad-accum", type=int, default=SFTRunConfig.gradient_accumulation_steps, help="gradient accumulation steps")
+    sft.add_argument("--max-length", type=int, default=SFTRunConfig.max_length, help="token limit; longer examples are dropped")
+    sft.add_argument("--loss-on", default=SFTRunConfig.loss_on, choices=["final", "assistant"],
                      help="final: the step's expert completion only; assistant: every assistant message")
-    sft.add_argument("--lora-r", type=int, default=0, help="LoRA rank (0 = full fine-tuning)")
-    sft.add_argument("--lora-alpha", type=int, default=32, help="LoRA scaling (with --lora-r)")
-    sft.add_argument("--save-steps", type=int, default=50, help="save a checkpoint every N updates")
+    sft.add_argument("--lora-r", type=int, default=SFTRunConfig.lora_r, help="LoRA rank (0 = full fine-tuning)")
+    sft.add_argument("--lora-alpha", type=int, default=SFTRunConfig.lora_alpha, help="LoRA scaling (with --lora-r)")
+    sft.add_argument("--save-steps", type=int, default=SFTRunConfig.save_steps, help="save a checkpoint every N updates")
     sft.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --output-dir")
     sft.add_argument("--overwrite", action="store_true", help="start over in an --output-dir that has checkpoints")
     sft.add_argument("--gradient-checkpointing", action="store_true", help="recompute activations in the backward pass (less memory, ~30 %% more time)")

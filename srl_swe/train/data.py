@@ -31,12 +31,6 @@ def load_data(data: str | Path | Sequence[Trajectory] | None) -> list[Trajectory
 SPLITS = ("heldout", "validation", "train", "all")
 
 
-def step_config_of(config: Any) -> StepConfig:
-    """The StepConfig a trainer's run config describes (context, observation/issue budgets, scaffold)."""
-    return StepConfig(context=config.context, max_observation_chars=config.max_observation_chars,
-                      max_problem_chars=config.max_problem_chars, scaffold=config.scaffold)
-
-
 def _partition_ids(trajectories: Sequence[Trajectory], heldout_fraction: float, validation_fraction: float,
                    seed: int) -> tuple[set[str], set[str]]:
     """(held-out ids, validation ids): the first ids of one seeded shuffle, then the next ones."""

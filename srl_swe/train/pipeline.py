@@ -15,7 +15,7 @@ from rich.table import Table
 from ..errors import SRLSweError
 from ..models import DEFAULT_MODEL, resolve_model
 from .config_io import build_config
-from .data import step_config_of
+from .configs import RLVRRunConfig, SFTRunConfig, SRLRunConfig, StepDataConfig
 from ..tiny_model import default_corpus, default_tiny_model
 
 STAGES = ("sft", "srl", "rlvr")
@@ -56,16 +56,10 @@ def _stage_config(name: str, config: PipelineConfig, model: str | None, output_d
     common = {"model": model, "data": config.data, "output_dir": str(output_dir)}
     options = {**config.shared, **config.stage_options.get(name, {})}
     if name == "sft":
-        from .sft import SFTRunConfig  # noqa: PLC0415 - pulls transformers, torch
-
         return SFTRunConfig, build_config(SFTRunConfig, options, common, origin=f"stage {name}")
     if name == "srl":
-        from .srl import SRLRunConfig  # noqa: PLC0415 - pulls transformers, torch
-
         return SRLRunConfig, build_config(SRLRunConfig, {"eval_heldout": False}, options, common, origin=f"stage {name}")
     if name == "rlvr":  # trains on the registered environments' tasks, not on trajectories
-        from .rlvr import RLVRRunConfig  # noqa: PLC0415 - pulls transformers, torch
-
         common.pop("data")
         return RLVRRunConfig, build_config(RLVRRunConfig, options, common, origin=f"stage {name}")
     raise SRLSweError(f"unknown stage {name!r}; available: {', '.join(STAGES)}")
@@ -78,13 +72,11 @@ def _evaluate(model: str, config: PipelineConfig) -> dict[str, Any]:
     alone, never on a stage's training seed.
     """
     from .evaluate_steps import evaluate_steps  # noqa: PLC0415 - pulls transformers, torch
-    from .sft import SFTRunConfig  # noqa: PLC0415 - pulls transformers, torch
-
-    shared = build_config(SFTRunConfig, {k: v for k, v in config.shared.items() if k in SFTRunConfig.__dataclass_fields__},
+    shared = build_config(StepDataConfig, {k: v for k, v in config.shared.items() if k in StepDataConfig.__dataclass_fields__},
                           origin="pipeline shared options")
     return evaluate_steps(model, config.data, split="heldout", heldout_fraction=shared.heldout_fraction,
                           split_seed=shared.split_seed, validation_fraction=shared.validation_fraction,
-                          step_config=step_config_of(shared), limit=config.eval_limit, batch_size=config.eval_batch_size,
+                          step_config=shared.step_config, limit=config.eval_limit, batch_size=config.eval_batch_size,
                           max_new_tokens=config.max_new_tokens, dtype=config.eval_dtype, progress=True)
 
 

@@ -10,71 +10,20 @@ masked instead of being scored as failed solutions.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..evaluation.convert import load_task_rows
 from ..gym.live import LiveConfig, SWEEnv, task_messages
-from ..models import DEFAULT_MODEL, resolve_model
-from ..scaffold import DEFAULT_SCAFFOLD, load_scaffold
+from ..models import resolve_model
+from ..scaffold import load_scaffold
 from ..distributed import cuda_available
+from .configs import RLVRRunConfig
 from .generation import neutral_generation
 from .run_dir import MetricsCallback, RunDir
 from .srl import latest_checkpoint
 
 
-@dataclass
-class RLVRRunConfig:
-    """One RLVR run over the tasks of registered environments."""
-
-    output_dir: str = "runs/rlvr"
-    """Run directory: config.json, metrics.jsonl, plots, checkpoints, final/."""
-    model: str = DEFAULT_MODEL
-    """A registered model name, Hugging Face model id or local path."""
-    envs: list[str] | None = None
-    """Registered environments whose tasks are trained on (None = all)."""
-    tasks: str | None = None
-    """A SWE-bench rows file instead of the registered environments."""
-    max_steps: int = 10
-    """Optimizer steps."""
-    num_generations: int = 4
-    """Episodes per task (the GRPO group size)."""
-    prompts_per_step: int = 1
-    """Tasks per optimizer step."""
-    max_turns: int = 8
-    """Tool calls per episode before it is truncated and graded."""
-    max_turn_tokens: int = 256
-    """Tokens the policy may write per turn."""
-    max_completion_length: int = 4096
-    """Tokens of a whole episode (turns and observations) before it stops."""
-    temperature: float = 1.0
-    """Sampling temperature."""
-    learning_rate: float = 1e-6
-    """Learning rate."""
-    beta: float = 0.0
-    """KL coefficient."""
-    clip_epsilon: float = 0.2
-    """PPO-style clipping range (as SRL)."""
-    scale_rewards: str = "group"
-    """Advantage scaling: group, batch or none (as SRL)."""
-    gradient_checkpointing: bool = False
-    """Recompute activations in the backward pass to save memory (as SRL)."""
-    dynamic_sampling: bool = False
-    """Drop groups whose episodes all scored the same and refill with fresh tasks (each refill round costs a
-    whole group of live episodes, so it is off by default)."""
-    dynamic_sampling_epsilon: float = 1e-4
-    """Reward-spread threshold of dynamic sampling."""
-    max_refill_rounds: int = 2
-    """Extra generation rounds allowed to refill a batch with informative groups."""
-    scaffold: str = DEFAULT_SCAFFOLD
-    """Agent scaffold (tools, prompts)."""
-    save_steps: int = 10
-    """Checkpoint every N steps."""
-    seed: int = 0
-    """Seed."""
-    resume: bool = False
-    """Resume from the newest checkpoint in output_dir."""
 
 
 def rlvr_reward(prompts, completions, resolved, reward_valid, **_):
@@ -161,21 +110,18 @@ def train_rlvr(config: RLVRRunConfig) -> Path:
     checkpoint = latest_checkpoint(config.output_dir) if config.resume else None
     if checkpoint is not None:
         run.truncate_after(int(checkpoint.name.split("-")[-1]))
-    args = GRPOConfig(
-        output_dir=config.output_dir, max_steps=config.max_steps, learning_rate=config.learning_rate, beta=config.beta,
-        per_device_train_batch_size=config.prompts_per_step * config.num_generations, num_generations=config.num_generations,
-        max_completion_length=config.max_completion_length, temperature=config.temperature, logging_steps=1,
-        top_p=1.0, top_k=0, repetition_penalty=1.0, epsilon=config.clip_epsilon,
-        loss_type="grpo", scale_rewards=config.scale_rewards,  # SRL's objective: per-sequence loss
-        gradient_checkpointing=config.gradient_checkpointing,
-        save_steps=config.save_steps, seed=config.seed, report_to="none", remove_unused_columns=False,
-        bf16=cuda_available(), use_cpu=not cuda_available(), disable_tqdm=False,
-    )
+    args = GRPOConfig(**{  # SRL's objective (grpo_arguments), over whole episodes
+        **config.grpo_arguments(),
+        "output_dir": config.output_dir, "max_steps": config.max_steps, "learning_rate": config.learning_rate,
+        "logging_steps": config.logging_steps, "gradient_checkpointing": config.gradient_checkpointing,
+        "save_steps": config.save_steps, "seed": config.seed, "report_to": "none", "remove_unused_columns": False,
+        "bf16": cuda_available(), "use_cpu": not cuda_available(), "disable_tqdm": False,
+        **config.trainer_args,
+    })
     trainer = DynamicSamplingGRPOTrainer(
         model=model_path, reward_funcs=[rlvr_reward], args=args, train_dataset=dataset,
         processing_class=AutoTokenizer.from_pretrained(model_path), callbacks=[MetricsCallback(run)],
-        rollout_func=EpisodeRollout(tasks_by_issue, config), dynamic_sampling=config.dynamic_sampling,
-        dynamic_sampling_epsilon=config.dynamic_sampling_epsilon, max_refill_rounds=config.max_refill_rounds,
+        rollout_func=EpisodeRollout(tasks_by_issue, config), **config.dynamic_sampling_arguments(),
     )
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     final = Path(config.output_dir) / "final"

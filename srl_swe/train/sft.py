@@ -14,90 +14,21 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from transformers import TrainerCallback  # noqa: TID253 - a training module: only the heavy paths import it
 
 from ..errors import SRLSweError
-from ..models import DEFAULT_MODEL, resolve_model
-from ..scaffold import DEFAULT_SCAFFOLD
+from ..models import resolve_model
 from ..distributed import cuda_available
-from ..steps import StepConfig
-from .data import load_data, sft_dataset, split_by_trajectory, step_config_of
+from .configs import SFTRunConfig
+from .data import load_data, sft_dataset, split_by_trajectory
 
 logger = logging.getLogger(__name__)
 
 
-@dataclass
-class SFTRunConfig:
-    """One SFT run: model, data, optimisation, LoRA, checkpointing and step-prompt settings."""
-
-    model: str = DEFAULT_MODEL
-    """A registered model name (`srl-swe models list`), Hugging Face model id or local path."""
-    data: str | None = None
-    """Trajectory file or dataset name (any format `load_trajectories` reads); None = the embedded trajectories."""
-    output_dir: str = "runs/sft"
-    """Run directory: config.json, metrics.jsonl, checkpoint-N/, final/."""
-    max_steps: int = 100
-    """Optimizer steps to train for (counted from the start of the run, also when resuming)."""
-    learning_rate: float = 1e-4
-    """Peak AdamW learning rate."""
-    lr_scheduler_type: str = "cosine"
-    """transformers scheduler name (linear, cosine, constant, ...)."""
-    warmup_steps: int = 0
-    """Linear warmup steps."""
-    batch_size: int = 4
-    """Examples per device per forward pass."""
-    gradient_accumulation_steps: int = 1
-    """Forward passes accumulated per optimizer step."""
-    max_length: int = 4096
-    """Token limit of prompt + completion; longer examples are dropped (truncation would cut off the target)."""
-    loss_on: str = "final"
-    """'final': loss on the step's expert completion only; 'assistant': on every assistant message (see data.sft_dataset)."""
-    heldout_fraction: float = 0.2
-    """Fraction of trajectories held out for evaluation (split by trajectory with `split_seed`); 0 trains on all."""
-    validation_fraction: float = 0.0
-    """Fraction of trajectories kept out of training for choosing settings (never the held-out ones)."""
-    split_seed: int = 0
-    """Seed of the train/validation/held-out split (separate from `seed`)."""
-    seed: int = 0
-    """Seed for data order and initialisation."""
-    context: str = StepConfig.context
-    """Step prompt history: 'last:K' (issue + last K expert rounds; the paper's K=2) or 'full'."""
-    max_observation_chars: int = StepConfig.max_observation_chars
-    """Observations longer than this are cut to head + tail in prompts (0 = no limit)."""
-    max_problem_chars: int = StepConfig.max_problem_chars
-    """Issue texts longer than this are cut to head + tail in prompts (0 = no limit)."""
-    scaffold: str = DEFAULT_SCAFFOLD
-    """Agent scaffold (name under agents/ or a YAML path) giving the system prompt and tools."""
-    lora_r: int = 0
-    """LoRA rank; 0 trains all weights, >0 trains a peft LoRA adapter (merged into final/)."""
-    lora_alpha: int = 32
-    """LoRA scaling alpha."""
-    lora_dropout: float = 0.05
-    """Dropout on LoRA inputs."""
-    lora_target_modules: list[str] | str = "all-linear"
-    """Modules LoRA adapts: 'all-linear' or a list of module names (e.g. q_proj, v_proj)."""
-    save_steps: int = 50
-    """Write a checkpoint every this many steps."""
-    save_total_limit: int | None = 2
-    """Keep at most this many checkpoints (None keeps all)."""
-    logging_steps: int = 1
-    """Log (to metrics.jsonl) every this many steps."""
-    resume: bool = False
-    """Continue from the last checkpoint-N in output_dir (start fresh if there is none)."""
-    overwrite: bool = False
-    """Allow a fresh run in an output_dir that already has checkpoints (they are overwritten as training proceeds)."""
-    dtype: str = "float32"
-    """dtype the weights are loaded in (float32, bfloat16, auto); bf16 autocast is separate (see bf16)."""
-    bf16: bool | None = None
-    """bf16 mixed precision; None = on when a CUDA GPU with bf16 support is present, off on CPU."""
-    gradient_checkpointing: bool = False
-    """Recompute activations in the backward pass to save memory."""
-    report_to: str = "none"
-    """transformers integrations to log to (none, tensorboard, wandb, ...)."""
 
 
 
@@ -194,7 +125,7 @@ def build_sft_trainer(config: SFTRunConfig):
     tokenizer = AutoTokenizer.from_pretrained(model_path)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    dataset, dropped = _filter_long(sft_dataset(train, step_config_of(config), loss_on=config.loss_on), tokenizer, config.max_length)
+    dataset, dropped = _filter_long(sft_dataset(train, config.step_config, loss_on=config.loss_on), tokenizer, config.max_length)
     if dropped:
         logger.warning("dropped %d of %d examples longer than max_length=%d tokens", dropped, dropped + len(dataset), config.max_length)
     if len(dataset) == 0:
@@ -229,31 +160,32 @@ def build_sft_trainer(config: SFTRunConfig):
     else:  # steps logged after the checkpoint are logged again by the resumed run
         _truncate_metrics(metrics, int(Path(resume_from).name.rsplit("-", 1)[-1]))
 
-    args = SFTConfig(
-        output_dir=str(out),
-        max_steps=config.max_steps,
-        learning_rate=config.learning_rate,
-        lr_scheduler_type=config.lr_scheduler_type,
-        warmup_steps=config.warmup_steps,
-        per_device_train_batch_size=config.batch_size,
-        gradient_accumulation_steps=config.gradient_accumulation_steps,
-        max_length=config.max_length,
+    args = SFTConfig(**{
+        "output_dir": str(out),
+        "max_steps": config.max_steps,
+        "learning_rate": config.learning_rate,
+        "lr_scheduler_type": config.lr_scheduler_type,
+        "warmup_steps": config.warmup_steps,
+        "per_device_train_batch_size": config.batch_size,
+        "gradient_accumulation_steps": config.gradient_accumulation_steps,
+        "max_length": config.max_length,
         # prompt/completion rows train on the completion alone; `assistant` needs {% generation %} in the template
-        assistant_only_loss=config.loss_on == "assistant",
-        bf16=bf16,
-        fp16=False,
-        gradient_checkpointing=config.gradient_checkpointing,
-        logging_steps=config.logging_steps,
-        save_strategy="steps",
-        save_steps=config.save_steps,
-        save_total_limit=config.save_total_limit,
-        seed=config.seed,
-        data_seed=config.seed,
-        report_to=config.report_to,
-        dataloader_num_workers=0,
-        dataloader_pin_memory=cuda_available(),
-        use_cpu=not cuda_available(),  # torchrun on CPU: one gloo group, not independent processes
-    )
+        "assistant_only_loss": config.loss_on == "assistant",
+        "bf16": bf16,
+        "fp16": False,
+        "gradient_checkpointing": config.gradient_checkpointing,
+        "logging_steps": config.logging_steps,
+        "save_strategy": "steps",
+        "save_steps": config.save_steps,
+        "save_total_limit": config.save_total_limit,
+        "seed": config.seed,
+        "data_seed": config.seed,
+        "report_to": config.report_to,
+        "dataloader_num_workers": 0,
+        "dataloader_pin_memory": cuda_available(),
+        "use_cpu": not cuda_available(),  # torchrun on CPU: one gloo group, not independent processes
+        **config.trainer_args,
+    })
     trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
                          peft_config=peft_config, callbacks=[MetricsCallback(metrics)])
     return trainer, resume_from
