@@ -165,6 +165,22 @@ def test_grading_a_missing_image_is_an_infrastructure_failure(task):
     assert result.infra_error and "missing" in result.infra_error and not result.resolved
 
 
+def test_an_episode_whose_actions_stop_before_finish_is_graded_on_what_it_left(task):
+    """The one episode loop grades the repository when the policy stops early (a token budget, no finish)."""
+    def until_finish(actions):
+        completion = next(actions)
+        while "<function=finish>" not in completion:
+            completion = actions.send((yield completion))
+
+    env = SWEEnv(task=task, max_steps=12)
+    try:
+        episode = record_episode(env, until_finish(ScriptedExpert(task).actions()))
+    finally:
+        env.close()
+    assert [t.action.name for t in episode.trajectory.turns][-1] != "finish"
+    assert episode.reward == 1.0 and episode.trajectory.metadata["resolved"] and episode.info["patch"]
+
+
 def test_split_patch_by_file():
     patch = "diff --git a/x.py b/x.py\n--- a/x.py\n+++ b/x.py\n@@ -1 +1 @@\n-a\n+b\ndiff --git a/tests/t.py b/tests/t.py\n+c\n"
     assert [p for p, _ in split_patch(patch)] == ["x.py", "tests/t.py"]

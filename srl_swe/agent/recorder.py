@@ -26,9 +26,12 @@ class Episode:
 
 
 def record_episode(env: SWEEnv, actions: Iterator[str], *, task_id: str | None = None, source_format: str = "recorded") -> Episode:
-    """Drive `env` with a generator of completions (sent each raw observation); return the trajectory.
+    """The one episode loop: drive `env` with a generator of completions (sent each raw observation).
 
-    Only well-formed actions become turns; the episode's grade goes into the metadata.
+    Recording, trajectory verification, agentic rollouts and RLVR all run their episodes here.
+    Only well-formed actions become turns; a generator that stops before the episode ends (no
+    `finish`, a token budget spent) leaves its repository graded as it is. The grade goes into
+    the metadata.
     """
     _, reset_info = env.reset(options={"task_id": task_id} if task_id else None)
     task = env.task
@@ -40,7 +43,7 @@ def record_episode(env: SWEEnv, actions: Iterator[str], *, task_id: str | None =
         while True:
             _, reward, terminated, truncated, info = env.step(completion)
             try:
-                parsed = parse_action(completion)
+                parsed = parse_action(completion, env.scaffold)
                 turns.append(Turn(parsed.thought, parsed.call, info.get("observation")))
             except FormatError:
                 pass
@@ -49,7 +52,8 @@ def record_episode(env: SWEEnv, actions: Iterator[str], *, task_id: str | None =
             observation = info.get("observation")
             completion = actions.send(observation)
     except StopIteration:
-        pass
+        info = {}
+        reward = env.grade(info)
     metadata = {
         "resolved": bool(info.get("resolved")), "reward": reward, "patch": info.get("patch"),
         "fail_to_pass": info.get("fail_to_pass"), "infra_error": info.get("infra_error"),

@@ -8,6 +8,7 @@ from ..actions import format_action
 from ..gym.live import LiveConfig, SWEEnv
 from ..rewards import similarity
 from ..trajectory.model import Trajectory
+from .recorder import record_episode
 
 
 @dataclass
@@ -28,25 +29,17 @@ class VerifyResult:
 
 
 def verify_trajectory(trajectory: Trajectory, task: dict[str, Any], config: LiveConfig | None = None) -> VerifyResult:
-    """Replay every recorded action in a fresh sandbox of the task and compare observations."""
+    """Replay every recorded action in a fresh sandbox of the task (the one episode loop) and compare observations."""
     config = config or LiveConfig()
     config = replace(config, max_steps=max(config.max_steps, len(trajectory.actions) + 1))  # a copy: the caller's stays
     env = SWEEnv(task=task, config=config)
-    result = VerifyResult(trajectory.id)
     try:
-        env.reset()
-        info: dict[str, Any] = {}
-        for turn in trajectory.actions:
-            _, _, terminated, truncated, info = env.step(format_action(turn.thought, turn.action))
-            if turn.observation is not None and info.get("observation") is not None:
-                result.step_similarity.append(round(similarity(turn.observation, info["observation"], "indel"), 4))
-            if terminated or truncated:
-                break
-        else:  # the trajectory did not finish: grade what it left
-            info = {}
-            env.grade(info)
-        result.resolved = bool(info.get("resolved"))
-        result.infra_error = info.get("infra_error")
+        episode = record_episode(env, (format_action(turn.thought, turn.action) for turn in trajectory.actions),
+                                 source_format="verified")
     finally:
         env.close()
+    result = VerifyResult(trajectory.id, resolved=bool(episode.info.get("resolved")), infra_error=episode.info.get("infra_error"))
+    for recorded, replayed in zip(trajectory.actions, episode.trajectory.turns):
+        if recorded.observation is not None and replayed.observation is not None:
+            result.step_similarity.append(round(similarity(recorded.observation, replayed.observation, "indel"), 4))
     return result

@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ..agent.recorder import record_episode
 from ..evaluation.convert import load_task_rows
 from ..gym.live import LiveConfig, SWEEnv, task_messages
 from ..models import resolve_model
@@ -49,6 +50,7 @@ class EpisodeRollout:
         }
 
     def episode(self, prompt: list[dict[str, str]], trainer) -> tuple[list[int], list[int], list[int], dict[str, Any]]:
+        """One live episode through the one episode loop (agent.recorder.record_episode), with its token bookkeeping."""
         import torch
 
         tokenizer = trainer.processing_class
@@ -56,31 +58,32 @@ class EpisodeRollout:
         prompt_ids = tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=True, return_dict=False)
         completion: list[int] = []
         mask: list[int] = []
-        info: dict[str, Any] = {}
         sampling = neutral_generation(tokenizer, self.config.max_turn_tokens, self.config.temperature)  # on-policy
         env = SWEEnv(task=self.tasks_by_issue[prompt[-1]["content"]],
                      config=LiveConfig(max_steps=self.config.max_turns, scaffold=self.config.scaffold))
-        try:
-            env.reset()
+
+        def turns():
+            """The policy's turns; it stops when the episode's token budget is spent (the loop then grades)."""
+            nonlocal completion, mask
             ids = list(prompt_ids)
             while True:
                 with torch.no_grad():
                     output = model.generate(torch.tensor([ids], device=model.device), generation_config=sampling)
                 turn = output[0][len(ids):].tolist()
                 ids, completion, mask = ids + turn, completion + turn, mask + [1] * len(turn)
-                obs, _, terminated, truncated, info = env.step(tokenizer.decode(turn, skip_special_tokens=True))
-                if terminated or truncated:
-                    break
-                if len(completion) >= self.config.max_completion_length:  # token budget spent: grade what is there
-                    info = {}
-                    env.grade(info)
-                    break
-                before = tokenizer.apply_chat_template(list(obs[:-1]), tokenize=False)
-                after = tokenizer.apply_chat_template(list(obs), add_generation_prompt=True, tokenize=False)
+                yield tokenizer.decode(turn, skip_special_tokens=True)
+                if len(completion) >= self.config.max_completion_length:
+                    return
+                messages = [dict(m) for m in env.messages]
+                before = tokenizer.apply_chat_template(messages[:-1], tokenize=False)
+                after = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
                 observation = tokenizer(after[len(before):], add_special_tokens=False)["input_ids"]
                 if not turn or turn[-1] != tokenizer.eos_token_id:  # the turn was cut: close it as the template does
                     observation = tokenizer(tokenizer.eos_token, add_special_tokens=False)["input_ids"] + observation
                 ids, completion, mask = ids + observation, completion + observation, mask + [0] * len(observation)
+
+        try:
+            info = record_episode(env, turns(), source_format="rlvr").info
         except Exception as exc:  # noqa: BLE001 - an infrastructure failure must not end the training step
             info = {"reward_valid": False, "infra_error": str(exc)}
         finally:
