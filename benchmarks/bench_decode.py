@@ -5,7 +5,6 @@ greedily answers the same steps (default: the validation split, the demo's promp
 three ways, and the script prints wall time, the ratio to the first, how many completions
 are identical to the first way's, and the decode steps the batches ran (sum over batches of
 the longest completion):
-  by-prompt     batched `generate`, batches of similar prompt length: what `eval steps` does
   by-expected   batched `generate`, batches of similar expected completion length (the expert's),
                 then prompt length (srl_swe.train.evaluate_steps.batch_order with the expert's lengths)
   continuous    transformers' continuous batching (`generate_batch`, its default paged cache)
@@ -19,19 +18,13 @@ import platform
 import time
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from srl_swe.models import resolve_model
+from srl_swe.generation import neutral_generation
+from srl_swe.rollout.policies import GenerationConfig, TransformersPolicy
 from srl_swe.scaffold import load_scaffold
 from srl_swe.steps import StepConfig
 from srl_swe.train.config_io import load_yaml
 from srl_swe.train.data import load_data, select_split, step_rows
-from srl_swe.train.evaluate_steps import _generate, batch_order
-from srl_swe.train.generation import neutral_generation
-
-
-def decode_steps(order: list[int], lengths: list[int], batch_size: int) -> int:
-    return sum(max(lengths[j] for j in order[i:i + batch_size]) for i in range(0, len(order), batch_size))
 
 
 def main() -> None:
@@ -49,35 +42,27 @@ def main() -> None:
     rows = step_rows(select_split(load_data(demo["data"]), args.split, shared["heldout_fraction"], shared["split_seed"],
                                   shared["validation_fraction"]), config)[:args.limit]
     batch_size = args.batch_size or demo["eval_batch_size"]
-    path = resolve_model(args.model)
-    tokenizer = AutoTokenizer.from_pretrained(path, padding_side="left")
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, demo["eval_dtype"])).eval()
-    greedy = neutral_generation(tokenizer, demo["max_new_tokens"])
-    scaffold = load_scaffold(config.scaffold)
-    texts = [tokenizer.apply_chat_template(r["prompt"], tokenize=False, add_generation_prompt=True) for r in rows]
-    expected = [len(ids) for ids in tokenizer([r["expert_completion"] for r in rows], add_special_tokens=False)["input_ids"]]
-    prompts = [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
+    policy = TransformersPolicy(args.model, GenerationConfig(max_new_tokens=demo["max_new_tokens"]), dtype=demo["eval_dtype"],
+                                batch_size=batch_size, stop_malformed=load_scaffold(config.scaffold))
+    conversations = [r["prompt"] for r in rows]
     print(f"{platform.node()} ({os.cpu_count()} CPUs), torch {torch.__version__}, {torch.get_num_threads()} threads; "
           f"model {args.model}, {len(rows)} {args.split} steps, batch {batch_size}, max_new_tokens {demo['max_new_tokens']}, "
           f"{demo['eval_dtype']}", flush=True)
 
-    results = {}
-    for name, hint in (("by-prompt", None), ("by-expected", expected)):
-        start = time.perf_counter()
-        completions = _generate(model, tokenizer, texts, greedy, batch_size, scaffold, None, hint)
-        results[name] = (time.perf_counter() - start, completions)
-        lengths = [len(ids) for ids in tokenizer(completions, add_special_tokens=False)["input_ids"]]
-        print(f"  {name:12s} {results[name][0]:7.1f} s; decode steps run {decode_steps(batch_order(prompts, hint), lengths, batch_size)}"
-              f" (the completions' own lengths)", flush=True)
+    start = time.perf_counter()
+    batched = policy.generate(conversations)
+    results = {"batched": (time.perf_counter() - start, batched)}
     if not args.skip_continuous:
+        tokenizer = policy.tokenizer
         start = time.perf_counter()
-        ids = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
-        outputs = model.generate_batch(ids, generation_config=greedy, progress_bar=False)
+        ids = [tokenizer.apply_chat_template(c, add_generation_prompt=True, tokenize=True, return_dict=False) for c in conversations]
+        outputs = policy.model.generate_batch(ids, generation_config=neutral_generation(tokenizer, demo["max_new_tokens"]),
+                                              progress_bar=False)
         ordered = [outputs[key] for key in sorted(outputs, key=lambda k: int(k.rsplit("_", 1)[-1]))]
-        completions = [tokenizer.decode(o.generated_tokens, skip_special_tokens=True) for o in ordered]
-        results["continuous"] = (time.perf_counter() - start, completions)
-    base_time, base = results["by-prompt"]
-    print("| batching | wall s | ratio to by-prompt | identical to by-prompt |\n|---|---:|---:|---:|")
+        results["continuous"] = (time.perf_counter() - start, [tokenizer.decode(o.generated_tokens, skip_special_tokens=True)
+                                                               for o in ordered])
+    base_time, base = results["batched"]
+    print("| generation | wall s | time ratio to batched | identical to batched |\n|---|---:|---:|---:|")
     for name, (seconds, completions) in results.items():
         same = sum(a == b for a, b in zip(base, completions))
         print(f"| {name} | {seconds:.1f} | {seconds / base_time:.2f}x | {same}/{len(base)} |")

@@ -247,6 +247,24 @@ def test_transformers_policy_is_greedy_and_batches_like_single_calls(tiny_model,
     assert both == [local_policy.generate([c])[0] for c in CONVERSATIONS] == local_policy.generate(CONVERSATIONS)
 
 
+def test_transformers_policy_decodes_neutrally_whatever_the_models_own_defaults(tiny_model, local_policy):
+    """Greedy means greedy: a repetition penalty or sampling in the model's generation_config never applies."""
+    skewed = TransformersPolicy(tiny_model, GenerationConfig(max_new_tokens=12))
+    skewed.model.generation_config.repetition_penalty = 5.0
+    skewed.model.generation_config.do_sample = True
+    assert skewed.generate(CONVERSATIONS) == local_policy.generate(CONVERSATIONS)
+
+
+def test_transformers_policy_stops_a_row_that_can_no_longer_parse(tiny_model):
+    """With stop_malformed the tiny model's gibberish ends at once instead of running to max_new_tokens."""
+    from srl_swe.scaffold import load_scaffold
+
+    free = TransformersPolicy(tiny_model, GenerationConfig(max_new_tokens=40))
+    stopped = TransformersPolicy(tiny_model, GenerationConfig(max_new_tokens=40), stop_malformed=load_scaffold())
+    long, short = free.generate(CONVERSATIONS), stopped.generate(CONVERSATIONS)
+    assert all(len(s) < len(f) and f.startswith(s) for f, s in zip(long, short))
+
+
 def test_transformers_policy_refuses_a_prompt_longer_than_its_context(local_policy):
     long = [{"role": "user", "content": "word " * (local_policy.context_length + 10)}]
     with pytest.raises(ContextLengthError, match="does not fit"):

@@ -302,15 +302,6 @@ def test_evaluate_steps_on_the_tiny_model(tiny, trajectories, tmp_path):
         assert f"| {tool} |" in markdown
 
 
-def test_steps_are_batched_by_expected_then_prompt_length():
-    from srl_swe.train.evaluate_steps import batch_order
-
-    prompts, expected = [30, 10, 20, 40, 5], [200, 20, 20, 200, 300]
-    order = batch_order(prompts, expected)
-    assert order == [1, 2, 0, 3, 4]  # short answers first; among equal ones, the shorter prompt
-    assert batch_order(prompts) == [4, 1, 2, 0, 3]  # no estimate: prompt length alone
-
-
 def test_cli_eval_steps_writes_reports(tiny, tmp_path, capsys):
     from srl_swe.train.cli import register
 

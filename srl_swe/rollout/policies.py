@@ -22,6 +22,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol, Sequence
 
+from tqdm import tqdm
+
 from ..core import Conversation
 from ..errors import SRLSweError
 from ..models import resolve_model
@@ -73,24 +75,28 @@ def _batches(items: Sequence[Any], size: int):
 # --------------------------------------------------------------------------- transformers
 
 class TransformersPolicy:
-    """A local causal LM through transformers: chat template, left-padded batches, greedy by default.
+    """A local causal LM through transformers: the one local generation backend (rollouts and step evaluation).
 
-    On a GPU (``device="auto"``) the weights load in bf16. With ``batch_size`` above 1 the
-    prompts are left-padded together, and in bf16 padding can flip a near-tie: a batched
-    greedy answer may differ from the unbatched one (seen on an H200 with a random model:
-    3 of 4 identical; in fp32 on CPU all were). Keep ``batch_size=1`` for exact greedy answers.
+    Chat template, batches of similar prompt length (left-padded; answers come back in the order
+    asked), neutral decoding (greedy, or pure temperature sampling: the model's own sampling
+    defaults never apply), and with ``stop_malformed`` (a scaffold) a row stops as soon as its text
+    can no longer parse as one of its tool calls. On a GPU (``device="auto"``) the weights load in
+    bf16. In bf16 padding can flip a near-tie: a batched greedy answer may differ from the unbatched
+    one (seen on an H200 with a random model: 3 of 4 identical; in fp32 on CPU all were). Keep
+    ``batch_size=1`` for exact greedy answers.
     """
 
     thread_safe = False
 
     def __init__(self, model: str, generation: GenerationConfig | None = None, *, name: str | None = None,
-                 device: str = "auto", dtype: str = "auto", batch_size: int = 1):
+                 device: str = "auto", dtype: str = "auto", batch_size: int = 1, stop_malformed: Any = None):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         self.name = name or str(model)
         self.generation = generation or GenerationConfig()
         self.batch_size = batch_size
+        self.stop_malformed = stop_malformed
         self.device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
         if dtype == "auto":
             torch_dtype = torch.bfloat16 if self.device.startswith("cuda") else torch.float32
@@ -109,13 +115,23 @@ class TransformersPolicy:
             raise PolicyError(f"model {model!r} has no chat template (the rollout prompts are chat conversations)")
         self.context_length = getattr(self.model.config, "max_position_embeddings", None)
 
-    def generate(self, conversations: Sequence[Conversation]) -> list[str]:
+    def generate(self, conversations: Sequence[Conversation], progress: str | None = None) -> list[str]:
+        """One completion per conversation, in their order; `progress` names a progress bar (None: no bar)."""
         import torch
+        from transformers import StoppingCriteriaList
 
-        outputs: list[str] = []
-        for batch in _batches(list(conversations), self.batch_size):
-            texts = [self.tokenizer.apply_chat_template(c, add_generation_prompt=True, tokenize=False) for c in batch]
-            encoded = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
+        from ..generation import StopWhenMalformed, neutral_generation  # noqa: PLC0415 - pulls torch, transformers
+
+        texts = [self.tokenizer.apply_chat_template(c, add_generation_prompt=True, tokenize=False) for c in conversations]
+        lengths = [len(ids) for ids in self.tokenizer(texts, add_special_tokens=False)["input_ids"]]
+        sample = self.generation.temperature > 0
+        if sample and self.generation.seed is not None:
+            torch.manual_seed(self.generation.seed)
+        completions: dict[int, str] = {}
+        bar = tqdm(total=len(texts), desc=progress, disable=progress is None)
+        for batch in _batches(sorted(range(len(texts)), key=lengths.__getitem__), self.batch_size):
+            encoded = self.tokenizer([texts[i] for i in batch], return_tensors="pt", padding=True,
+                                     add_special_tokens=False).to(self.device)
             prompt_length = encoded["input_ids"].shape[1]
             max_new = self.generation.max_new_tokens
             if self.context_length:
@@ -123,19 +139,16 @@ class TransformersPolicy:
                     raise ContextLengthError(f"prompt of {prompt_length} tokens does not fit the context of "
                                              f"{self.context_length} tokens of {self.name}")
                 max_new = min(max_new, self.context_length - prompt_length)
-            sample = self.generation.temperature > 0
-            kwargs: dict[str, Any] = {"max_new_tokens": max_new, "do_sample": sample,
-                                      "pad_token_id": self.tokenizer.pad_token_id}
-            if sample:
-                kwargs.update(temperature=self.generation.temperature, top_p=self.generation.top_p)
-                if self.generation.seed is not None:
-                    torch.manual_seed(self.generation.seed)
-            else:
-                kwargs.update(temperature=None, top_p=None, top_k=None)
+            decoding = neutral_generation(self.tokenizer, max_new, self.generation.temperature if sample else None,
+                                          top_p=self.generation.top_p)
+            stop = StoppingCriteriaList([StopWhenMalformed(self.tokenizer, prompt_length, self.stop_malformed)]
+                                        if self.stop_malformed is not None else [])
             with torch.no_grad():
-                ids = self.model.generate(**encoded, **kwargs)
-            outputs += self.tokenizer.batch_decode(ids[:, prompt_length:], skip_special_tokens=True)
-        return outputs
+                ids = self.model.generate(**encoded, generation_config=decoding, stopping_criteria=stop)
+            completions.update(zip(batch, self.tokenizer.batch_decode(ids[:, prompt_length:], skip_special_tokens=True)))
+            bar.update(len(batch))
+        bar.close()
+        return [completions[i] for i in range(len(texts))]
 
     def close(self) -> None:
         pass

@@ -33,7 +33,7 @@ from trl import GRPOTrainer  # noqa: TID253 - a training module: only the heavy 
 from trl.trainer.utils import pad  # noqa: TID253 - a training module: only the heavy paths import it
 
 from ..scaffold import Scaffold
-from .generation import StopWhenMalformed
+from ..generation import StopWhenMalformed
 
 logger = logging.getLogger(__name__)
 

@@ -14,15 +14,13 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Sequence
 
-from tqdm import tqdm
-
 from ..models import resolve_model
 from ..rewards import DEFAULT_METRIC, score_action
+from ..rollout.policies import GenerationConfig, TransformersPolicy
 from ..scaffold import load_scaffold
 from ..steps import StepConfig
 from ..trajectory.model import Trajectory
 from .data import load_data, select_split, step_rows
-from .generation import StopWhenMalformed, neutral_generation
 
 
 def _summary(records: list[dict[str, Any]]) -> dict[str, Any]:
@@ -48,41 +46,6 @@ def _device_and_dtype(dtype: str = "auto"):
     if device == "cuda":
         return device, (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16)
     return device, torch.float32
-
-
-def batch_order(prompt_lengths: Sequence[int], expected_lengths: Sequence[int] | None = None) -> list[int]:
-    """The order in which steps are batched: by prompt length (less padding), or first by an
-    expected completion length when one is given (benchmarks/bench_decode.py compares the two).
-
-    Batching by the expert's completion length was measured no faster (88.1 s against 85.2 s on
-    the 42 validation steps with the demo's SFT model) and, through bf16 padding, changed 10 of 42
-    greedy completions, so `score steps` batches by prompt length. Records keep data order.
-    """
-    expected = expected_lengths or [0] * len(prompt_lengths)
-    return sorted(range(len(prompt_lengths)), key=lambda i: (expected[i], prompt_lengths[i]))
-
-
-def _generate(model, tokenizer, texts: list[str], generation, batch_size: int, scaffold, progress: str | None,
-              expected_lengths: Sequence[int] | None = None) -> list[str]:
-    """Completions of `texts` in data order, generated in batches of similar length (see `batch_order`)."""
-    import torch
-    from transformers import StoppingCriteriaList
-
-    lengths = [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
-    order = batch_order(lengths, expected_lengths)
-    completions: dict[int, str] = {}
-    bar = tqdm(total=len(texts), desc=progress, disable=progress is None)
-    for i in range(0, len(order), batch_size):
-        batch = order[i:i + batch_size]
-        inputs = tokenizer([texts[j] for j in batch], return_tensors="pt", padding=True, add_special_tokens=False)
-        inputs = inputs.to(model.device)
-        stop = StoppingCriteriaList([StopWhenMalformed(tokenizer, inputs["input_ids"].shape[1], scaffold)])
-        with torch.no_grad():
-            output = model.generate(**inputs, generation_config=generation, stopping_criteria=stop)
-        completions.update(zip(batch, tokenizer.batch_decode(output[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)))
-        bar.update(len(batch))
-    bar.close()
-    return [completions[i] for i in range(len(texts))]
 
 
 def _score(row: dict[str, Any], completion: str, scaffold, metric: str) -> dict[str, Any]:
@@ -127,8 +90,9 @@ def evaluate_steps(
     `split` picks the trajectories (heldout, validation, train or all; `heldout_fraction`,
     `validation_fraction` and `split_seed` must be the values training used). `limit` caps the number of steps (first N, in data
     order). `predictions_path` also writes one JSON line per step (completion, reward, ...).
-    Steps are generated in batches of similar prompt length (less padding); records keep data
-    order. Decoding is greedy whatever the model's generation_config says (no top-k/top-p,
+    Generation is the one local backend's (:class:`srl_swe.rollout.policies.TransformersPolicy`):
+    batches of similar prompt length, records in data order, a row stopped once it can no longer
+    parse; decoding is greedy whatever the model's generation_config says (no top-k/top-p,
     no repetition penalty). `dtype`: `auto` (fp32 on CPU, bf16 on GPU) or a torch dtype name.
     `sample_temperature` also scores one pure sample per step at that temperature (what
     training sees; no top-k/top-p) as `sampled_*` keys.
@@ -139,9 +103,6 @@ def evaluate_steps(
     `per_tool` (keyed by the expert's tool), and `expert_over_budget`: how many expert
     completions are longer than `max_new_tokens` (steps where even a copy would be cut and fail).
     """
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     step_config = step_config or StepConfig()
     trajectories = load_data(data)
     trajectories = select_split(trajectories, split, heldout_fraction, split_seed, validation_fraction)
@@ -152,22 +113,17 @@ def evaluate_steps(
 
     device, torch_dtype = _device_and_dtype(dtype)
     model_path = resolve_model(str(model_path))
-    tokenizer = AutoTokenizer.from_pretrained(model_path, padding_side="left")
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch_dtype).to(device).eval()
-    greedy = neutral_generation(tokenizer, max_new_tokens)
-
-    texts = [tokenizer.apply_chat_template(r["prompt"], tokenize=False, add_generation_prompt=True) for r in rows]
-    expert_lengths = [len(ids) for ids in tokenizer([r["expert_completion"] for r in rows], add_special_tokens=False)["input_ids"]]
+    policy = TransformersPolicy(model_path, GenerationConfig(max_new_tokens=max_new_tokens), device=device,
+                                dtype=str(torch_dtype).removeprefix("torch."), batch_size=batch_size, stop_malformed=scaffold)
+    conversations = [r["prompt"] for r in rows]
+    expert_lengths = [len(ids) for ids in policy.tokenizer([r["expert_completion"] for r in rows], add_special_tokens=False)["input_ids"]]
     start = time.time()
-    completions = _generate(model, tokenizer, texts, greedy, batch_size, scaffold, "score steps" if progress else None)
+    completions = policy.generate(conversations, "score steps" if progress else None)
     records = [_score(row, completion, scaffold, metric) for row, completion in zip(rows, completions)]
     sampled: dict[str, Any] = {}
     if sample_temperature is not None:
-        torch.manual_seed(split_seed)
-        sampling = neutral_generation(tokenizer, max_new_tokens, sample_temperature)
-        samples = _generate(model, tokenizer, texts, sampling, batch_size, scaffold, "sampled steps" if progress else None)
+        policy.generation = GenerationConfig(max_new_tokens=max_new_tokens, temperature=sample_temperature, seed=split_seed)
+        samples = policy.generate(conversations, "sampled steps" if progress else None)
         summary = _summary([_score(row, completion, scaffold, metric) for row, completion in zip(rows, samples)])
         sampled = {"sample_temperature": sample_temperature, **{f"sampled_{k}": v for k, v in summary.items() if k != "count"}}
 

@@ -20,7 +20,7 @@ from ..models import resolve_model
 from ..scaffold import load_scaffold
 from ..distributed import cuda_available
 from .configs import RLVRRunConfig
-from .generation import neutral_generation
+from ..generation import neutral_generation
 from .run_dir import MetricsCallback, RunDir
 from .srl import latest_checkpoint
 

@@ -1,24 +1,25 @@
 """How srl-swe samples a policy: neutral decoding settings, and stopping outputs already scored -1.
 
-Shared by step evaluation and SRL rollouts, so both decode under the same rules.
+Shared by step evaluation, SRL and RLVR rollouts and the transformers rollout policy, so all decode
+under the same rules.
 """
 from __future__ import annotations
 
-import torch  # noqa: TID253 - a training module: only the heavy paths import it
-from transformers import GenerationConfig, StoppingCriteria  # noqa: TID253 - a training module: only the heavy paths import it
+import torch  # noqa: TID253 - only the paths that generate import this module
+from transformers import GenerationConfig, StoppingCriteria  # noqa: TID253 - only the paths that generate import this module
 
-from ..actions import can_still_parse
-from ..scaffold import Scaffold, load_scaffold
+from .actions import can_still_parse
+from .scaffold import Scaffold, load_scaffold
 
 
-def neutral_generation(tokenizer, max_new_tokens: int, temperature: float | None = None) -> GenerationConfig:
+def neutral_generation(tokenizer, max_new_tokens: int, temperature: float | None = None, top_p: float = 1.0) -> GenerationConfig:
     """Greedy (temperature None) or pure temperature sampling, every other knob set to neutral explicitly.
 
     Explicit because generate() fills each unset field from the model's own generation_config
     (Qwen's says top-k 20, top-p 0.8, repetition penalty 1.05): samples would be off-policy.
     """
     sampling = {"do_sample": False} if temperature is None else {"do_sample": True, "temperature": temperature, "top_k": 0,
-                                                                 "top_p": 1.0, "min_p": None}
+                                                                 "top_p": top_p, "min_p": None}
     return GenerationConfig(max_new_tokens=max_new_tokens, num_beams=1, repetition_penalty=1.0, no_repeat_ngram_size=0,
                             pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id, **sampling)
 
