@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from srl_swe import cli, cli_options
+from srl_swe import cli
+from srl_swe.cli import options as cli_options
 from srl_swe.errors import InvalidRecordError, SRLSweError
 from srl_swe.images import bug_patch_of, env_context, task_image_tag
 from srl_swe.registry import (

@@ -15,7 +15,7 @@ from helpers import read_jsonl
 
 from srl_swe.evaluation.grader import grade_patch
 from srl_swe.rollout import MODES, GenerationConfig, OraclePolicy, RolloutConfig, TransformersPolicy, run_rollout
-from srl_swe.rollout.cli import register
+from srl_swe.cli.rollout import register
 
 pytestmark = pytest.mark.docker
 

@@ -13,7 +13,7 @@ import pytest
 
 from srl_swe.errors import SRLSweError
 from srl_swe.rollout import OraclePolicy, PolicyError, RolloutConfig, done_ids, run_rollout, select_rows
-from srl_swe.rollout.cli import register
+from srl_swe.cli.rollout import register
 from srl_swe.rollout.policies import GenerationConfig, PolicyConfig
 
 from helpers import git, make_local_tasks, read_jsonl

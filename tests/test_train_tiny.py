@@ -208,7 +208,7 @@ def test_trainer_args_reach_trls_config_and_override_ours(tiny, tmp_path):
 
 
 def test_train_sft_flags_default_to_the_config_defaults():
-    from srl_swe.train.cli import register
+    from srl_swe.cli.train import register
     from srl_swe.train.configs import SFTRunConfig
 
     parser = argparse.ArgumentParser(prog="srl-swe")
@@ -303,7 +303,7 @@ def test_evaluate_steps_on_the_tiny_model(tiny, trajectories, tmp_path):
 
 
 def test_cli_eval_steps_writes_reports(tiny, tmp_path, capsys):
-    from srl_swe.train.cli import register
+    from srl_swe.cli.train import register
 
     parser = argparse.ArgumentParser(prog="srl-swe")
     train_group = register(parser.add_subparsers(dest="command", required=True))

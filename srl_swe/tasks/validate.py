@@ -31,7 +31,6 @@ stay under ``<work_dir>/logs/run_evaluation``. ``ok`` is false on any mismatch.
 """
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import os
@@ -44,7 +43,6 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from .. import images
-from ..cli_options import add_instance_ids_option, instance_ids
 from ..errors import SRLSweError
 from ..harness import run_harness
 from ..registry import load_env, read_tasks
@@ -332,22 +330,3 @@ def validate_env(name: str, *, workers: int = 2, instance_ids: Iterable[str] | N
     report.seconds = time.monotonic() - t0
     (out / "summary.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
     return report
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m srl_swe.tasks.validate NAME [--workers N] [--instance-id ID ...]``: exit 1 on any mismatch."""
-
-    parser = argparse.ArgumentParser(prog="python -m srl_swe.tasks.validate", description=main.__doc__)
-    parser.add_argument("name", help="registered env (envs/NAME.yaml)")
-    parser.add_argument("--workers", type=int, default=2, help="harness workers")
-    add_instance_ids_option(parser, "only these tasks")
-    parser.add_argument("--mode", action="append", choices=MODES, dest="modes", help="default: all three")
-    args = parser.parse_args(argv)
-    report = validate_env(args.name, workers=args.workers, instance_ids=instance_ids(args.instance_ids),
-                          modes=args.modes or MODES, progress=lambda msg: print(msg, file=sys.stderr, flush=True))
-    print(json.dumps(report.to_dict(), indent=2))
-    return 0 if report.ok else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

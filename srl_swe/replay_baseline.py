@@ -13,8 +13,8 @@ from .rewards import DEFAULT_METRIC
 
 
 @dataclass
-class DemoConfig:
-    """What the replay demo runs."""
+class ReplayConfig:
+    """What `srl-swe replay` runs."""
 
     data: str | None = None
     """Trajectory file or dataset name (None = the embedded default)."""
@@ -26,7 +26,7 @@ class DemoConfig:
     """Context policy of the step prompts."""
 
 
-def run_replay_demo(config: DemoConfig, console: Console | None = None) -> list[dict]:
+def run_replay(config: ReplayConfig, console: Console | None = None) -> list[dict]:
     """Walk every trajectory with the chosen policy; print and return one row per step."""
     console = console or Console(width=max(Console().width, 110))
     policy = BASELINES[config.policy]

@@ -20,12 +20,12 @@ import json
 import sys
 from pathlib import Path
 
-from ..cli_options import add_instance_ids_option, add_instances_option, instance_ids
 from ..errors import SRLSweError
-from .convert import convert_file, load_instances, write_rows
-from .engine import ENGINES, EvaluationConfig, evaluate
-from .regrade import regrade
-from .report import collect, write_report
+from ..evaluation.convert import convert_file, load_instances, write_rows
+from ..evaluation.engine import ENGINES, EvaluationConfig, evaluate
+from ..evaluation.regrade import regrade
+from ..evaluation.report import collect, write_report
+from .options import add_instance_ids_option, add_instances_option, instance_ids
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:

@@ -11,20 +11,20 @@ import json
 import sys
 from pathlib import Path
 
-from ..cli_options import add_env_option, add_instances_option
 from ..models import DEFAULT_MODEL
 from ..rewards import DEFAULT_METRIC, METRICS
 from ..steps import StepConfig
-from . import pipeline  # the module, not its names: tests replace pipeline.run_pipeline
-from .config_io import build_config, load_yaml, parse_overrides
-from .configs import RLVRRunConfig, SFTRunConfig, SRLRunConfig
-from .data import SPLITS
+from ..train import pipeline  # the module, not its names: tests replace pipeline.run_pipeline
+from ..train.config_io import build_config, load_yaml, parse_overrides
+from ..train.configs import RLVRRunConfig, SFTRunConfig, SRLRunConfig
+from ..train.data import SPLITS
+from .options import add_env_option, add_instances_option
 
 MODEL_HELP = f"registered model name (`srl-swe models list`), Hugging Face id or local path (default: {DEFAULT_MODEL})"
 
 
 def cmd_train_sft(args: argparse.Namespace) -> None:
-    from .sft import train_sft  # noqa: PLC0415 - pulls transformers, torch
+    from ..train.sft import train_sft  # noqa: PLC0415 - pulls transformers, torch
 
     config = SFTRunConfig(
         model=args.model, data=args.data, output_dir=args.output_dir, max_steps=args.max_steps,
@@ -40,7 +40,7 @@ def cmd_train_sft(args: argparse.Namespace) -> None:
 
 
 def cmd_eval_steps(args: argparse.Namespace) -> None:
-    from .evaluate_steps import evaluate_steps, to_markdown  # noqa: PLC0415 - pulls transformers, torch
+    from ..train.evaluate_steps import evaluate_steps, to_markdown  # noqa: PLC0415 - pulls transformers, torch
 
     out = Path(args.out) if args.out else None
     report = evaluate_steps(
@@ -65,7 +65,7 @@ def cmd_eval_steps(args: argparse.Namespace) -> None:
 
 
 def cmd_train_srl(args: argparse.Namespace) -> None:
-    from .srl import train_srl  # noqa: PLC0415 - pulls transformers, torch
+    from ..train.srl import train_srl  # noqa: PLC0415 - pulls transformers, torch
 
     flags = {"model": args.model, "data": args.data, "output_dir": args.output_dir, "max_steps": args.max_steps,
              "metric": args.metric, "lora_r": args.lora_r, "resume": args.resume or None,
@@ -77,7 +77,7 @@ def cmd_train_srl(args: argparse.Namespace) -> None:
 
 
 def cmd_train_rlvr(args: argparse.Namespace) -> None:
-    from .rlvr import train_rlvr  # noqa: PLC0415 - pulls transformers, torch
+    from ..train.rlvr import train_rlvr  # noqa: PLC0415 - pulls transformers, torch
 
     flags = {"model": args.model, "envs": (args.env or []) + args.env_names or None, "tasks": args.instances,
              "output_dir": args.output_dir,
@@ -233,3 +233,18 @@ def register(subparsers) -> argparse._SubParsersAction:
     add_pipeline_parser(train_sub)
     add_eval_steps_parser(add_eval_group(subparsers))
     return train_sub
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    args.stages, args.data = None, None  # the stages and data come from the demo config
+    cmd_train_pipeline(args)
+
+
+def register_demo(sub: argparse._SubParsersAction) -> None:
+    """Add `demo` (the shipped `demo` pipeline) to the top-level subparsers."""
+    demo = sub.add_parser("demo", help="the main job on the embedded data: the default model, SFT warm-up, then SRL (shipped config 'demo')")
+    demo.add_argument("--config", default="demo", help="a shipped config name (srl_swe/resources/configs) or a YAML path")
+    demo.add_argument("--model", default=None, help="a registered model name, Hugging Face id or local path instead of the config's model")
+    demo.add_argument("--output-dir", default=None, help="run dir instead of the config's (runs/demo)")
+    demo.add_argument("--set", nargs="*", metavar="[STAGE.]KEY=VALUE", help="override the demo config, as `train pipeline --set`, e.g. sft.max_steps=20")
+    demo.set_defaults(func=cmd_demo)

@@ -17,13 +17,13 @@ import argparse
 import json
 import sys
 
-from ..cli_options import add_env_option, add_instance_ids_option, add_instances_option, instance_ids
 from ..errors import SRLSweError
 from ..evaluation.convert import load_task_rows
 from ..models import DEFAULT_MODEL
-from .modes import MODES, RolloutConfig
-from .policies import BACKENDS, GenerationConfig, PolicyConfig, make_policy
-from .runner import run_rollout, select_rows
+from ..rollout.modes import MODES, RolloutConfig
+from ..rollout.policies import BACKENDS, GenerationConfig, PolicyConfig, make_policy
+from ..rollout.runner import run_rollout, select_rows
+from .options import add_env_option, add_instance_ids_option, add_instances_option, instance_ids
 
 
 def cmd_rollout(args: argparse.Namespace) -> None:

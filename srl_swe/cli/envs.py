@@ -1,14 +1,15 @@
-"""`srl-swe images …` and `srl-swe envs add|build|validate`: repository environments from the CLI.
+"""`srl-swe envs …` and `srl-swe images …`: repository environments from the CLI.
 
 ::
 
     srl-swe images build [--env NAME ...] [--tasks] [--rebuild] [--jobs N] [--no-base] [--json]
     srl-swe images list [--json]
+    srl-swe envs list [--json]
     srl-swe envs add NAME --pypi NAME==VERSION [--test-command CMD] [--install CMD ...] [--build]
     srl-swe envs build NAME [NAME ...] [--tasks] [--rebuild]
-    srl-swe envs validate NAME [--workers N]
+    srl-swe envs validate NAME [--workers N] [--instance-ids ID ...] [--mode M ...] [--json]
 
-:func:`register` is called by :func:`srl_swe.cli.build_parser`.
+:func:`register_list` is called by :func:`srl_swe.cli.build_parser`.
 """
 from __future__ import annotations
 
@@ -17,11 +18,13 @@ import json
 import sys
 from typing import Any
 
-from .cli_options import add_env_option, add_instance_ids_option, instance_ids
-from .errors import SRLSweError
-from .images import LABEL_ENV, LABEL_TASK, build_images, docker_client, env_image_status
-from .registry import EnvSpec, Registry, list_envs, load_env, load_spec_file, parse_env
-from .tasks.validate import validate_env
+from gymnasium.envs.registration import registry as gym_registry
+
+from ..errors import SRLSweError
+from ..images import LABEL_ENV, LABEL_TASK, build_images, docker_client, env_image_status
+from ..registry import EnvSpec, Registry, list_envs, load_env, load_spec_file, parse_env
+from ..tasks.validate import MODES, validate_env
+from .options import add_env_option, add_instance_ids_option, instance_ids
 
 DEFAULT_PYTEST = "pytest==8.4.2"
 """The pytest pinned by the specs `envs add` writes (and by the shipped envs)."""
@@ -192,7 +195,7 @@ def cmd_envs_build(args: argparse.Namespace) -> None:
 
 def cmd_envs_validate(args: argparse.Namespace) -> None:
     spec = load_env(args.name)  # a clear error for an unknown env before anything else
-    report = validate_env(spec.name, workers=args.workers, instance_ids=instance_ids(args.instance_ids),
+    report = validate_env(spec.name, workers=args.workers, instance_ids=instance_ids(args.instance_ids), modes=args.modes or MODES,
                           progress=lambda line: print(line, file=sys.stderr, flush=True))
     if args.json:
         print(json.dumps(report.to_dict(), indent=2, default=str))
@@ -210,7 +213,7 @@ def cmd_envs_validate(args: argparse.Namespace) -> None:
 
 
 def register_envs(envs_subparsers) -> None:
-    """Add `add`, `build` and `validate` to the `envs` command group (`list` is in srl_swe.cli)."""
+    """Add `add`, `build` and `validate` to the `envs` command group."""
     add = envs_subparsers.add_parser("add", help="register a repository environment (writes envs/NAME.yaml)")
     add.add_argument("name", help="env name (lower case; names the images srl-swe/env.NAME)")
     src = add.add_argument_group("source (exactly one)")
@@ -248,11 +251,28 @@ def register_envs(envs_subparsers) -> None:
     validate.add_argument("--json", action="store_true", help="print the validation report as JSON")
     validate.add_argument("--workers", type=int, default=2, help="harness workers (default 2)")
     add_instance_ids_option(validate, "only these tasks")
+    validate.add_argument("--mode", action="append", choices=MODES, dest="modes",
+                          help="gold, empty or no-patch (repeatable; default: all three)")
     validate.set_defaults(func=cmd_envs_validate)
 
 
-def register(subparsers, envs_subparsers=None) -> None:
-    """Add the `images` group and, given the `envs` group's subparsers, `envs add|build|validate`."""
-    register_images(subparsers)
-    if envs_subparsers is not None:
-        register_envs(envs_subparsers)
+def cmd_envs_list(args: argparse.Namespace) -> None:
+    envs = [{"id": env_id, "kind": "gymnasium", "entry_point": str(spec.entry_point)}
+            for env_id, spec in sorted(gym_registry.items()) if env_id.startswith("srl_swe/")]
+    repositories = repository_envs()
+    if args.json:
+        print(json.dumps({"gymnasium": envs, "repositories": repositories}, indent=2))
+        return
+    for env in envs:
+        print(f"{env['id']:24} {env['entry_point']}")
+    print_repository_envs(repositories)
+
+
+def register_list(sub: argparse._SubParsersAction) -> None:
+    """Add the `envs` group (`list`, `add`, `build`, `validate`) and the `images` group."""
+    envs = sub.add_parser("envs", help="registered environments").add_subparsers(dest="envs_command", required=True)
+    envs_list = envs.add_parser("list", help="list environments")
+    envs_list.add_argument("--json", action="store_true", help="print the list as JSON")
+    envs_list.set_defaults(func=cmd_envs_list)
+    register_envs(envs)
+    register_images(sub)

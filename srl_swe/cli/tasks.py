@@ -16,8 +16,8 @@ import json
 import sys
 
 from ..errors import SRLSweError
-from .mutations import MUTATION_KINDS
-from .synthesize import SynthesisConfig, restate_tasks, synthesize_tasks
+from ..tasks.mutations import MUTATION_KINDS
+from ..tasks.synthesize import SynthesisConfig, restate_tasks, synthesize_tasks
 
 
 def cmd_tasks_synthesize(args: argparse.Namespace) -> None:

@@ -1,0 +1,42 @@
+"""`srl-swe` command line: one thin module per command group in this package, this one joins them.
+
+JSON outputs (`--json`) are stable: keys are only ever added, never renamed or removed.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..errors import SRLSweError
+from . import data, envs, evaluate, models, replay, rollout, tasks, train, trajectories
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="srl-swe", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    data.register(sub)
+    envs.register_list(sub)  # `envs list`, `envs add|build|validate` and `images …`
+    trajectories.register(sub)
+    train.register(sub)  # `train sft|srl|rlvr|pipeline`, `score steps`
+    train.register_demo(sub)
+    tasks.register(sub)  # `tasks synthesize|restate`
+    evaluate.register(sub)  # `evaluate [regrade|convert]`, `report`
+    rollout.register(sub)
+    models.register(sub)
+    replay.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except SRLSweError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
