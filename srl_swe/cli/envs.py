@@ -69,7 +69,8 @@ def _specs(names: list[str] | None):
 
 
 def cmd_images_build(args: argparse.Namespace) -> None:
-    specs = _specs(args.env)
+    """`images build [--env NAME …]` and `envs build NAME …`: one build, the envs named either way."""
+    specs = _specs(getattr(args, "names", None) or args.env)
     if not specs:
         raise SRLSweError("no repository environments registered (envs/*.yaml); add one with `srl-swe envs add`")
     results, errors = build_images(specs, tasks=args.tasks, rebuild=args.rebuild, base=not args.no_base,
@@ -95,6 +96,15 @@ def cmd_images_list(args: argparse.Namespace) -> None:
             print(f"{row['image']:48} {row['size_mb']:>8.1f} MB  {row['created'][:19]}")
 
 
+def add_build_options(build: argparse.ArgumentParser) -> None:
+    """The options of `images build` and `envs build` (the same job, named by flag or by argument)."""
+    build.add_argument("--tasks", action="store_true", help="also build the task images of each env")
+    build.add_argument("--rebuild", action="store_true", help="ignore the layer cache (docker build --no-cache)")
+    build.add_argument("--jobs", type=int, default=1, help="task images built at once (default 1)")
+    build.add_argument("--no-base", action="store_true", help="do not run srl_swe/resources/scripts/ensure_docker.sh first")
+    build.add_argument("--json", action="store_true", help="print {images: [...], errors: [...]} as JSON")
+
+
 def register_images(subparsers) -> None:
     """Add the `images` command group to the top-level subparsers."""
     images = subparsers.add_parser("images", help="build the Docker images of repository environments and tasks")
@@ -105,11 +115,7 @@ def register_images(subparsers) -> None:
                                        "runs at build time), then with --tasks one srl-swe/task.NAME:SUFFIX per row "
                                        "of envs/tasks/NAME.jsonl (docker/task/Dockerfile). Logs: .cache/docker-logs/.")
     add_env_option(build, "only these envs (repeatable; default: all)")
-    build.add_argument("--tasks", action="store_true", help="also build the task images of each env")
-    build.add_argument("--rebuild", action="store_true", help="ignore the layer cache (docker build --no-cache)")
-    build.add_argument("--jobs", type=int, default=1, help="task images built at once (default 1)")
-    build.add_argument("--no-base", action="store_true", help="do not run srl_swe/resources/scripts/ensure_docker.sh first")
-    build.add_argument("--json", action="store_true", help="print {images: [...], errors: [...]} as JSON")
+    add_build_options(build)
     build.set_defaults(func=cmd_images_build)
     listing = sub.add_parser("list", help="list the local srl-swe/* images and their sizes")
     listing.add_argument("--json", action="store_true", help="print the list as JSON")
@@ -187,12 +193,6 @@ def cmd_envs_add(args: argparse.Namespace) -> None:
         _print_results(results, errors, False)
 
 
-def cmd_envs_build(args: argparse.Namespace) -> None:
-    results, errors = build_images(_specs(args.names), tasks=args.tasks, rebuild=args.rebuild, base=not args.no_base,
-                                   jobs=args.jobs, progress=_progress(args))
-    _print_results(results, errors, args.json)
-
-
 def cmd_envs_validate(args: argparse.Namespace) -> None:
     spec = load_env(args.name)  # a clear error for an unknown env before anything else
     report = validate_env(spec.name, workers=args.workers, instance_ids=instance_ids(args.instance_ids), modes=args.modes or MODES,
@@ -239,12 +239,8 @@ def register_envs(envs_subparsers) -> None:
 
     build = envs_subparsers.add_parser("build", help="build env images (same as `images build --env NAME`)")
     build.add_argument("names", nargs="+", metavar="NAME", help="registered envs to build")
-    build.add_argument("--tasks", action="store_true", help="also build the task images")
-    build.add_argument("--rebuild", action="store_true", help="ignore the layer cache")
-    build.add_argument("--jobs", type=int, default=1, help="task images built at once")
-    build.add_argument("--no-base", action="store_true", help="do not run srl_swe/resources/scripts/ensure_docker.sh first")
-    build.add_argument("--json", action="store_true", help="print {images, errors} as JSON")
-    build.set_defaults(func=cmd_envs_build)
+    add_build_options(build)
+    build.set_defaults(func=cmd_images_build, env=None)
 
     validate = envs_subparsers.add_parser("validate", help="run the SWE-bench harness on an env's tasks")
     validate.add_argument("name", help="registered env (envs/NAME.yaml) whose tasks to validate")
