@@ -265,6 +265,16 @@ def test_transformers_policy_stops_a_row_that_can_no_longer_parse(tiny_model):
     assert all(len(s) < len(f) and f.startswith(s) for f, s in zip(long, short))
 
 
+def test_the_token_level_call_continues_exactly_as_generate(local_policy):
+    """RLVR's token-level use of the backend (`continue_tokens`, `of_model`) decodes like `generate`."""
+    live = TransformersPolicy.of_model(local_policy.model, local_policy.tokenizer, local_policy.generation)
+    for conversation in CONVERSATIONS:
+        ids = local_policy.tokenizer.apply_chat_template(conversation, add_generation_prompt=True, tokenize=True,
+                                                         return_dict=False)
+        text = local_policy.tokenizer.decode(live.continue_tokens(ids), skip_special_tokens=True)
+        assert text == local_policy.generate([conversation])[0]
+
+
 def test_transformers_policy_refuses_a_prompt_longer_than_its_context(local_policy):
     long = [{"role": "user", "content": "word " * (local_policy.context_length + 10)}]
     with pytest.raises(ContextLengthError, match="does not fit"):

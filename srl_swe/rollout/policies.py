@@ -104,16 +104,43 @@ class TransformersPolicy:
             torch_dtype = getattr(torch, dtype)
         model = resolve_model(model)  # a registered name (e.g. smollm2-135m) becomes its prepared folder
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(model)
-            self.model = AutoModelForCausalLM.from_pretrained(model, dtype=torch_dtype).to(self.device).eval()
+            tokenizer = AutoTokenizer.from_pretrained(model)
+            loaded = AutoModelForCausalLM.from_pretrained(model, dtype=torch_dtype).to(self.device).eval()
         except OSError as exc:
             raise PolicyError(f"cannot load model {model!r}: {exc}") from None
+        self._use(loaded, tokenizer)
+
+    @classmethod
+    def of_model(cls, model, tokenizer, generation: GenerationConfig, *, name: str = "training policy") -> TransformersPolicy:
+        """The backend over a model already in memory (RLVR's policy as it trains), on that model's device."""
+        policy = cls.__new__(cls)
+        policy.name, policy.generation, policy.batch_size, policy.stop_malformed = name, generation, 1, None
+        policy.device = str(model.device)
+        policy._use(model, tokenizer)
+        return policy
+
+    def _use(self, model, tokenizer) -> None:
+        self.model, self.tokenizer = model, tokenizer
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         if not getattr(self.tokenizer, "chat_template", None):
-            raise PolicyError(f"model {model!r} has no chat template (the rollout prompts are chat conversations)")
+            raise PolicyError(f"model {self.name!r} has no chat template (the rollout prompts are chat conversations)")
         self.context_length = getattr(self.model.config, "max_position_embeddings", None)
+
+    def continue_tokens(self, ids: Sequence[int]) -> list[int]:
+        """The token ids one completion adds after `ids`, decoded as `generate` decodes (for callers that keep
+        exact token bookkeeping, as RLVR does for the tokens it trains on)."""
+        import torch
+
+        from ..generation import neutral_generation  # noqa: PLC0415 - pulls torch, transformers
+
+        sample = self.generation.temperature > 0
+        decoding = neutral_generation(self.tokenizer, self.generation.max_new_tokens,
+                                      self.generation.temperature if sample else None, top_p=self.generation.top_p)
+        with torch.no_grad():
+            output = self.model.generate(torch.tensor([list(ids)], device=self.model.device), generation_config=decoding)
+        return output[0][len(ids):].tolist()
 
     def generate(self, conversations: Sequence[Conversation], progress: str | None = None) -> list[str]:
         """One completion per conversation, in their order; `progress` names a progress bar (None: no bar)."""

@@ -17,10 +17,10 @@ from ..agent.recorder import record_episode
 from ..evaluation.convert import load_task_rows
 from ..gym.live import LiveConfig, SWEEnv, task_messages
 from ..models import resolve_model
+from ..rollout.policies import GenerationConfig, TransformersPolicy
 from ..scaffold import load_scaffold
 from ..distributed import cuda_available
 from .configs import RLVRRunConfig
-from ..generation import neutral_generation
 from .run_dir import MetricsCallback, RunDir
 from .srl import latest_checkpoint
 
@@ -51,14 +51,13 @@ class EpisodeRollout:
 
     def episode(self, prompt: list[dict[str, str]], trainer) -> tuple[list[int], list[int], list[int], dict[str, Any]]:
         """One live episode through the one episode loop (agent.recorder.record_episode), with its token bookkeeping."""
-        import torch
-
         tokenizer = trainer.processing_class
-        model = trainer.accelerator.unwrap_model(trainer.model)
+        policy = TransformersPolicy.of_model(trainer.accelerator.unwrap_model(trainer.model), tokenizer,  # on-policy
+                                             GenerationConfig(max_new_tokens=self.config.max_turn_tokens,
+                                                              temperature=self.config.temperature, seed=None))
         prompt_ids = tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=True, return_dict=False)
         completion: list[int] = []
         mask: list[int] = []
-        sampling = neutral_generation(tokenizer, self.config.max_turn_tokens, self.config.temperature)  # on-policy
         env = SWEEnv(task=self.tasks_by_issue[prompt[-1]["content"]],
                      config=LiveConfig(max_steps=self.config.max_turns, scaffold=self.config.scaffold))
 
@@ -67,9 +66,7 @@ class EpisodeRollout:
             nonlocal completion, mask
             ids = list(prompt_ids)
             while True:
-                with torch.no_grad():
-                    output = model.generate(torch.tensor([ids], device=model.device), generation_config=sampling)
-                turn = output[0][len(ids):].tolist()
+                turn = policy.continue_tokens(ids)
                 ids, completion, mask = ids + turn, completion + turn, mask + [1] * len(turn)
                 yield tokenizer.decode(turn, skip_special_tokens=True)
                 if len(completion) >= self.config.max_completion_length:
