@@ -2,11 +2,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from statistics import mean
 
 import gymnasium as gym
-from rich.console import Console
-from rich.table import Table
 
 from .baselines import BASELINES
 from .rewards import DEFAULT_METRIC
@@ -26,9 +23,8 @@ class ReplayConfig:
     """Context policy of the step prompts."""
 
 
-def run_replay(config: ReplayConfig, console: Console | None = None) -> list[dict]:
-    """Walk every trajectory with the chosen policy; print and return one row per step."""
-    console = console or Console(width=max(Console().width, 110))
+def run_replay(config: ReplayConfig) -> list[dict]:
+    """Walk every trajectory with the chosen policy; return one row per step."""
     policy = BASELINES[config.policy]
     env = gym.make("srl_swe/Replay-v0", dataset=config.data, metric=config.metric, context=config.context)
     rows = []
@@ -42,12 +38,4 @@ def run_replay(config: ReplayConfig, console: Console | None = None) -> list[dic
             rows.append({"trajectory": trajectory_id, "step": info["scored_step_index"], "expert_tool": expert_tool,
                          "policy_tool": policy_tool, "format_ok": info["format_ok"], "reward": reward})
     env.close()
-    table = Table(title=f"Replay of {config.data or 'the embedded trajectories'} — policy {config.policy}, metric {config.metric}")
-    for column in ("trajectory", "step", "expert tool", "policy tool", "format", "reward"):
-        table.add_column(column, justify="right" if column in ("step", "reward") else "left", overflow="fold")
-    for r in rows:
-        table.add_row(r["trajectory"], str(r["step"]), r["expert_tool"], r["policy_tool"], "ok" if r["format_ok"] else "bad", f"{r['reward']:+.3f}")
-    console.print(table)
-    console.print(f"{len(rows)} steps over {len({r['trajectory'] for r in rows})} trajectories; "
-                  f"mean step reward {mean(r['reward'] for r in rows):.3f}")
     return rows

@@ -70,6 +70,13 @@ def test_console_script_runs_the_demo():
     assert "mean step reward 1.000" in result.stdout
 
 
+def test_replay_json_reports_every_step(capsys):
+    code, out, _ = run(capsys, "replay", "--policy", "oracle", "--data", "srl-swe:synthetic", "--json")
+    data = json.loads(out)
+    assert code == 0 and data["trajectories"] == 6 and data["mean_reward"] == 1.0
+    assert len(data["rows"]) == data["steps"] and all(r["format_ok"] and r["reward"] == 1.0 for r in data["rows"])
+
+
 def test_embedded_datasets_have_names(capsys):
     code, out, _ = run(capsys, "data", "stats", "srl-swe:synthetic", "--json")
     assert code == 0 and json.loads(out)["trajectories"] == 6

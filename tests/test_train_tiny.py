@@ -207,6 +207,18 @@ def test_trainer_args_reach_trls_config_and_override_ours(tiny, tmp_path):
     assert config.lr_scheduler_type == "cosine"  # the config itself is not changed
 
 
+def test_train_sft_json_prints_only_the_result(tiny, tmp_path, capsys):
+    from srl_swe.cli.train import register
+
+    parser = argparse.ArgumentParser(prog="srl-swe")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["train", "sft", "--model", str(tiny), "--output-dir", str(tmp_path / "run"), "--max-steps", "1",
+                              "--max-length", "1024", "--json"])
+    args.func(args)
+    result = json.loads(capsys.readouterr().out)  # the trainer's own log lines went to stderr
+    assert Path(result["final_model"]).is_dir() and Path(result["metrics"]).is_file()
+
+
 def test_train_sft_flags_default_to_the_config_defaults():
     from srl_swe.cli.train import register
     from srl_swe.train.configs import SFTRunConfig

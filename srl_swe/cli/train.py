@@ -6,10 +6,13 @@ and returns the `train` group's subparsers so more trainers can be added to it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import sys
 from pathlib import Path
+
+from rich.console import Console
 
 from ..models import DEFAULT_MODEL
 from ..rewards import DEFAULT_METRIC, METRICS
@@ -21,6 +24,19 @@ from ..train.data import SPLITS
 from .options import add_env_option, add_instances_option
 
 MODEL_HELP = f"registered model name (`srl-swe models list`), Hugging Face id or local path (default: {DEFAULT_MODEL})"
+
+
+def _stdout_for(args: argparse.Namespace):
+    """Where a training run's own printing goes: stderr under --json (stdout then holds the JSON alone)."""
+    return contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext()
+
+
+def _report_final(args: argparse.Namespace, final: Path, output_dir: str) -> None:
+    metrics = Path(output_dir) / "metrics.jsonl"
+    if args.json:
+        print(json.dumps({"final_model": str(final), "metrics": str(metrics)}, indent=2))
+    else:
+        print(f"final model: {final}\nmetrics: {metrics}")
 
 
 def cmd_train_sft(args: argparse.Namespace) -> None:
@@ -35,8 +51,9 @@ def cmd_train_sft(args: argparse.Namespace) -> None:
         lora_r=args.lora_r, lora_alpha=args.lora_alpha, save_steps=args.save_steps, resume=args.resume,
         overwrite=args.overwrite, gradient_checkpointing=args.gradient_checkpointing,
     )
-    final = train_sft(config)
-    print(f"final model: {final}\nmetrics: {Path(args.output_dir) / 'metrics.jsonl'}")
+    with _stdout_for(args):  # with --json, stdout carries the result alone
+        final = train_sft(config)
+    _report_final(args, final, args.output_dir)
 
 
 def cmd_eval_steps(args: argparse.Namespace) -> None:
@@ -72,8 +89,9 @@ def cmd_train_srl(args: argparse.Namespace) -> None:
              "dynamic_sampling": False if args.no_dynamic_sampling else None}
     config = build_config(SRLRunConfig, load_yaml(args.config), {k: v for k, v in flags.items() if v is not None},
                           parse_overrides(args.set), origin=args.config or "command line")
-    final = train_srl(config)
-    print(f"final model: {final}\nmetrics: {Path(config.output_dir) / 'metrics.jsonl'}")
+    with _stdout_for(args):  # with --json, stdout carries the result alone
+        final = train_srl(config)
+    _report_final(args, final, config.output_dir)
 
 
 def cmd_train_rlvr(args: argparse.Namespace) -> None:
@@ -84,8 +102,9 @@ def cmd_train_rlvr(args: argparse.Namespace) -> None:
              "max_steps": args.max_steps, "resume": args.resume or None}
     config = build_config(RLVRRunConfig, load_yaml(args.config), {k: v for k, v in flags.items() if v is not None},
                           parse_overrides(args.set), origin=args.config or "command line")
-    final = train_rlvr(config)
-    print(f"final model: {final}\nmetrics: {Path(config.output_dir) / 'metrics.jsonl'}")
+    with _stdout_for(args):  # with --json, stdout carries the result alone
+        final = train_rlvr(config)
+    _report_final(args, final, config.output_dir)
 
 
 def cmd_train_pipeline(args: argparse.Namespace) -> None:
@@ -95,15 +114,22 @@ def cmd_train_pipeline(args: argparse.Namespace) -> None:
     overrides = parse_overrides(args.set)  # stage.key=value, a pipeline field, or key=value shared by every stage
     pipeline_fields = {f.name for f in dataclasses.fields(pipeline.PipelineConfig)}
     own = {k: v for k, v in overrides.items() if k in pipeline_fields}
-    config = build_config(pipeline.PipelineConfig, data, {k: v for k, v in flags.items() if v is not None}, own,
-                          origin=args.config or "command line")
+    stage_options = {stage: dict(options) for stage, options in (data.get("stage_options") or {}).items()}
+    shared = dict(data.get("shared") or {})
     for key, value in overrides.items():
         stage, _, field = key.rpartition(".")
         if stage:
-            config.stage_options.setdefault(stage, {})[field] = value
+            stage_options.setdefault(stage, {})[field] = value
         elif key not in own:
-            config.shared[field] = value
-    pipeline.run_pipeline(config)
+            shared[field] = value
+    config = build_config(pipeline.PipelineConfig, data, {k: v for k, v in flags.items() if v is not None}, own,
+                          {"stage_options": stage_options, "shared": shared}, origin=args.config or "command line")
+    if args.json:  # the stages' output goes to stderr, the result alone to stdout
+        with _stdout_for(args):
+            result = pipeline.run_pipeline(config, console=Console(stderr=True))
+        print(json.dumps(result, indent=2, default=str))
+    else:
+        pipeline.run_pipeline(config)
 
 
 def add_step_options(p: argparse.ArgumentParser) -> None:
@@ -157,6 +183,7 @@ def add_sft_parser(train_sub) -> argparse.ArgumentParser:
     sft.add_argument("--overwrite", action="store_true", help="start over in an --output-dir that has checkpoints")
     sft.add_argument("--gradient-checkpointing", action="store_true", help="recompute activations in the backward pass (less memory, ~30 %% more time)")
     add_step_options(sft)
+    sft.add_argument("--json", action="store_true", help="print the result (final model, metrics; a pipeline's stages) as JSON")
     sft.set_defaults(func=cmd_train_sft)
     return sft
 
@@ -193,6 +220,7 @@ def add_srl_parser(train_sub) -> argparse.ArgumentParser:
     srl.add_argument("--no-dynamic-sampling", action="store_true", help="plain GRPO batches (keep zero-spread groups)")
     srl.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --output-dir")
     srl.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="override any SRLRunConfig field, e.g. --set learning_rate=1e-6")
+    srl.add_argument("--json", action="store_true", help="print the result (final model, metrics; a pipeline's stages) as JSON")
     srl.set_defaults(func=cmd_train_srl)
     return srl
 
@@ -208,6 +236,7 @@ def add_rlvr_parser(train_sub) -> argparse.ArgumentParser:
     rlvr.add_argument("--max-steps", type=int, default=None, help="optimizer updates (default: the config's)")
     rlvr.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --output-dir")
     rlvr.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="override any RLVRRunConfig field, e.g. --set max_turns=20")
+    rlvr.add_argument("--json", action="store_true", help="print the result (final model, metrics; a pipeline's stages) as JSON")
     rlvr.set_defaults(func=cmd_train_rlvr)
     return rlvr
 
@@ -220,6 +249,7 @@ def add_pipeline_parser(train_sub) -> argparse.ArgumentParser:
     pipe.add_argument("--data", default=None, help="trajectory file or dataset name (default: the config's, else the embedded trajectories)")
     pipe.add_argument("--output-dir", default=None, help="run dir: one sub-folder per stage and pipeline.json")
     pipe.add_argument("--set", nargs="*", metavar="[STAGE.]KEY=VALUE", help="STAGE.KEY sets one stage's field; a pipeline field (eval_heldout, model, ...) sets that; any other KEY is shared by every stage. E.g. --set sft.max_steps=50 seed=1 eval_heldout=false")
+    pipe.add_argument("--json", action="store_true", help="print the result (final model, metrics; a pipeline's stages) as JSON")
     pipe.set_defaults(func=cmd_train_pipeline)
     return pipe
 
@@ -247,4 +277,5 @@ def register_demo(sub: argparse._SubParsersAction) -> None:
     demo.add_argument("--model", default=None, help="a registered model name, Hugging Face id or local path instead of the config's model")
     demo.add_argument("--output-dir", default=None, help="run dir instead of the config's (runs/demo)")
     demo.add_argument("--set", nargs="*", metavar="[STAGE.]KEY=VALUE", help="override the demo config, as `train pipeline --set`, e.g. sft.max_steps=20")
+    demo.add_argument("--json", action="store_true", help="print the result (final model, metrics; a pipeline's stages) as JSON")
     demo.set_defaults(func=cmd_demo)
