@@ -45,6 +45,10 @@ def test_convert_then_steps(capsys, tmp_path, shared_data):
     rows = [json.loads(line) for line in steps_out.read_text().splitlines()]
     assert len(rows) == sum(len(t.actions) for t in load_trajectories(out).trajectories)
     assert {"trajectory_id", "step_index", "tool_name", "prompt", "expert_action"} <= set(rows[0])
+    code, out, _ = run(capsys, "data", "steps", str(out), "--out", str(steps_out), "--context", "full", "--json")
+    assert code == 0 and json.loads(out)["steps"] == len(rows)
+    code, out, _ = run(capsys, "data", "convert", str(src), "--out", str(tmp_path / "again.jsonl"), "--json")
+    assert code == 0 and json.loads(out)["trajectories"] == len(load_trajectories(src).trajectories)
 
 
 def test_bad_input_names_file_record_and_field(capsys, tmp_path):

@@ -60,6 +60,10 @@ def cmd_data_stats(args: argparse.Namespace) -> None:
 def cmd_data_convert(args: argparse.Namespace) -> None:
     result = _load(args)
     write_jsonl(result.trajectories, args.out)
+    if args.json:
+        print(json.dumps({"out": str(args.out), "format": result.format, "trajectories": len(result.trajectories),
+                          "invalid": len(result.invalid)}, indent=2))
+        return
     print(f"wrote {len(result.trajectories)} trajectories ({result.format}) to {args.out}")
 
 
@@ -73,6 +77,10 @@ def cmd_data_steps(args: argparse.Namespace) -> None:
         for step in build_steps(result.trajectories, config):
             handle.write(json.dumps(step.to_dict(), ensure_ascii=False) + "\n")
             count += 1
+    if args.json:
+        print(json.dumps({"out": str(out), "steps": count, "trajectories": len(result.trajectories),
+                          "invalid": len(result.invalid)}, indent=2))
+        return
     print(f"wrote {count} step instances from {len(result.trajectories)} trajectories to {out}")
 
 
@@ -93,11 +101,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     convert = data.add_parser("convert", help="write canonical trajectory JSONL")
     add_input(convert)
     convert.add_argument("--out", required=True, help="canonical JSONL file to write")
+    convert.add_argument("--json", action="store_true", help="print {out, format, trajectories, invalid} as JSON")
     convert.set_defaults(func=cmd_data_convert)
 
     steps = data.add_parser("steps", help="write SRL step instances as JSONL")
     add_input(steps)
     steps.add_argument("--out", required=True, help="step instances JSONL file to write")
+    steps.add_argument("--json", action="store_true", help="print {out, steps, trajectories, invalid} as JSON")
     steps.add_argument("--context", default="last:2", help="'full' or 'last:K' (default last:2, as in the paper)")
     steps.add_argument("--max-observation-chars", type=int, default=4000, help="observations longer than this keep head and tail around a marker (0: no limit)")
     steps.add_argument("--scaffold", default="openhands", help="agent scaffold under agents/ or a YAML path")

