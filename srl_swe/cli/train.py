@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import inspect
 import json
 import sys
 from pathlib import Path
@@ -15,15 +16,20 @@ from pathlib import Path
 from rich.console import Console
 
 from ..models import DEFAULT_MODEL
-from ..rewards import DEFAULT_METRIC, METRICS
+from ..rewards import METRICS
 from ..steps import StepConfig
 from ..train import pipeline  # the module, not its names: tests replace pipeline.run_pipeline
 from ..train.config_io import build_config, load_yaml, parse_overrides
 from ..train.configs import RLVRRunConfig, SFTRunConfig, SRLRunConfig
 from ..train.data import SPLITS
+from ..train.evaluate_steps import evaluate_steps, to_markdown
 from .options import add_env_option, add_instances_option
 
 MODEL_HELP = f"registered model name (`srl-swe models list`), Hugging Face id or local path (default: {DEFAULT_MODEL})"
+
+
+EVAL_DEFAULTS = {name: p.default for name, p in inspect.signature(evaluate_steps).parameters.items()}
+"""`score steps`' defaults are evaluate_steps' own."""
 
 
 def _stdout_for(args: argparse.Namespace):
@@ -57,7 +63,6 @@ def cmd_train_sft(args: argparse.Namespace) -> None:
 
 
 def cmd_eval_steps(args: argparse.Namespace) -> None:
-    from ..train.evaluate_steps import evaluate_steps, to_markdown  # noqa: PLC0415 - pulls transformers, torch
 
     out = Path(args.out) if args.out else None
     report = evaluate_steps(
@@ -193,16 +198,16 @@ def add_eval_steps_parser(eval_sub) -> argparse.ArgumentParser:
     steps.add_argument("--model", default=DEFAULT_MODEL, help=MODEL_HELP)
     steps.add_argument("--out", default=None, help="write report.json, report.md and predictions.jsonl here")
     steps.add_argument("--json", action="store_true", help="print the report as JSON")
-    steps.add_argument("--split", default="heldout", choices=SPLITS, help="which trajectories' steps to evaluate")
-    steps.add_argument("--sample-temperature", type=float, default=None,
+    steps.add_argument("--split", default=EVAL_DEFAULTS["split"], choices=SPLITS, help="which trajectories' steps to evaluate")
+    steps.add_argument("--sample-temperature", type=float, default=EVAL_DEFAULTS["sample_temperature"],
                        help="also score one pure sample per step at this temperature (the training distribution)")
-    steps.add_argument("--limit", type=int, default=None, help="evaluate at most N steps")
-    steps.add_argument("--max-new-tokens", type=int, default=256, help="generation budget per step (an action cut by it scores -1)")
-    steps.add_argument("--batch-size", type=int, default=8, help="steps decoded together")
-    steps.add_argument("--dtype", default="auto",
+    steps.add_argument("--limit", type=int, default=EVAL_DEFAULTS["limit"], help="evaluate at most N steps")
+    steps.add_argument("--max-new-tokens", type=int, default=EVAL_DEFAULTS["max_new_tokens"], help="generation budget per step (an action cut by it scores -1)")
+    steps.add_argument("--batch-size", type=int, default=EVAL_DEFAULTS["batch_size"], help="steps decoded together")
+    steps.add_argument("--dtype", default=EVAL_DEFAULTS["dtype"],
                        help="auto (fp32 on the CPU, bf16 on a GPU) or a torch dtype such as bfloat16 (on CPUs with AVX512-BF16: "
                             "prefill ~1.7x faster, decoding as fast)")
-    steps.add_argument("--metric", default=DEFAULT_METRIC, choices=METRICS, help="similarity metric of the reward")
+    steps.add_argument("--metric", default=EVAL_DEFAULTS["metric"], choices=METRICS, help="similarity metric of the reward")
     add_step_options(steps)
     steps.set_defaults(func=cmd_eval_steps)
     return steps
