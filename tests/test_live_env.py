@@ -181,6 +181,20 @@ def test_an_episode_whose_actions_stop_before_finish_is_graded_on_what_it_left(t
     assert episode.reward == 1.0 and episode.trajectory.metadata["resolved"] and episode.info["patch"]
 
 
+def test_tests_the_agent_makes_hang_score_zero_and_are_not_infrastructure(task):
+    """A grading timeout with the agent's patch applied is the agent's doing: reward 0, a valid reward (RLVR trains on it)."""
+    env = SWEEnv(task=task, config=LiveConfig(max_steps=3, grade_timeout=5))
+    try:
+        env.reset()
+        hang = f"cd /testbed && printf 'while True:\\n    pass\\n' >> {BUG.module}"
+        env.step(format_action("Make importing the module hang.", ToolCall("execute_bash", {"command": hang})))
+        _, reward, terminated, _, info = env.step(format_action("Done.", ToolCall("finish", {})))
+    finally:
+        env.close()
+    assert terminated and reward == 0.0 and not info["resolved"]
+    assert info["grade_timed_out"] and info["reward_valid"] and info["infra_error"] is None
+
+
 def test_split_patch_by_file():
     patch = "diff --git a/x.py b/x.py\n--- a/x.py\n+++ b/x.py\n@@ -1 +1 @@\n-a\n+b\ndiff --git a/tests/t.py b/tests/t.py\n+c\n"
     assert [p for p, _ in split_patch(patch)] == ["x.py", "tests/t.py"]

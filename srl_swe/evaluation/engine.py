@@ -313,7 +313,7 @@ def evaluate_instance(row: dict[str, Any], prediction: dict[str, Any], log_dir: 
                                                                   if run.timed_out else ""))
         if run.timed_out:
             note(f"Test timed out after {timeout} seconds.")
-            return outcome("error", grade.infra_error or "")
+            return outcome("error", f"the eval script timed out after {timeout:.0f} s")  # the harness's verdict
         (log_dir / LOG_REPORT).write_text(json.dumps(grade.report, indent=4))
         note(f"Result for {iid}: resolved: {grade.resolved}")
         return outcome("resolved" if grade.resolved else "unresolved")

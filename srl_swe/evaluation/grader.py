@@ -34,7 +34,10 @@ class GradeResult:
     report: dict[str, Any] = field(default_factory=dict)
     """The harness's report for this instance (the content of its report.json)."""
     infra_error: str | None = None
-    """Set when grading itself failed (image missing, daemon error, test timeout): not a verdict on the patch."""
+    """Set when grading itself failed (image missing, daemon error): not a verdict on the patch."""
+    timed_out: bool = False
+    """The eval script outran the grading timeout with the patch applied: unresolved (the patch may make the tests
+    hang), a verdict on the patch, not an infrastructure failure."""
     log: str = ""
 
     def to_dict(self) -> dict[str, Any]:
@@ -85,9 +88,11 @@ def grade_run(row: dict[str, Any], patch: str, *, timeout: float = 1800.0, confi
               spec: Any = None) -> tuple[GradeResult, ContainerRun]:
     """The one grading path: the verdict and the container run it came from (for the harness's log files).
 
-    Not a verdict on the patch (``infra_error`` set): the container could not run, or the eval
-    script outran ``timeout``. The report is the harness's ``get_eval_report`` on the eval
-    script's output alone, as ``run_instance`` reads its test_output.txt.
+    Not a verdict on the patch (``infra_error`` set): the container could not run. An eval script
+    that outruns ``timeout`` with the patch applied is a verdict (unresolved, ``timed_out``): what
+    the agent did can make tests hang, and that never counts as infrastructure. The report is the
+    harness's ``get_eval_report`` on the eval script's output alone, as ``run_instance`` reads its
+    test_output.txt.
     """
     from swebench.harness.constants import APPLY_PATCH_FAIL, APPLY_PATCH_PASS
     from swebench.harness.grading import compute_fail_to_pass, get_eval_report
@@ -108,7 +113,7 @@ def grade_run(row: dict[str, Any], patch: str, *, timeout: float = 1800.0, confi
     result.applied = True
     result.log = f"{APPLY_PATCH_PASS}:\n{run.apply_output}\n" + run.test_output
     if run.timed_out:
-        result.infra_error = f"the eval script timed out after {timeout:.0f} s"
+        result.timed_out = True
         return result, run
     with tempfile.TemporaryDirectory() as tmp:
         log_path = Path(tmp, "test_output.txt")

@@ -36,8 +36,9 @@ class LiveConfig:
     """Tool calls allowed before the episode is truncated (and graded)."""
     command_timeout: float = 120.0
     """Seconds one tool call may run in the sandbox."""
-    grade_timeout: float = 1800.0
-    """Seconds the eval script may run when grading."""
+    grade_timeout: float = 300.0
+    """Seconds the eval script may run when grading; past it the episode is unresolved (reward 0, a valid reward):
+    tests that hang are the agent's doing. Short by default for training; `srl-swe evaluate` keeps the harness's 1800."""
     scaffold: str = DEFAULT_SCAFFOLD
     """Agent scaffold: tools, prompts."""
     sandbox: SandboxConfig = field(default_factory=lambda: SandboxConfig(notes=False))
@@ -177,6 +178,7 @@ class SWEEnv(gym.Env):
             patch=patch, test_files_modified=touched_tests, resolved=grade.resolved, patch_applied=grade.applied,
             fail_to_pass=grade.fail_to_pass, pass_to_pass_regressions=grade.pass_to_pass_regressions,
             infra_error=grade.infra_error, reward_valid=grade.infra_error is None, report=grade.report,
+            grade_timed_out=grade.timed_out,
         )
         return 1.0 if grade.resolved else 0.0
 
