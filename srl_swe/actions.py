@@ -87,13 +87,15 @@ def _parse_json_call(body: str) -> tuple[str, dict[str, Any]]:
         data = json.loads(body)
     except json.JSONDecodeError as exc:
         raise FormatError(f"tool_call is not valid JSON: {exc}") from None
+    except RecursionError:  # a policy can write JSON nested deeper than the parser recurses: malformed, never a crash
+        raise FormatError("tool_call JSON is nested too deeply") from None
     if not isinstance(data, dict) or not isinstance(data.get("name"), str):
         raise FormatError("tool_call JSON needs a string 'name'")
     args = data.get("arguments", {})
     if isinstance(args, str):
         try:
             args = json.loads(args)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             raise FormatError("tool_call 'arguments' is not a JSON object") from None
     if not isinstance(args, dict):
         raise FormatError("tool_call 'arguments' is not a JSON object")

@@ -57,6 +57,10 @@ def test_json_tool_call_form_is_accepted():
         ("<think>x</think><function=execute_bash><parameter=command>ls</parameter><parameter=command>pwd</parameter></function>", "twice"),
         ("<think>x</think><function=execute_bash>junk<parameter=command>ls</parameter></function>", "unexpected text"),
         ("<think>x<think>y</think></think><function=execute_bash><parameter=command>ls</parameter></function>", "think"),
+        # JSON nested deeper than the parser recurses (about 1 KB of brackets): malformed, not a RecursionError
+        ("<think>x</think><tool_call>" + '{"a":' * 2000 + "1" + "}" * 2000 + "</tool_call>", "nested too deeply"),
+        ('<think>x</think><tool_call>{"name": "execute_bash", "arguments": "' + "[" * 3000 + '"}</tool_call>',
+         "not a JSON object"),
     ],
 )
 def test_malformed_outputs_say_why(text, reason):
