@@ -63,7 +63,6 @@ def cmd_train_sft(args: argparse.Namespace) -> None:
 
 
 def cmd_eval_steps(args: argparse.Namespace) -> None:
-
     out = Path(args.out) if args.out else None
     report = evaluate_steps(
         args.model, args.data, split=args.split, heldout_fraction=args.heldout_fraction, split_seed=args.split_seed,
@@ -103,8 +102,7 @@ def cmd_train_rlvr(args: argparse.Namespace) -> None:
     from ..train.rlvr import train_rlvr  # noqa: PLC0415 - pulls transformers, torch
 
     flags = {"model": args.model, "envs": (args.env or []) + args.env_names or None, "tasks": args.instances,
-             "output_dir": args.output_dir,
-             "max_steps": args.max_steps, "resume": args.resume or None}
+             "output_dir": args.output_dir, "max_steps": args.max_steps, "resume": args.resume or None}
     config = build_config(RLVRRunConfig, load_yaml(args.config), {k: v for k, v in flags.items() if v is not None},
                           parse_overrides(args.set), origin=args.config or "command line")
     with _stdout_for(args):  # with --json, stdout carries the result alone

@@ -81,7 +81,7 @@ class TransformersPolicy:
     asked), neutral decoding (greedy, or pure temperature sampling: the model's own sampling
     defaults never apply), and with ``stop_malformed`` (a scaffold) a row stops as soon as its text
     can no longer parse as one of its tool calls. On a GPU (``device="auto"``) the weights load in
-    bf16. In bf16 padding can flip a near-tie: a batched greedy answer may differ from the unbatched
+    bf16 (fp16 where the GPU has none). In bf16 padding can flip a near-tie: a batched greedy answer may differ from the unbatched
     one (seen on an H200 with a random model: 3 of 4 identical; in fp32 on CPU all were). Keep
     ``batch_size=1`` for exact greedy answers.
     """
@@ -99,7 +99,8 @@ class TransformersPolicy:
         self.stop_malformed = stop_malformed
         self.device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
         if dtype == "auto":
-            torch_dtype = torch.bfloat16 if self.device.startswith("cuda") else torch.float32
+            cuda = self.device.startswith("cuda")
+            torch_dtype = (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if cuda else torch.float32
         else:
             torch_dtype = getattr(torch, dtype)
         model = resolve_model(model)  # a registered name (e.g. smollm2-135m) becomes its prepared folder

@@ -36,18 +36,6 @@ def _summary(records: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def _device_and_dtype(dtype: str = "auto"):
-    """(device, torch dtype): `auto` is bf16 (or fp16) on a GPU and fp32 on the CPU."""
-    import torch
-
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    if dtype != "auto":
-        return device, getattr(torch, dtype)
-    if device == "cuda":
-        return device, (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16)
-    return device, torch.float32
-
-
 def _score(row: dict[str, Any], completion: str, scaffold, metric: str) -> dict[str, Any]:
     """One step's record: the parsed tool, format validity and the SRL reward of `completion`."""
     reward, call, error = score_action(completion, row["expert_action"], metric, scaffold)
@@ -111,10 +99,9 @@ def evaluate_steps(
     if limit is not None:
         rows = rows[:limit]
 
-    device, torch_dtype = _device_and_dtype(dtype)
     model_path = resolve_model(str(model_path))
-    policy = TransformersPolicy(model_path, GenerationConfig(max_new_tokens=max_new_tokens), device=device,
-                                dtype=str(torch_dtype).removeprefix("torch."), batch_size=batch_size, stop_malformed=scaffold)
+    policy = TransformersPolicy(model_path, GenerationConfig(max_new_tokens=max_new_tokens), dtype=dtype,
+                                batch_size=batch_size, stop_malformed=scaffold)
     conversations = [r["prompt"] for r in rows]
     expert_lengths = [len(ids) for ids in policy.tokenizer([r["expert_completion"] for r in rows], add_special_tokens=False)["input_ids"]]
     start = time.time()
@@ -153,7 +140,7 @@ def evaluate_steps(
         **sampled,
         "per_tool": {tool: _summary(recs) for tool, recs in sorted(by_tool.items())},
         "elapsed_s": round(time.time() - start, 3),
-        "device": device,
+        "device": policy.device,
     }
 
 
