@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from .errors import InvalidRecordError, SRLSweError
+from .files import append_line, drop_torn_line
 
 
 def details_path_for(predictions: str | Path) -> Path:
@@ -23,12 +23,12 @@ def details_path_for(predictions: str | Path) -> Path:
 
 
 def drop_cut_line(path: Path) -> str:
-    """The file's text without a partly written last line (a killed run), which is also dropped from the file."""
-    text = path.read_text(encoding="utf-8")
-    if text and not text.endswith("\n"):
-        text = text[: text.rfind("\n") + 1]
-        path.write_text(text, encoding="utf-8")
-    return text
+    """The file's text without a partly written last line (a killed run), which is cut from the file in place.
+
+    Cut, not rewritten: a kill during a rewrite would lose every finished record.
+    """
+    drop_torn_line(path)
+    return path.read_text(encoding="utf-8")
 
 
 def done_ids(path: str | Path) -> set[str]:
@@ -53,9 +53,7 @@ def done_ids(path: str | Path) -> set[str]:
 
 def append_record(handle, record: dict[str, Any]) -> None:
     """One JSON line, flushed and synced at once (a killed run loses no finished record)."""
-    handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-    handle.flush()
-    os.fsync(handle.fileno())
+    append_line(handle, json.dumps(record, ensure_ascii=False))
 
 
 def load_predictions(source: str, rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:

@@ -38,6 +38,7 @@ from typing import Any, Iterable
 import yaml
 
 from .errors import InvalidRecordError, SRLSweError
+from .files import write_atomic
 from .globs import globs_of_test_files, matches
 from .resources import resource
 
@@ -423,10 +424,9 @@ class Registry:
         if path.exists() and not overwrite:
             raise SRLSweError(f"{path} already exists (pass --force to overwrite)")
         self.root.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".yaml.tmp")
-        tmp.write_text(spec.to_yaml(), encoding="utf-8")
+        write_atomic(path, spec.to_yaml())
         try:
-            load_spec_file(tmp.rename(path))
+            load_spec_file(path)
         except SRLSweError:
             path.unlink(missing_ok=True)
             raise

@@ -242,3 +242,50 @@ def test_rows_with_image_assets_are_sent_to_the_swebench_engine(tmp_path):
     rows_file.write_text(json.dumps(row) + "\n")
     with pytest.raises(SRLSweError, match="image_assets.*use --engine swebench"):
         evaluate(EvaluationConfig(instances=str(rows_file), predictions="gold", run_id="a", output_dir=str(tmp_path)))
+
+
+# --------------------------------------------------------------------------- a killed run's report.json (no Docker)
+
+
+@pytest.mark.parametrize("content", ['{"srl-swe__inflection-0001": {"patch_is_None": false, "resol', "", "[]", '"a string"',
+                                     '{"srl-swe__inflection-0002": {"resolved": true}}', '{"srl-swe__inflection-0001": []}'],
+                         ids=["truncated", "empty", "list", "string", "other-instance", "entry-not-an-object"])
+def test_a_torn_or_foreign_report_json_is_evaluated_again(tmp_path, content):
+    row = _rows()[0]
+    (tmp_path / "report.json").write_text(content)
+    assert engine._finished_outcome(tmp_path, row) is None  # not done: never a cached "error", never a crash
+    assert not (tmp_path / "report.json").exists()  # swebench's make_run_report would stop at it
+
+
+def test_a_complete_report_json_is_a_cached_result(tmp_path):
+    row = _rows()[0]
+    (tmp_path / "report.json").write_text(json.dumps({row["instance_id"]: {"resolved": False}}))
+    done = engine._finished_outcome(tmp_path, row)
+    assert (done.status, done.cached) == ("unresolved", True)
+
+
+def test_evaluate_reruns_instances_whose_report_json_a_kill_tore(tmp_path, monkeypatch):
+    rows = _rows()
+    preds = _write_predictions(tmp_path / "preds.jsonl", rows, [HARMLESS, HARMLESS])
+    model_dir = tmp_path / engine.LOG_ROOT / "r" / "test-model"
+    for row, content in zip(rows, ['{"srl-swe__inflection-0001": {"resol', "[]"]):
+        (model_dir / row["instance_id"]).mkdir(parents=True)
+        (model_dir / row["instance_id"] / "report.json").write_text(content)
+    (tmp_path / "test-model.r.summary.json").write_text("[]")  # a foreign summary must not crash the rerun either
+    evaluated = []
+
+    def fake_instance(row, prediction, log_dir, *, timeout, sandbox):
+        evaluated.append(row["instance_id"])
+        (log_dir / "report.json").write_text(json.dumps({row["instance_id"]: {"resolved": True}}))
+        return engine.InstanceOutcome(row["instance_id"], row["repo"], "resolved")
+
+    monkeypatch.setattr(engine, "evaluate_instance", fake_instance)
+    monkeypatch.setattr(engine, "ensure_images", lambda rows, **kwargs: {})
+    config = EvaluationConfig(instances=str(TASKS), predictions=str(preds), run_id="r", output_dir=str(tmp_path),
+                              instance_ids=IDS, workers=1)
+    first = evaluate(config).to_dict()
+    assert sorted(evaluated) == IDS and (first["resolved"], first["error"]) == (2, 0)
+    evaluated.clear()
+    second = evaluate(config).to_dict()
+    assert evaluated == [] and second["resolved"] == 2  # now finished: read back, not run again
+    assert json.loads((tmp_path / "test-model.r.summary.json").read_text())["resolved"] == 2

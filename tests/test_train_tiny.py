@@ -258,9 +258,9 @@ def test_sft_two_steps_then_resume_to_three(tiny, tmp_path):
     with pytest.raises(SRLSweError, match="--resume"):
         train_sft(SFTRunConfig(model=str(tiny), output_dir=str(run), max_steps=3))
 
-    # a crash after a logged but unsaved step 3: the resumed run logs step 3 again, once
+    # a crash after a logged but unsaved step 3, killed while logging step 4: the resumed run logs step 3 again, once
     with (run / "metrics.jsonl").open("a") as handle:
-        handle.write(json.dumps({"step": 3, "loss": 99.0}) + "\n")
+        handle.write(json.dumps({"step": 3, "loss": 99.0}) + "\n" + '{"step": 4, "lo')
     shutil.rmtree(run / "checkpoint-2")  # resume picks the latest checkpoint left: 1
     config.max_steps, config.resume = 3, True
     train_sft(config)
@@ -270,6 +270,23 @@ def test_sft_two_steps_then_resume_to_three(tiny, tmp_path):
     assert steps == [1, 2, 3]
     assert 99.0 not in [m.get("loss") for m in _read_metrics(run)]
     assert json.loads((run / "config.json").read_text())["resolved"]["resume_from"].endswith("checkpoint-1")
+
+
+def test_resume_truncation_drops_a_torn_metrics_line_and_rewrites_atomically(tmp_path, monkeypatch):
+    from srl_swe import files
+    from srl_swe.train.run_dir import RunDir
+    from srl_swe.train.sft import _truncate_metrics
+
+    for truncate in (lambda path, step: RunDir(path.parent).truncate_after(step), _truncate_metrics):
+        path = tmp_path / "metrics.jsonl"
+        path.write_text("".join(json.dumps({"step": s, "loss": 1.0}) + "\n" for s in (1, 2, 3)) + '{"step": 4, "lo')
+        truncate(path, 2)  # a kill mid-append tore step 4's line: no crash on resume
+        assert [json.loads(line)["step"] for line in path.read_text().splitlines()] == [1, 2]
+        with monkeypatch.context() as patch:
+            patch.setattr(files.os, "replace", lambda *args: (_ for _ in ()).throw(OSError("killed")))
+            with pytest.raises(OSError, match="killed"):
+                truncate(path, 1)
+        assert [json.loads(line)["step"] for line in path.read_text().splitlines()] == [1, 2]  # never half a file
 
 
 def test_sft_lora_merges_into_a_plain_model(tiny, tmp_path):

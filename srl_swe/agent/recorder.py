@@ -1,6 +1,8 @@
 """Run a policy in the live env and record the episode as a canonical trajectory."""
 from __future__ import annotations
 
+import json
+import logging
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,10 +12,13 @@ from tqdm import tqdm
 
 from ..actions import parse_action
 from ..errors import FormatError
+from ..files import append_line, drop_torn_line
 from ..gym.live import LiveConfig, SWEEnv
 from ..trajectory import load_trajectories, write_jsonl
 from ..trajectory.model import Task, Trajectory, Turn
 from .scripted_expert import ScriptedExpert
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -71,12 +76,20 @@ def record_trajectories(tasks: Sequence[dict[str, Any]], out: str | Path, *, wor
                         say: Callable[[str], None] = lambda line: None) -> dict[str, Any]:
     """Record the scripted expert on each task in a live sandbox into ``out``, resumably.
 
-    Tasks already in ``out`` are skipped; the file is rewritten after every resolved episode, so a
-    killed run loses nothing finished. An episode the expert does not resolve is not kept. Returns
+    Tasks already in ``out`` are skipped. Each resolved episode is appended as one synced line, so a
+    killed run loses only the episode being written: its torn line is dropped on the next run (with
+    a warning) and the task recorded again. At the end the file is rewritten sorted by id, atomically.
+    An episode the expert does not resolve is not kept. Returns
     ``{out, tasks, already_recorded, recorded, trajectories, failed}`` (failed: "instance_id: why").
     """
     out = Path(out)
-    done = {t.id: t for t in load_trajectories(out).trajectories} if out.exists() else {}
+    done: dict[str, Trajectory] = {}
+    if out.exists():
+        torn = drop_torn_line(out)
+        if torn:
+            log.warning("%s: dropped a partly written last line (a killed run); its task is recorded again: %.80r", out, torn)
+        done = {t.id: t for t in load_trajectories(out).trajectories}
+    order = list(done)
     todo = [t for t in tasks if t["instance_id"] not in done]
     already = len(done)
     say(f"{len(tasks)} tasks, {already} already recorded in {out}, recording {len(todo)}")
@@ -89,7 +102,8 @@ def record_trajectories(tasks: Sequence[dict[str, Any]], out: str | Path, *, wor
             env.close()
 
     failures = []
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("a", encoding="utf-8") as handle, ThreadPoolExecutor(max_workers=workers) as pool:
         futures = {pool.submit(record, t): t["instance_id"] for t in todo}
         for future in tqdm(as_completed(futures), total=len(futures), desc="recording"):
             try:
@@ -102,6 +116,9 @@ def record_trajectories(tasks: Sequence[dict[str, Any]], out: str | Path, *, wor
                                 f"({episode.info.get('infra_error') or 'tests fail'})")
                 continue
             done[episode.trajectory.id] = episode.trajectory
-            write_jsonl([done[k] for k in sorted(done)], out)
+            order.append(episode.trajectory.id)
+            append_line(handle, json.dumps(episode.trajectory.to_dict(), ensure_ascii=False))
+    if order != sorted(order):
+        write_jsonl([done[k] for k in sorted(done)], out)
     return {"out": str(out), "tasks": len(tasks), "already_recorded": already, "recorded": len(done) - already,
             "trajectories": len(done), "failed": failures}

@@ -11,6 +11,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from ..files import atomic_open
 from ..steps import StepConfig, build_steps
 from ..trajectory import load_trajectories, write_jsonl
 
@@ -73,7 +74,7 @@ def cmd_data_steps(args: argparse.Namespace) -> None:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     count = 0
-    with out.open("w") as handle:
+    with atomic_open(out) as handle:
         for step in build_steps(result.trajectories, config):
             handle.write(json.dumps(step.to_dict(), ensure_ascii=False) + "\n")
             count += 1

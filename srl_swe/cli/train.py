@@ -15,6 +15,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from ..files import write_atomic
 from ..models import DEFAULT_MODEL
 from ..rewards import METRICS
 from ..steps import StepConfig
@@ -75,8 +76,8 @@ def cmd_eval_steps(args: argparse.Namespace) -> None:
     markdown = to_markdown(report)
     if out:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
-        (out / "report.md").write_text(markdown)
+        write_atomic(out / "report.json", json.dumps(report, indent=2) + "\n")
+        write_atomic(out / "report.md", markdown)
     if args.json:
         print(json.dumps(report, indent=2))
     else:

@@ -59,6 +59,7 @@ from typing import Any, Iterable, Mapping
 import yaml
 
 from ..errors import InvalidRecordError, SRLSweError
+from ..files import write_atomic
 from ..harness import eval_script, reset_test_files
 from ..registry import list_envs, load_env
 from ..patches import files_existing_before, touched_files
@@ -526,7 +527,7 @@ def write_rows(rows: Iterable[Mapping[str, Any]], path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     rows = list(rows)
     if path.suffix.lower() == ".jsonl":
-        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        write_atomic(path, "".join(json.dumps(r) + "\n" for r in rows))
     else:
-        path.write_text(json.dumps(rows, indent=1))
+        write_atomic(path, json.dumps(rows, indent=1))
     return path

@@ -33,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import logging
 import sys
 import time
 import traceback
@@ -44,6 +45,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import SRLSweError
+from ..files import write_atomic
 from ..harness import run_harness
 from ..images import docker_client
 from ..predictions import load_predictions, recorded_mode
@@ -55,6 +57,8 @@ from .grader import grade_run
 
 ENGINES = ("srl-swe", "swebench")
 LOG_ROOT = Path("logs") / "run_evaluation"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -260,18 +264,32 @@ def ensure_images(rows: list[dict[str, Any]], *, pull: bool = True, client: Any 
 # --------------------------------------------------------------------------- one instance
 
 
+def _report_entry(report: Path, iid: str) -> dict[str, Any] | None:
+    """``report.json``'s entry for ``iid``; None when the file is torn (a kill mid-write) or holds something else."""
+    try:
+        entry = json.loads(report.read_text()).get(iid)
+    except (OSError, ValueError, AttributeError):  # unreadable, not JSON (UnicodeDecodeError too), not an object
+        return None
+    return entry if isinstance(entry, dict) and isinstance(entry.get("resolved"), bool) else None
+
+
 def _finished_outcome(log_dir: Path, row: dict[str, Any]) -> InstanceOutcome | None:
-    """The outcome recorded by an earlier run of this instance, if it finished."""
+    """The outcome recorded by an earlier run of this instance, if it finished.
+
+    A report.json that is not a report of this instance is no result: it is removed (swebench's
+    run report would stop at it) and the instance evaluated again, never cached as an error.
+    """
     from swebench.harness.constants import APPLY_PATCH_FAIL, LOG_INSTANCE, LOG_REPORT
 
     iid = row["instance_id"]
     report = log_dir / LOG_REPORT
     if report.is_file():
-        try:
-            entry = json.loads(report.read_text())[iid]
-        except (ValueError, KeyError):
-            return InstanceOutcome(iid, row["repo"], "error", f"unreadable {report}", cached=True)
-        return InstanceOutcome(iid, row["repo"], "resolved" if entry.get("resolved") else "unresolved", cached=True)
+        entry = _report_entry(report, iid)
+        if entry is not None:
+            return InstanceOutcome(iid, row["repo"], "resolved" if entry["resolved"] else "unresolved", cached=True)
+        log.warning("%s is no report of %s (a run killed while writing it?): evaluating it again", report, iid)
+        with contextlib.suppress(OSError):
+            report.unlink()
     instance_log = log_dir / LOG_INSTANCE
     if instance_log.is_file() and APPLY_PATCH_FAIL in instance_log.read_text(errors="replace"):
         return InstanceOutcome(iid, row["repo"], "not_applied", "the patch does not apply", cached=True)
@@ -314,7 +332,7 @@ def evaluate_instance(row: dict[str, Any], prediction: dict[str, Any], log_dir: 
         if run.timed_out:
             note(f"Test timed out after {timeout} seconds.")
             return outcome("error", f"the eval script timed out after {timeout:.0f} s")  # the harness's verdict
-        (log_dir / LOG_REPORT).write_text(json.dumps(grade.report, indent=4))
+        write_atomic(log_dir / LOG_REPORT, json.dumps(grade.report, indent=4))
         note(f"Result for {iid}: resolved: {grade.resolved}")
         return outcome("resolved" if grade.resolved else "unresolved")
     except Exception as exc:  # noqa: BLE001 - one instance's crash never stops the run
@@ -437,11 +455,11 @@ def evaluate(config: EvaluationConfig, *, say: Callable[[str], None] = lambda ms
         run_report=_write_run_report(predictions, rows, config.run_id, output), outcomes=outcomes,
         seconds=time.perf_counter() - start, workers=config.workers)
     stem = output / f"{model_dir_name(model)}.{config.run_id}.summary"
-    with contextlib.suppress(OSError, ValueError, TypeError):
+    with contextlib.suppress(OSError, ValueError, TypeError, AttributeError):  # a torn or foreign summary: start again
         previous = json.loads(Path(f"{stem}.json").read_text())
         summary.previous_seconds = float(previous.get("cumulative_seconds", previous.get("seconds", 0.0)))
-    Path(f"{stem}.json").write_text(json.dumps(summary.to_dict(), indent=2) + "\n")
-    Path(f"{stem}.md").write_text(summary.to_markdown())
+    write_atomic(f"{stem}.json", json.dumps(summary.to_dict(), indent=2) + "\n")
+    write_atomic(f"{stem}.md", summary.to_markdown())
     return summary
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ..errors import SRLSweError
+from ..files import write_atomic
 
 PAPER_SETTINGS = ("oracle-file", "end-to-end", "agentic")
 
@@ -143,5 +144,5 @@ def write_report(run_dirs: Iterable[str | Path], out_dir: str | Path, *, title: 
     out.mkdir(parents=True, exist_ok=True)
     cells = collect(list(run_dirs))
     table = out / "table.md"
-    table.write_text(f"# {title} results (the SRL paper's Table 5 layout)\n\n" + markdown_table(cells, link_from=out))
+    write_atomic(table, f"# {title} results (the SRL paper's Table 5 layout)\n\n" + markdown_table(cells, link_from=out))
     return table, bar_chart(cells, out / "table.png", title)

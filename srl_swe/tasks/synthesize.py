@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from ..errors import SRLSweError
+from ..files import append_line, drop_torn_line, write_atomic
 from ..harness import eval_script, reset_test_files
 from ..registry import TASK_IMAGE_PREFIX, load_env, read_tasks
 from ..sandbox import Sandbox, SandboxConfig
@@ -474,6 +475,8 @@ class Synthesizer:
     def run(self) -> SynthesisReport:
         t_start = time.monotonic()
         cfg = self.config
+        if self.path.is_file() and drop_torn_line(self.path):
+            self.progress(f"{self.path}: dropped a partly written last row (a killed run); its mutation is tried again")
         existing = read_tasks(self.path)
         report = SynthesisReport(self.spec.name, self.path, existing=len(existing))
         if len(existing) >= cfg.max_tasks:
@@ -586,13 +589,13 @@ class Synthesizer:
                     if cfg.use_cache and self.cache_file and not outcome.reason.startswith("error"):
                         self.cache_file.parent.mkdir(parents=True, exist_ok=True)
                         with self.cache_file.open("a") as fh:
-                            fh.write(json.dumps({"id": m.id, "reason": outcome.reason}) + "\n")
+                            append_line(fh, json.dumps({"id": m.id, "reason": outcome.reason}))
                     self.progress(f"rejected {m.id} ({m.file}::{m.function}): {outcome.reason} ({outcome.seconds:.1f}s)")
                     continue
                 self.number += 1
                 row = self.make_row(outcome, self.number)
                 with self.path.open("a", encoding="utf-8") as fh:
-                    fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+                    append_line(fh, json.dumps(row, ensure_ascii=False))
                 with lock:
                     per_function[(m.file, m.function)] += 1
                     per_file[m.file] += 1
@@ -670,7 +673,5 @@ def restate_tasks(name: str, *, tasks_path: str | Path | None = None, progress: 
             say(f"{row['instance_id']}: {', '.join(moved) + ' rewritten' if moved else 'unchanged'}")
     finally:
         bench.close()
-    tmp = path.with_suffix(".jsonl.tmp")
-    tmp.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
-    tmp.replace(path)
+    write_atomic(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
     return changed

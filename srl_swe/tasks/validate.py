@@ -44,6 +44,7 @@ from typing import Any, Callable, Iterable
 
 from .. import images
 from ..errors import SRLSweError
+from ..files import write_atomic
 from ..harness import run_harness
 from ..registry import load_env, read_tasks
 from ..resources import cache_dir
@@ -215,8 +216,8 @@ def run_empty(dataset: Path, ids: list[str], work_dir: Path, run_id: str, worker
     """``run_evaluation`` with ``model_patch: ""`` predictions: none may be resolved."""
     t0 = time.monotonic()
     preds = work_dir / f"{run_id}.predictions.jsonl"
-    preds.write_text("".join(json.dumps({"instance_id": i, "model_patch": "", "model_name_or_path": "empty"}) + "\n"
-                             for i in ids))
+    write_atomic(preds, "".join(json.dumps({"instance_id": i, "model_patch": "", "model_name_or_path": "empty"}) + "\n"
+                                for i in ids))
     run_harness([sys.executable, "-m", HARNESS, "-d", str(dataset), "-p", str(preds), "-id", run_id,
                  "--max_workers", str(workers), "-t", str(timeout), "--report_dir", str(work_dir)],
                 work_dir, work_dir / f"{run_id}.log")
@@ -319,7 +320,7 @@ def validate_env(name: str, *, workers: int = 2, instance_ids: Iterable[str] | N
     if build:
         report.built_images, report.image_problems = ensure_task_images(spec, rows, jobs=workers, progress=say)
     dataset = out / "dataset.json"
-    dataset.write_text(json.dumps(rows, indent=1, ensure_ascii=False))
+    write_atomic(dataset, json.dumps(rows, indent=1, ensure_ascii=False))
     runners = {"gold": run_gold, "empty": run_empty, "no-patch": run_no_patch}
     for mode in modes:
         say(f"{name}: harness run '{mode}' over {len(ids)} task(s) with {workers} worker(s)")
@@ -328,5 +329,5 @@ def validate_env(name: str, *, workers: int = 2, instance_ids: Iterable[str] | N
         say(f"{name}: {mode}: {len(result.resolved)}/{len(ids)} resolved in {result.seconds:.0f}s"
             + (f"; MISMATCHES: {result.mismatches}" if result.mismatches else ""))
     report.seconds = time.monotonic() - t0
-    (out / "summary.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+    write_atomic(out / "summary.json", json.dumps(report.to_dict(), indent=2) + "\n")
     return report

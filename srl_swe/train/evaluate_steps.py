@@ -14,6 +14,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Sequence
 
+from ..files import atomic_open
 from ..models import resolve_model
 from ..rewards import DEFAULT_METRIC, score_action
 from ..rollout.policies import GenerationConfig, TransformersPolicy
@@ -117,7 +118,7 @@ def evaluate_steps(
     if predictions_path is not None:
         path = Path(predictions_path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("w") as handle:
+        with atomic_open(path) as handle:
             for record in records:
                 handle.write(json.dumps(record, ensure_ascii=False) + "\n")
 

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..errors import SRLSweError
+from ..files import write_atomic
 from ..models import DEFAULT_MODEL, resolve_model
 from .config_io import build_config
 from .configs import RLVRRunConfig, SFTRunConfig, SRLRunConfig, StepDataConfig
@@ -119,7 +120,7 @@ def run_pipeline(config: PipelineConfig, console: Console | None = None) -> dict
             console.print(f"[bold]after {name}[/bold] held-out step reward {report['mean_reward']:+.3f}")
         results.append(entry)
     summary = {"stages": results, "final_model": model}
-    (root / "pipeline.json").write_text(json.dumps(summary, indent=2) + "\n")
+    write_atomic(root / "pipeline.json", json.dumps(summary, indent=2) + "\n")
     table = Table(title="held-out step reward before and after each stage")
     for column in ("stage", "mean reward", "format rate", "tool match"):
         table.add_column(column, justify="left" if column == "stage" else "right")

@@ -15,6 +15,7 @@ from typing import Any
 
 from ..agent.recorder import record_episode
 from ..evaluation.convert import load_task_rows
+from ..files import write_atomic
 from ..gym.live import LiveConfig, SWEEnv, task_messages
 from ..models import resolve_model
 from ..rollout.policies import GenerationConfig, TransformersPolicy
@@ -127,6 +128,6 @@ def train_rlvr(config: RLVRRunConfig) -> Path:
     final = Path(config.output_dir) / "final"
     trainer.model.save_pretrained(final)
     trainer.processing_class.save_pretrained(final)
-    (run.path / "tasks.json").write_text(json.dumps([r["instance_id"] for r in rows]) + "\n")
+    write_atomic(run.path / "tasks.json", json.dumps([r["instance_id"] for r in rows]) + "\n")
     run.plot()
     return final

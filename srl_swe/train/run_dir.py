@@ -9,6 +9,8 @@ from typing import Any
 
 from transformers import TrainerCallback  # noqa: TID253 - a training module: only the heavy paths import it
 
+from ..files import append_line, drop_torn_line, write_atomic
+
 METRIC_KEYS = {"reward": "reward_mean", "reward_std": "reward_std", "dynamic_sampling/filter_rate": "filter_rate",
                "format_failure_rate": "format_failure_rate", "loss": "loss"}
 
@@ -23,12 +25,12 @@ class RunDir:
 
     def write_config(self, config: Any) -> None:
         data = asdict(config) if is_dataclass(config) else dict(config)
-        (self.path / "config.json").write_text(json.dumps(data, indent=2, default=str) + "\n")
+        write_atomic(self.path / "config.json", json.dumps(data, indent=2, default=str) + "\n")
 
     def append(self, record: dict[str, Any]) -> None:
         clean = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in record.items()}
         with self.metrics_path.open("a") as handle:
-            handle.write(json.dumps(clean) + "\n")
+            append_line(handle, json.dumps(clean))
 
     def records(self) -> list[dict[str, Any]]:
         if not self.metrics_path.exists():
@@ -36,9 +38,11 @@ class RunDir:
         return [json.loads(line) for line in self.metrics_path.read_text().splitlines() if line.strip()]
 
     def truncate_after(self, step: int) -> None:
-        """Drop step records past `step` (a resumed run re-logs the steps after its checkpoint)."""
+        """Drop step records past `step` (a resumed run re-logs the steps after its checkpoint), and a line torn by a kill."""
+        if self.metrics_path.exists():
+            drop_torn_line(self.metrics_path)
         kept = [r for r in self.records() if r.get("step", 0) <= step]
-        self.metrics_path.write_text("".join(json.dumps(r) + "\n" for r in kept))
+        write_atomic(self.metrics_path, "".join(json.dumps(r) + "\n" for r in kept))
 
     def plot(self) -> list[Path]:
         """PNG plots of the step metrics and held-out reward; returns the files written."""

@@ -21,6 +21,7 @@ from typing import Any
 from transformers import TrainerCallback  # noqa: TID253 - a training module: only the heavy paths import it
 
 from ..errors import SRLSweError
+from ..files import append_line, drop_torn_line, write_atomic
 from ..models import resolve_model
 from ..distributed import cuda_available
 from .configs import SFTRunConfig
@@ -52,14 +53,15 @@ class MetricsCallback(TrainerCallback):
         record.update({k: v for k, v in logs.items() if v is None or isinstance(v, (int, float, str, bool))})
         record["elapsed_s"] = round(time.time() - self.start, 3)
         with self.path.open("a") as handle:
-            handle.write(json.dumps(record) + "\n")
+            append_line(handle, json.dumps(record))
 
 
 def _truncate_metrics(path: Path, step: int) -> None:
-    """Keep only the records of steps up to `step`."""
+    """Keep only the records of steps up to `step` (and drop a line torn by a kill), replacing the file atomically."""
     if path.exists():
+        drop_torn_line(path)
         kept = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line).get("step", 0) <= step]
-        path.write_text("".join(line + "\n" for line in kept))
+        write_atomic(path, "".join(line + "\n" for line in kept))
 
 
 def plot_loss(run_dir: str | Path) -> Path | None:
@@ -153,7 +155,7 @@ def build_sft_trainer(config: SFTRunConfig):
             "resume_from": resume_from,
         },
     }
-    (out / "config.json").write_text(json.dumps(resolved, indent=2) + "\n")
+    write_atomic(out / "config.json", json.dumps(resolved, indent=2) + "\n")
     metrics = out / "metrics.jsonl"
     if resume_from is None:
         metrics.write_text("")

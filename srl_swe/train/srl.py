@@ -13,6 +13,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from ..files import write_atomic
 from ..models import resolve_model
 from ..rewards import SRLReward
 from ..scaffold import load_scaffold
@@ -120,5 +121,5 @@ def _heldout_eval(run: RunDir, model_path: str, trajectories, step_config: StepC
                             step_config=step_config, metric=config.metric, limit=config.eval_limit,
                             max_new_tokens=config.max_completion_length, progress=False)
     run.append({"step": step, "heldout_reward": report["mean_reward"], "heldout_format_rate": report["format_rate"]})
-    (run.path / f"heldout_step{step}.json").write_text(json.dumps(report, indent=2) + "\n")
+    write_atomic(run.path / f"heldout_step{step}.json", json.dumps(report, indent=2) + "\n")
     return report

@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 
 from ..data import resolve_dataset
 from ..errors import InvalidRecordError, SRLSweError, UnknownFormatError
+from ..files import atomic_open
 from ..scaffold import Scaffold, load_scaffold
 from . import canonical, function_text, openhands_fc, sharegpt, sweagent
 from .common import ParseContext, TrajectoryFormat, json_kind
@@ -259,9 +260,9 @@ def load_trajectories(
 
 
 def write_jsonl(trajectories: Iterable[Trajectory], path: str | Path) -> None:
-    """Write trajectories as canonical JSONL: one ``Trajectory.to_dict()`` per line."""
+    """Write trajectories as canonical JSONL: one ``Trajectory.to_dict()`` per line, replacing ``path`` atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8") as handle:
+    with atomic_open(path) as handle:
         for trajectory in trajectories:
             handle.write(json.dumps(trajectory.to_dict(), ensure_ascii=False) + "\n")
