@@ -195,6 +195,34 @@ def test_tests_the_agent_makes_hang_score_zero_and_are_not_infrastructure(task):
     assert info["grade_timed_out"] and info["reward_valid"] and info["infra_error"] is None
 
 
+def test_deleting_the_repository_scores_zero_and_is_not_infrastructure(task):
+    """An agent that deletes .git leaves no diff to grade: that is its doing (reward 0, valid), not an infra error."""
+    env = SWEEnv(task=task, config=LiveConfig(max_steps=3))
+    try:
+        env.reset()
+        env.step(format_action("Remove history.", ToolCall("execute_bash", {"command": "rm -rf /testbed/.git"})))
+        _, reward, terminated, _, info = env.step(format_action("Done.", ToolCall("finish", {})))
+    finally:
+        env.close()
+    assert terminated and reward == 0.0 and not info["resolved"]
+    assert info["reward_valid"] and info["infra_error"] is None and "git diff" in info["repository_error"]
+
+
+def test_an_episode_that_edits_the_test_machinery_is_counted(task):
+    """A conftest.py that passes every test, written by the agent: left out of the graded patch and counted."""
+    env = SWEEnv(task=task, config=LiveConfig(max_steps=3))
+    cheat = ("import pytest\n@pytest.hookimpl(hookwrapper=True)\ndef pytest_runtest_makereport(item, call):\n"
+             "    (yield).get_result().outcome = 'passed'\n")
+    try:
+        env.reset()
+        env.step(act("str_replace_editor", command="create", path="/testbed/conftest.py", file_text=cheat))
+        _, reward, terminated, _, info = env.step(format_action("Done.", ToolCall("finish", {})))
+    finally:
+        env.close()
+    assert terminated and reward == 0.0 and info["reward_valid"]
+    assert info["integrity"]["reverted"] == ["conftest.py"] and info["tampering_attempts"] == 1
+
+
 def test_split_patch_by_file():
     patch = "diff --git a/x.py b/x.py\n--- a/x.py\n+++ b/x.py\n@@ -1 +1 @@\n-a\n+b\ndiff --git a/tests/t.py b/tests/t.py\n+c\n"
     assert [p for p, _ in split_patch(patch)] == ["x.py", "tests/t.py"]

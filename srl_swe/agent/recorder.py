@@ -62,6 +62,7 @@ def record_episode(env: SWEEnv, actions: Iterator[str], *, task_id: str | None =
     metadata = {
         "resolved": bool(info.get("resolved")), "reward": reward, "patch": info.get("patch"),
         "fail_to_pass": info.get("fail_to_pass"), "infra_error": info.get("infra_error"),
+        "tampering_attempts": info.get("tampering_attempts", 0),
         "image": task["image"], "base_commit": task["base_commit"],
     }
     trajectory = Trajectory(

@@ -51,7 +51,8 @@ def cmd_rollout(args: argparse.Namespace) -> None:
     if args.json:
         print(json.dumps(summary.to_dict(), indent=2))
     else:
-        graded = f"; resolved {summary.resolved}/{summary.graded}" if summary.graded else ""
+        graded = (f"; resolved {summary.resolved}/{summary.graded}, {summary.tampering_attempts} tampering attempt(s)"
+                  if summary.graded else "")
         print(f"{summary.mode} rollout of {summary.model}: {summary.selected} task(s), {summary.already_done} already done, "
               f"{summary.written} written ({summary.empty_patches} empty){graded}, {len(summary.failed)} failed, "
               f"{summary.seconds:.0f}s\npredictions: {summary.predictions}\ndetails: {summary.details}")

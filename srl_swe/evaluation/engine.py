@@ -39,7 +39,7 @@ import time
 import traceback
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
@@ -54,8 +54,11 @@ from ..sandbox.runtime import SandboxConfig
 from ..tasks.validate import ensure_task_images
 from .convert import convert_instances, load_instances
 from .grader import grade_run
+from .integrity import IntegrityReport
 
 ENGINES = ("srl-swe", "swebench")
+INTEGRITY_FILE = "integrity.json"
+"""Beside an instance's report.json when grading saw signs of tampering (srl-swe engine)."""
 LOG_ROOT = Path("logs") / "run_evaluation"
 
 log = logging.getLogger(__name__)
@@ -101,6 +104,14 @@ class InstanceOutcome:
     detail: str = ""
     seconds: float = 0.0
     cached: bool = False
+    tampering: list[str] = field(default_factory=list)
+    """What the patch and its test run did to the test machinery (reported beside the harness's verdict, which it
+    does not change here: srl_swe.evaluation.integrity)."""
+
+
+def integrity_flags(report: IntegrityReport) -> list[str]:
+    """One line per tampering sign: each test-machinery file the patch changes, then each finding in the log."""
+    return [f"changes test machinery: {path}" for path in report.reverted] + report.tampering
 
 
 @dataclass
@@ -153,6 +164,8 @@ class EvaluationSummary:
             "not_applied_ids": self.ids("not_applied"), "empty_patch_ids": self.ids("empty"),
             "error_ids": self.ids("error"), "missing_image_ids": self.ids("missing_image"),
             "errors": {o.instance_id: o.detail for o in self.outcomes if o.status in ("error", "missing_image")},
+            "tampering": {o.instance_id: o.tampering for o in self.outcomes if o.tampering},
+            "tampering_attempts": sum(len(o.tampering) for o in self.outcomes),
             "per_repository": repos,
             "log_dir": str(self.log_dir), "run_report": str(self.run_report) if self.run_report else None,
             "workers": self.workers, "seconds": round(self.seconds, 1),
@@ -177,6 +190,9 @@ class EvaluationSummary:
                          f"{r['empty']} | {r['errors']} |")
         if d["errors"]:
             lines += ["", "## Errors", ""] + [f"- `{iid}`: {why.splitlines()[0] if why else ''}" for iid, why in d["errors"].items()]
+        if d["tampering"]:
+            lines += ["", "## Tampering signs (the verdicts above are the harness's)", ""]
+            lines += [f"- `{iid}`: {'; '.join(flags)}" for iid, flags in d["tampering"].items()]
         return "\n".join(lines) + "\n"
 
 
@@ -273,6 +289,15 @@ def _report_entry(report: Path, iid: str) -> dict[str, Any] | None:
     return entry if isinstance(entry, dict) and isinstance(entry.get("resolved"), bool) else None
 
 
+def _recorded_flags(path: Path) -> list[str]:
+    """The tampering signs an earlier run wrote beside its report (none when it wrote none or the file is unreadable)."""
+    try:
+        flags = json.loads(path.read_text()).get("flags", [])
+    except (OSError, ValueError, AttributeError):
+        return []
+    return [str(flag) for flag in flags] if isinstance(flags, list) else []
+
+
 def _finished_outcome(log_dir: Path, row: dict[str, Any]) -> InstanceOutcome | None:
     """The outcome recorded by an earlier run of this instance, if it finished.
 
@@ -286,7 +311,8 @@ def _finished_outcome(log_dir: Path, row: dict[str, Any]) -> InstanceOutcome | N
     if report.is_file():
         entry = _report_entry(report, iid)
         if entry is not None:
-            return InstanceOutcome(iid, row["repo"], "resolved" if entry["resolved"] else "unresolved", cached=True)
+            return InstanceOutcome(iid, row["repo"], "resolved" if entry["resolved"] else "unresolved", cached=True,
+                                   tampering=_recorded_flags(log_dir / INTEGRITY_FILE))
         log.warning("%s is no report of %s (a run killed while writing it?): evaluating it again", report, iid)
         with contextlib.suppress(OSError):
             report.unlink()
@@ -332,9 +358,13 @@ def evaluate_instance(row: dict[str, Any], prediction: dict[str, Any], log_dir: 
         if run.timed_out:
             note(f"Test timed out after {timeout} seconds.")
             return outcome("error", f"the eval script timed out after {timeout:.0f} s")  # the harness's verdict
+        flags = integrity_flags(grade.integrity)
+        if flags:  # written before report.json, which marks the instance done
+            write_atomic(log_dir / INTEGRITY_FILE, json.dumps({"flags": flags, **grade.integrity.to_dict()}, indent=2))
+            note("tampering signs (the harness's verdict stands): " + "; ".join(flags))
         write_atomic(log_dir / LOG_REPORT, json.dumps(grade.report, indent=4))
         note(f"Result for {iid}: resolved: {grade.resolved}")
-        return outcome("resolved" if grade.resolved else "unresolved")
+        return replace(outcome("resolved" if grade.resolved else "unresolved"), tampering=flags)
     except Exception as exc:  # noqa: BLE001 - one instance's crash never stops the run
         note(f"Error in evaluating {iid}: {exc}\n{traceback.format_exc()}")
         return outcome("error", f"{type(exc).__name__}: {exc}")

@@ -4,8 +4,10 @@
 parses `<think>` + one tool call, runs it, and returns the conversation so far. The episode
 ends on `finish` (terminated) or at the step limit (truncated); then the repository's diff
 (test files restored: edits to them are reported, not graded) is graded in a fresh
-container with the task's own eval script and swebench's grading. Reward: 1.0 when resolved.
-Infrastructure failures are flagged in `info["infra_error"]` with `info["reward_valid"] = False`.
+container with the task's own eval script and swebench's grading, guarded against tampering with the test
+machinery (srl_swe.evaluation.integrity; counted in `info["integrity"]`). Reward: 1.0 when resolved.
+Infrastructure failures (daemon, image) are flagged in `info["infra_error"]` with `info["reward_valid"] = False`;
+what the agent causes (a broken repository, tests that hang, tampering) is a verdict: reward 0, valid.
 """
 from __future__ import annotations
 
@@ -17,10 +19,11 @@ import gymnasium as gym
 from ..actions import parse_action
 from ..errors import FormatError, SRLSweError
 from ..evaluation.grader import grade_patch
+from ..evaluation.integrity import MACHINERY_FILES
 from ..globs import ARTIFACT_FILES, DEFAULT_TEST_FILES, globs_of_test_files, matches
 from ..patches import split_patch
 from ..registry import load_env
-from ..sandbox.runtime import Sandbox, SandboxConfig, SandboxError
+from ..sandbox.runtime import RepositoryError, Sandbox, SandboxConfig, SandboxError
 from ..sandbox.tools import execute_tool
 from ..scaffold import DEFAULT_SCAFFOLD, load_scaffold
 from .spaces import UnicodeText, chat_messages_space
@@ -39,6 +42,9 @@ class LiveConfig:
     grade_timeout: float = 300.0
     """Seconds the eval script may run when grading; past it the episode is unresolved (reward 0, a valid reward):
     tests that hang are the agent's doing. Short by default for training; `srl-swe evaluate` keeps the harness's 1800."""
+    integrity: bool = True
+    """Guard grading against an agent that games its tests (srl_swe.evaluation.integrity): test machinery reverted,
+    tampering scored 0; both counted in ``info["integrity"]``."""
     scaffold: str = DEFAULT_SCAFFOLD
     """Agent scaffold: tools, prompts."""
     sandbox: SandboxConfig = field(default_factory=lambda: SandboxConfig(notes=False))
@@ -170,15 +176,21 @@ class SWEEnv(gym.Env):
         """Grade the repository's diff (`patch`); fills `info` and returns the reward."""
         try:
             patch, touched_tests = self.patch()
+        except RepositoryError as exc:  # the agent broke the repository (e.g. deleted .git): a verdict, not infra
+            info.update(repository_error=str(exc), reward_valid=True, resolved=False, infra_error=None)
+            return 0.0
         except SandboxError as exc:
             info.update(infra_error=str(exc), reward_valid=False, resolved=False)
             return 0.0
-        grade = grade_patch(self.task, patch, timeout=self.config.grade_timeout)
+        grade = grade_patch(self.task, patch, timeout=self.config.grade_timeout, integrity=self.config.integrity)
+        if self.config.integrity:
+            grade.integrity.reverted[:0] = [path for path in touched_tests if matches(path, MACHINERY_FILES)]
         info.update(
             patch=patch, test_files_modified=touched_tests, resolved=grade.resolved, patch_applied=grade.applied,
             fail_to_pass=grade.fail_to_pass, pass_to_pass_regressions=grade.pass_to_pass_regressions,
             infra_error=grade.infra_error, reward_valid=grade.infra_error is None, report=grade.report,
-            grade_timed_out=grade.timed_out,
+            grade_timed_out=grade.timed_out, integrity=grade.integrity.to_dict(),
+            tampering_attempts=grade.integrity.attempts,
         )
         return 1.0 if grade.resolved else 0.0
 

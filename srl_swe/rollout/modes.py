@@ -28,7 +28,7 @@ from ..core import Conversation
 from ..errors import SRLSweError
 from ..globs import DEFAULT_TEST_FILES, globs_of_test_files
 from ..gym.live import LiveConfig, SWEEnv
-from ..sandbox.runtime import SandboxError
+from ..sandbox.runtime import RepositoryError, SandboxError
 from ..scaffold import DEFAULT_SCAFFOLD
 from .edits import THINK_RE, edit_answer
 from .oracle import gold_files
@@ -274,6 +274,9 @@ class RolloutEnv(SWEEnv):
     def grade(self, info: dict[str, Any]) -> float:
         try:
             final = self.patch()
+        except RepositoryError as exc:  # the agent broke the repository: its prediction is the empty patch
+            info.update(patch="", test_files_modified=[], repository_error=str(exc))
+            return 0.0
         except SandboxError as exc:
             info.update(infra_error=str(exc), reward_valid=False)
             return 0.0

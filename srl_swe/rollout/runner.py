@@ -43,6 +43,8 @@ class RolloutSummary:
     """'instance_id: reason' of tasks left without a prediction (rerun to retry them)."""
     graded: int = 0
     resolved: int = 0
+    tampering_attempts: int = 0
+    """Test-machinery files reverted and tampering found while grading (srl_swe.evaluation.integrity)."""
     seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
@@ -69,8 +71,8 @@ def run_rollout(rows: Sequence[dict[str, Any]], policy: Policy, config: RolloutC
                 on_outcome: Callable[[Outcome], None] | None = None) -> RolloutSummary:
     """Roll ``policy`` out on ``rows`` (already selected) into ``predictions``; skip the ids already there.
 
-    ``grade`` also grades each patch with the task's tests (:func:`~srl_swe.evaluation.grader.grade_patch`)
-    into the details. After ``max_consecutive_failures`` transient failures in a row the run stops
+    ``grade`` also grades each patch with the task's tests, guarded against tampering
+    (:func:`~srl_swe.evaluation.grader.grade_patch` with ``integrity``), into the details. After ``max_consecutive_failures`` transient failures in a row the run stops
     with an error (an endpoint or the Docker daemon is down); what was written stays.
     """
     predictions, start = Path(predictions), time.monotonic()
@@ -101,11 +103,13 @@ def run_rollout(rows: Sequence[dict[str, Any]], policy: Policy, config: RolloutC
                     else:
                         streak = 0
                         if grade:
-                            result = grade_patch(by_id[outcome.instance_id], outcome.patch)
+                            result = grade_patch(by_id[outcome.instance_id], outcome.patch, integrity=True)
                             record["grade"] = {"resolved": result.resolved, "applied": result.applied,
-                                               "fail_to_pass": result.fail_to_pass, "infra_error": result.infra_error}
+                                               "fail_to_pass": result.fail_to_pass, "infra_error": result.infra_error,
+                                               "integrity": result.integrity.to_dict()}
                             summary.graded += 1
                             summary.resolved += int(result.resolved)
+                            summary.tampering_attempts += result.integrity.attempts
                         append_record(preds, {"instance_id": outcome.instance_id, "model_name_or_path": policy.name,
                                         "model_patch": outcome.patch})
                         summary.written += 1

@@ -61,6 +61,11 @@ class SandboxError(SRLSweError):
     """The sandbox could not be started or used (no daemon, missing image, container gone)."""
 
 
+class RepositoryError(SandboxError):
+    """The container answers but git cannot read its repository (``.git`` deleted or corrupted): where an agent
+    acted in the container, its doing, not an infrastructure failure."""
+
+
 def _default_env() -> dict[str, str]:
     return {"PAGER": "cat", "GIT_PAGER": "cat", "MANPAGER": "cat", "PIP_PROGRESS_BAR": "off",
             "PYTHONUNBUFFERED": "1", "TERM": "dumb"}
@@ -515,7 +520,7 @@ class Sandbox:
         code = api.exec_inspect(exec_id).get("ExitCode")
         if code != 0:
             detail = (err or b"").decode(errors="replace").strip() or (out or b"").decode(errors="replace").strip()
-            raise SandboxError(f"git diff against {base!r} failed in {self.config.workdir} (exit {code}): {detail}")
+            raise RepositoryError(f"git diff against {base!r} failed in {self.config.workdir} (exit {code}): {detail}")
         return (out or b"").decode("utf-8", errors="replace")
 
 

@@ -41,6 +41,9 @@ class EpisodeRollout:
 
     def __call__(self, prompts: list[list[dict[str, str]]], trainer) -> dict[str, Any]:
         episodes = [self.episode(prompt, trainer) for prompt in prompts]
+        mode = "train" if trainer.model.training else "eval"  # counted per generation round, as TRL's own metrics
+        trainer._metrics[mode]["rlvr/tampering_attempts"].append(float(sum(e[3].get("tampering_attempts", 0)
+                                                                               for e in episodes)))
         return {
             "prompt_ids": [e[0] for e in episodes],
             "completion_ids": [e[1] for e in episodes],
