@@ -7,6 +7,7 @@ After each, the agent gets a clean observation and the sandbox (or a fresh one) 
 """
 from __future__ import annotations
 
+import json
 import resource
 import signal
 import subprocess
@@ -16,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from srl_swe.sandbox import DEFAULT_IMAGE, Sandbox, SandboxConfig, reap
+from srl_swe.sandbox import DEFAULT_IMAGE, LABEL_MANAGED, Sandbox, SandboxConfig, reap
+from srl_swe.sandbox.runtime import LABEL_OWNER_PID
 
 
 pytestmark = pytest.mark.docker
@@ -151,3 +153,30 @@ def test_timeouts_do_not_leak_exec_processes(box):
     procs = box.exec("ps -eo args=").output.splitlines()
     assert not [p for p in procs if p.startswith("sleep 600")], procs
     assert len([p for p in procs if p.startswith("bash --noprofile")]) == 2, procs  # worker + control
+
+
+def test_a_sigkilled_evaluate_leaves_no_container_after_the_next_command(inflection_tasks, docker_client, tmp_path):  # noqa: F811
+    """SIGKILL gives `evaluate` no chance to clean up; the next command that starts a container removes its orphan."""
+    from srl_swe.registry import load_env
+
+    row = inflection_tasks[0]
+    module = "inflection/__init__.py"
+    hang = f"diff --git a/{module} b/{module}\n--- a/{module}\n+++ b/{module}\n@@ -1,0 +1,2 @@\n+while True:\n+    pass\n"
+    preds = tmp_path / "hang.jsonl"
+    preds.write_text(json.dumps({"instance_id": row["instance_id"], "model_name_or_path": "hang", "model_patch": hang}) + "\n")
+    tasks = str(load_env("inflection").tasks_path)
+    command = [sys.executable, "-m", "srl_swe.cli", "evaluate", "--instances", tasks, "--instance-ids", row["instance_id"],
+               "--output-dir", str(tmp_path), "--timeout", "600", "--no-pull"]
+    proc = subprocess.Popen([*command, "--predictions", str(preds), "--run-id", "killed"], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    owned = {"label": [f"{LABEL_MANAGED}=true", f"{LABEL_OWNER_PID}={proc.pid}"]}
+    deadline = time.monotonic() + 120
+    while not docker_client.containers.list(filters=owned) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    orphans = [c.id for c in docker_client.containers.list(filters=owned)]
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    assert orphans, "evaluate started no container"
+    assert docker_client.containers.list(all=True, filters={"id": orphans[0]})  # SIGKILL left it behind
+    subprocess.run([*command, "--predictions", "gold", "--run-id", "next"], cwd=ROOT, check=True, capture_output=True)
+    assert not docker_client.containers.list(all=True, filters=owned)

@@ -128,6 +128,7 @@ class CommandResult:
 _LIVE: "weakref.WeakSet[Sandbox]" = weakref.WeakSet()
 _hooks_lock = threading.Lock()
 _hooks_installed = False
+_reaped = False
 
 
 def _close_all() -> None:
@@ -159,6 +160,20 @@ def _install_exit_hooks() -> None:
                 os.kill(os.getpid(), signal.SIGTERM)
 
         signal.signal(signal.SIGTERM, on_sigterm)
+
+
+def _reap_dead_owners_once(client: Any) -> None:
+    """The first sandbox of a process removes the containers of owners that died (SIGKILL, a crash): whatever
+    command starts containers next cleans up after a killed one."""
+    global _reaped
+    with _hooks_lock:
+        if _reaped:
+            return
+        _reaped = True
+    try:
+        reap(client=client)
+    except Exception:  # noqa: BLE001 - cleaning up others' leftovers must never stop this command
+        log.debug("reaping orphaned sandboxes failed", exc_info=True)
 
 
 def _process_start_time(pid: int) -> str | None:
@@ -205,6 +220,7 @@ class Sandbox:
         self._cwd = self.config.workdir
         self._closed = False
         _install_exit_hooks()
+        _reap_dead_owners_once(self.client)
         _LIVE.add(self)
         try:
             self._create()
