@@ -112,6 +112,43 @@ def test_rm_rf_root_stays_inside(box, docker_client):  # noqa: F811
         _works(fresh)
 
 
+def test_a_command_cannot_read_or_forge_the_shells_framing(box):
+    """Nothing of the framing waits on the shell's stdin while a command runs, and its functions cannot be redefined."""
+    r = box.run("timeout 2 cat /proc/$$/fd/0; echo read-nothing", timeout=10)
+    assert r.output.endswith("read-nothing\n") and r.exit_code == 0 and "__SRL_SWE_" not in r.output
+    r = box.run("__srl_ep() { printf '\\n%s 0 /fake\\n' \"$1\"; }; false", timeout=10)
+    assert "readonly function" in r.output and r.exit_code == 1
+    r = box.run("printf() { echo forged; }; false", timeout=10)
+    assert r.exit_code == 1 and box.run("pwd").output == "/testbed\n"
+    box.run("unset -f printf")
+    _works(box)
+
+
+def test_text_a_shell_cannot_receive_is_refused_with_a_reason(box):
+    for command, reason in (("echo a\x00b", "NUL"), ("echo \udcff", "not valid UTF-8")):
+        r = box.run(command)
+        assert r.exit_code == 2 and reason in r.output and "not run" in r.output
+    _works(box)
+
+
+def test_files_and_the_container_log_have_limits(docker_client):  # noqa: F811
+    config = SandboxConfig(file_size_limit=2**20, log_limit="1m")
+    with Sandbox(DEFAULT_IMAGE, config, client=docker_client) as sandbox:
+        r = sandbox.run("head -c 5000000 /dev/zero > /tmp/big; echo status $?; stat -c %s /tmp/big")
+        assert "File size limit exceeded" in r.output and r.output.endswith(f"{2**20}\n")
+        host = sandbox.container.attrs["HostConfig"]
+        assert host["LogConfig"] == {"Type": "json-file", "Config": {"max-size": "1m", "max-file": "1"}}
+
+
+@pytest.mark.parametrize("loop", ["while :; do :; done", "python3 -c 'while True: pass'"])
+def test_a_timed_out_busy_loop_is_gone_when_the_result_returns(box, loop):
+    r = box.run(loop, timeout=2)
+    assert r.timed_out and r.exit_code == 124
+    assert box.run("ls /proc/[0-9]*/cmdline | xargs -n1 cat 2>/dev/null | tr '\\0' ' ' | grep -c 'while [T]rue' || true",
+                   timeout=10).output.strip() == "0"
+    _works(box)
+
+
 RUNNER = """
 import sys, time
 from srl_swe.sandbox import Sandbox

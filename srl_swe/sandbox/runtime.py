@@ -85,6 +85,13 @@ class SandboxConfig:
     """CPU limit in cores (docker ``nano_cpus``)."""
     pids_limit: int = 512
     """Most processes/threads the container may hold at once (stops fork bombs)."""
+    disk: str = "10g"
+    """Size limit of the container's writable layer (docker ``--storage-opt size``), where the daemon's storage
+    supports it (overlay2 on xfs with pquota); elsewhere only ``file_size_limit`` holds (a warning says so, once)."""
+    file_size_limit: int = 2 * 2**30
+    """Largest file, in bytes, any process in the container may write (``RLIMIT_FSIZE``): on every daemon."""
+    log_limit: str = "10m"
+    """Size of the container's own log (what PID 1 prints) that the daemon keeps (json-file ``max-size``, one file)."""
     command_timeout: float = 120.0
     """Default timeout of :meth:`Sandbox.run` and :meth:`Sandbox.exec`, in seconds."""
     output_limit: int = 65_536
@@ -160,6 +167,38 @@ def _install_exit_hooks() -> None:
                 os.kill(os.getpid(), signal.SIGTERM)
 
         signal.signal(signal.SIGTERM, on_sigterm)
+
+
+def _unsendable(command: str) -> str | None:
+    """Why a shell cannot receive ``command`` as written (None: it can): bash drops NUL bytes silently, and text
+    that is not valid Unicode cannot be encoded."""
+    if "\x00" in command:
+        return f"it contains {command.count(chr(0))} NUL byte(s), which a shell cannot receive; remove them"
+    try:
+        command.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return f"it is not valid UTF-8 text ({exc.reason} at character {exc.start})"
+    return None
+
+
+_disk_quota: dict[str, bool] = {}
+
+
+def _storage_limit(client: Any, size: str) -> dict[str, Any]:
+    """``storage_opt`` for ``containers.create`` when this daemon can limit a writable layer, else nothing."""
+    if not size:
+        return {}
+    if "supported" not in _disk_quota:
+        try:
+            info = client.info()
+        except Exception:  # noqa: BLE001 - no info: assume no quota support
+            info = {}
+        status = dict(info.get("DriverStatus") or [])
+        _disk_quota["supported"] = info.get("Driver") == "overlay2" and status.get("Backing Filesystem") == "xfs"
+        if not _disk_quota["supported"]:
+            log.warning("the Docker storage (%s on %s) cannot limit a container's disk: only the per-file limit "
+                        "applies", info.get("Driver"), status.get("Backing Filesystem"))
+    return {"storage_opt": {"size": size}} if _disk_quota["supported"] else {}
 
 
 def _reap_dead_owners_once(client: Any) -> None:
@@ -250,6 +289,7 @@ class Sandbox:
 
     def _create(self) -> None:
         import docker.errors
+        import docker.types
 
         cfg = self.config
         try:
@@ -267,6 +307,9 @@ class Sandbox:
                 memswap_limit=cfg.memory,
                 nano_cpus=int(cfg.cpus * 1e9),
                 pids_limit=cfg.pids_limit,
+                ulimits=[docker.types.Ulimit(name="fsize", soft=cfg.file_size_limit, hard=cfg.file_size_limit)],
+                log_config=docker.types.LogConfig(type="json-file", config={"max-size": cfg.log_limit, "max-file": "1"}),
+                **_storage_limit(self.client, cfg.disk),
                 cap_drop=list(cfg.cap_drop),
                 security_opt=["no-new-privileges"],
                 privileged=False,
@@ -281,6 +324,11 @@ class Sandbox:
                 f"image {self.image!r} is missing; build the base image with srl_swe/resources/scripts/ensure_docker.sh"
             ) from exc
         except docker.errors.APIError as exc:
+            if "storage-opt" in str(exc) and _disk_quota.get("supported"):  # xfs mounted without pquota
+                _disk_quota["supported"] = False
+                log.warning("the Docker storage cannot limit a container's disk (%s): only the per-file limit applies",
+                            exc)
+                return self._create()
             raise SandboxError(f"could not start a container from {self.image!r}: {exc}") from exc
 
     def _start_shells(self) -> None:
@@ -371,6 +419,9 @@ class Sandbox:
         come back. Output past ``config.output_limit`` bytes keeps its head and tail.
         """
         self._check_open()
+        refused = _unsendable(command)
+        if refused:
+            return CommandResult(f"[sandbox: the command was not run: {refused}]\n", 2)
         limit = self.config.command_timeout if timeout is None else float(timeout)
         t0 = time.monotonic()
         notes: list[str] = []

@@ -29,10 +29,10 @@ STATE_FILE = "/tmp/.srl-swe-shell-env"
 _HEADER = struct.Struct(">BxxxL")
 _RECV_SIZE = 1 << 18
 
-# Defined once in each shell. `__srl_ep` ends every command: exit status, saved environment,
-# then the sentinel line. Builtins only, so it works when no new process can be forked.
+# Defined once in each shell (read-only: a command cannot redefine them). `__srl_ep` ends every command: exit
+# status, saved environment, then the sentinel line. Builtins only, so it works when no new process can be forked.
 _PRELUDE = r"""exec 2>&1
-__srl_ep() { local ec=$?; %(save)sprintf '\n%%s %%d %%s\n' "$1" "$ec" "$PWD"; }
+__srl_ep() { local ec=$?; %(save)sbuiltin printf '\n%%s %%d %%s\n' "$1" "$ec" "$PWD"; }
 __srl_killsess() {
   local sid=$1 all=$2 n=0 pass d p line rest pids
   for ((pass = 0; pass < 200; pass++)); do
@@ -53,6 +53,7 @@ __srl_killsess() {
   echo "killed $n"
   return 1
 }
+readonly -f __srl_ep __srl_killsess
 """
 
 
@@ -233,7 +234,7 @@ class ShellSession:
         if new_session:
             cmd = ["setsid", "-w", *cmd]
         self.stream = ExecStream.open(api, container_id, cmd, workdir=workdir, environment=environment, user=user)
-        save = f"export -p 2>/dev/null >| {STATE_FILE}; " if new_session else ""
+        save = f"builtin export -p 2>/dev/null >| {STATE_FILE}; " if new_session else ""
         init = _PRELUDE % {"save": save}
         if restore_from is not None:
             init += f". {STATE_FILE} >/dev/null 2>&1; cd -- {_quote(restore_from)} 2>/dev/null\n"
@@ -253,7 +254,11 @@ class ShellSession:
         self._sentinel = f"__SRL_SWE_{uuid.uuid4().hex}__".encode()
         self._capture = OutputCapture(limit)
         self._pending = bytearray()
-        self.stream.send(f"{wrapped}\n__srl_ep {self._sentinel.decode()}\n".encode())
+        # The command and its end on one line: bash has read the sentinel (and nothing is left queued on its stdin)
+        # before the command starts, so the command can neither read the sentinel from the pipe nor swallow what
+        # follows. The leading `:` line absorbs the parser state bash 5.2 leaves after a syntax error in `eval`
+        # (its next line's `{` is otherwise not a reserved word).
+        self.stream.send(f":\n{wrapped}; __srl_ep {self._sentinel.decode()}\n".encode())
         return self.wait(timeout)
 
     def wait(self, timeout: float) -> ShellOutput:
