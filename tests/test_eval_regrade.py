@@ -199,3 +199,28 @@ def test_report_differences_names_what_disagrees():
     reordered = json.loads(json.dumps(same))
     reordered["tests_status"]["PASS_TO_PASS"]["success"] = ["c", "b"]
     assert report_differences(same, reordered) == ["PASS_TO_PASS.success: the same tests in another order"]
+
+
+def test_regrade_run_grades_a_whole_run_folder_and_writes_its_reports(shared_data, tmp_path):
+    from srl_swe.cli import main
+
+    source = shared_data / "swebench" / "lite-dev.jsonl"
+    out = tmp_path / "regraded"
+    assert main(["evaluate", "regrade", "--instances", str(source), "--run-dir", str(logs_dir(shared_data)),
+                 "--out", str(out)]) in (0, None)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["total"] == len(LOG_DIRS) and summary["resolved"] == 5 and summary["warnings"] == {}
+    for iid in LOG_DIRS:
+        ours = json.loads((out / iid / "report.json").read_text())[iid]
+        theirs = json.loads((logs_dir(shared_data) / iid / "report.json").read_text())[iid]
+        assert report_differences(ours, theirs) == []
+
+
+def test_regrade_warns_about_names_the_parser_cuts_and_files_that_are_no_test_log(lite_dev):
+    from srl_swe.evaluation.regrade import regrade_warnings
+
+    row = dict(lite_dev["pylint-dev__astroid-1196"])  # graded by parse_log_pytest
+    assert regrade_warnings(row, f"{START}\nPASSED a.py::t\n{END}\n") == []
+    row["FAIL_TO_PASS"] = json.dumps(["tests/t.py::test_x[a b]"])
+    found = regrade_warnings(row, "collected 3 items\n3 passed\n")
+    assert len(found) == 2 and "not a harness test log" in found[0] and "'tests/t.py::test_x[a b]'" in found[1]

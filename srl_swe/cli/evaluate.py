@@ -7,6 +7,7 @@
                      [--timeout S] [--namespace NS] [--no-pull] [--skip-missing-images] [--network]
                      [--setting LABEL] [--json]
     srl-swe evaluate regrade --instances FILE --instance-id ID --log test_output.txt [--patch patch.diff]
+    srl-swe evaluate regrade --instances FILE --run-dir logs/run_evaluation/RUN/MODEL [--out DIR]
     srl-swe evaluate convert --instances FILE|HF_DATASET --out ROWS.jsonl [--namespace NS]
     srl-swe report RUN_DIR ... [--out DIR]
 
@@ -23,7 +24,7 @@ from pathlib import Path
 from ..errors import SRLSweError
 from ..evaluation.convert import convert_file, load_instances, write_rows
 from ..evaluation.engine import ENGINES, EvaluationConfig, evaluate
-from ..evaluation.regrade import regrade
+from ..evaluation.regrade import regrade, regrade_run, regrade_warnings
 from ..evaluation.report import collect, write_report
 from .options import add_instance_ids_option, add_instances_option, instance_ids
 
@@ -49,8 +50,17 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 
 def cmd_regrade(args: argparse.Namespace) -> None:
+    if args.run_dir:
+        if not args.instances:
+            raise SRLSweError("evaluate regrade --run-dir needs --instances")
+        summary = regrade_run(args.run_dir, args.instances, out=args.out, namespace=args.namespace or None)
+        for iid, found in summary["warnings"].items():
+            for warning in found:
+                print(f"warning: {iid}: {warning}", file=sys.stderr)
+        print(json.dumps({k: v for k, v in summary.items() if k != "reports" or not args.out}, indent=2))
+        return
     if not (args.instances and args.instance_id and args.log):
-        raise SRLSweError("evaluate regrade needs --instances, --instance-id and --log")
+        raise SRLSweError("evaluate regrade needs --instances and either --run-dir, or --instance-id and --log")
     rows = [row for row in load_instances(args.instances, split=args.split) if row.get("instance_id") == args.instance_id]
     if not rows:
         raise SRLSweError(f"{args.instances}: no instance {args.instance_id}")
@@ -59,6 +69,8 @@ def cmd_regrade(args: argparse.Namespace) -> None:
         raise SRLSweError(f"log not found: {log}")
     patch = Path(args.patch).read_text() if args.patch else None
     report = regrade(rows[0], log, patch, namespace=args.namespace or None, source=str(args.instances))
+    for warning in regrade_warnings(rows[0], log, namespace=args.namespace or None, source=str(args.instances)):
+        print(f"warning: {warning}", file=sys.stderr)
     print(json.dumps(report, indent=4))
 
 
@@ -115,6 +127,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     regrade.add_argument("--instance-id", help="the instance whose log this is (required)")
     regrade.add_argument("--log", help="the harness's test_output.txt (required)")
     regrade.add_argument("--patch", help="the evaluated patch (patch.diff), if known")
+    regrade.add_argument("--run-dir", help="instead of one log: a whole run's model folder (RUN/MODEL with "
+                                           "<instance_id>/test_output.txt below), graded in one process")
+    regrade.add_argument("--out", help="with --run-dir: write <instance_id>/report.json and summary.json here")
     regrade.set_defaults(func=cmd_regrade)
     convert = actions.add_parser("convert", help="write classic instances as swebench 5.x rows (image, eval_script, log_parser)")
     common(convert)

@@ -51,6 +51,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ..errors import InvalidRecordError, SRLSweError
+from ..files import write_atomic
 from .convert import DEFAULT_NAMESPACE, RepoSpec, load_instances, to_harness_row
 
 LOG_FILE = "test_output.txt"
@@ -127,6 +128,58 @@ def regrade(row_or_instance: Mapping[str, Any], log_text_or_path: str | Path, pr
         entry["resolved"] = get_resolution_status(tests) == ResolvedStatus.FULL.value
         entry["tests_status"] = tests
     return report
+
+
+def regrade_warnings(row_or_instance: Mapping[str, Any], log_text_or_path: str | Path, *,
+                     namespace: str | None = DEFAULT_NAMESPACE, specs: Mapping[str, RepoSpec] | None = None,
+                     source: str = "<regrade>") -> list[str]:
+    """Why a regrade may not mean what it seems: the file is not a harness test log, or an expected test name can
+    never match what the row's log parser emits (the pytest parsers split a line at whitespace)."""
+    from swebench.harness.constants import END_TEST_OUTPUT, START_TEST_OUTPUT
+    from swebench.harness.log_parsers import PARSER_REGISTRY
+
+    row = to_harness_row(row_or_instance, namespace=namespace, specs=specs, source=source)
+    parser = PARSER_REGISTRY.get(str(row.get("log_parser", "")))
+    content, _ = _log_text_and_path(log_text_or_path)
+    warnings = []
+    if START_TEST_OUTPUT not in content and END_TEST_OUTPUT not in content:
+        warnings.append("not a harness test log: it has neither the start nor the end-of-test-output marker "
+                        "(give the instance's test_output.txt)")
+    expected = [*_names(row.get("FAIL_TO_PASS")), *_names(row.get("PASS_TO_PASS"))]
+    cut = [name for name in expected if any(c.isspace() for c in name)]
+    if cut and parser is not None and parser.__name__.startswith("parse_log_pytest"):
+        warnings.append(f"{len(cut)} expected test name(s) hold whitespace, which {parser.__name__} cuts at: they can "
+                        f"never match and always count as failed (e.g. {cut[0]!r})")
+    return warnings
+
+
+def _names(value: Any) -> list[str]:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return []
+    return [name for name in value or [] if isinstance(name, str)]
+
+
+def regrade_run(log_dir: str | Path, instances: list[Mapping[str, Any]] | str | Path, *, out: str | Path | None = None,
+                namespace: str | None = DEFAULT_NAMESPACE, specs: Mapping[str, RepoSpec] | None = None) -> dict[str, Any]:
+    """Regrade a whole harness run folder in one process: the summary (counts, ids, warnings, each report entry);
+    with ``out``, also ``out/<instance_id>/report.json`` per instance and ``out/summary.json``."""
+    reports = regrade_log_dir(log_dir, instances, namespace=namespace, specs=specs)
+    rows = {row["instance_id"]: row for row in (load_instances(instances) if isinstance(instances, (str, Path))
+                                                else instances) if row.get("instance_id") in reports}
+    warnings = {iid: found for iid in reports
+                if (found := regrade_warnings(rows[iid], Path(log_dir, iid, LOG_FILE), namespace=namespace, specs=specs))}
+    resolved = sorted(iid for iid, entry in reports.items() if entry.get("resolved"))
+    summary = {"log_dir": str(log_dir), "total": len(reports), "resolved": len(resolved), "resolved_ids": resolved,
+               "unresolved_ids": sorted(set(reports) - set(resolved)), "warnings": warnings, "reports": reports}
+    if out is not None:
+        for iid, entry in reports.items():
+            Path(out, iid).mkdir(parents=True, exist_ok=True)
+            write_atomic(Path(out, iid, REPORT_FILE), json.dumps({iid: entry}, indent=4))
+        write_atomic(Path(out, "summary.json"), json.dumps(summary, indent=2))
+    return summary
 
 
 def regrade_log_dir(log_dir: str | Path, instances: list[Mapping[str, Any]] | str | Path, *,
