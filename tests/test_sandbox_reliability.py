@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from srl_swe.sandbox import DEFAULT_IMAGE, LABEL_MANAGED, Sandbox, SandboxConfig, reap
-from srl_swe.sandbox.runtime import LABEL_OWNER_PID
+from srl_swe.sandbox.runtime import LABEL_OWNER_PID, SandboxError
 
 
 pytestmark = pytest.mark.docker
@@ -217,3 +217,17 @@ def test_a_sigkilled_evaluate_leaves_no_container_after_the_next_command(inflect
     assert docker_client.containers.list(all=True, filters={"id": orphans[0]})  # SIGKILL left it behind
     subprocess.run([*command, "--predictions", "gold", "--run-id", "next"], cwd=ROOT, check=True, capture_output=True)
     assert not docker_client.containers.list(all=True, filters=owned)
+
+
+def test_a_daemon_that_dies_is_a_sandbox_error(box, monkeypatch):
+    """The client's own exceptions (connection refused when the daemon dies) surface as SandboxError."""
+    import requests
+
+    def refused(*args, **kwargs):
+        raise requests.exceptions.ConnectionError("Connection refused")
+
+    monkeypatch.setattr(box.client.api, "exec_create", refused)
+    monkeypatch.setattr(box.container, "get_archive", refused)
+    for call in (lambda: box.exec("true"), lambda: box.diff(), lambda: box.read_file("/etc/hostname")):
+        with pytest.raises(SandboxError, match="Docker daemon failed.*Connection refused"):
+            call()

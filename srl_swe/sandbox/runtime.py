@@ -21,6 +21,7 @@ a millisecond of overhead per command instead of the ~80 ms of a `docker exec`
 from __future__ import annotations
 
 import atexit
+import functools
 import io
 import logging
 import os
@@ -201,6 +202,26 @@ def _storage_limit(client: Any, size: str) -> dict[str, Any]:
     return {"storage_opt": {"size": size}} if _disk_quota["supported"] else {}
 
 
+def _from_the_client(exc: BaseException) -> bool:
+    """Whether ``exc`` comes from the Docker client or its HTTP stack (daemon gone, connection refused, API error)."""
+    return any(cls.__module__.split(".")[0] in ("docker", "requests", "urllib3") for cls in type(exc).__mro__)
+
+
+def _daemon_errors(method: Any) -> Any:
+    """Client failures surface as :class:`SandboxError`, the one class callers handle as infrastructure (the live
+    env's callers got the client's ConnectionError, or one of its internal classes, when the daemon died)."""
+    @functools.wraps(method)
+    def wrapper(self: "Sandbox", *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except Exception as exc:
+            if isinstance(exc, SRLSweError) or not _from_the_client(exc):
+                raise
+            raise SandboxError(f"the Docker daemon failed during {method.__name__} of sandbox {self.id[:12]}: "
+                               f"{type(exc).__name__}: {exc}") from exc
+    return wrapper
+
+
 def _reap_dead_owners_once(client: Any) -> None:
     """The first sandbox of a process removes the containers of owners that died (SIGKILL, a crash): whatever
     command starts containers next cleans up after a killed one."""
@@ -246,6 +267,7 @@ def _client(timeout: int = 120) -> Any:
 class Sandbox:
     """One container with a persistent shell. Use as a context manager; not thread-safe."""
 
+    @_daemon_errors
     def __init__(self, image: str = DEFAULT_IMAGE, config: SandboxConfig | None = None, *,
                  client: Any = None):
         """Start a container from ``image`` and its shells; raises :class:`SandboxError` on failure."""
@@ -350,6 +372,7 @@ class Sandbox:
                                     start_timeout=self.config.start_timeout)
         self._cwd = self._worker.cwd or self._cwd
 
+    @_daemon_errors
     def restart(self) -> None:
         """Kill every process in the container and start fresh shells; files are kept.
 
@@ -411,6 +434,7 @@ class Sandbox:
 
     # ------------------------------------------------------------------ commands
 
+    @_daemon_errors
     def run(self, command: str, timeout: float | None = None) -> CommandResult:
         """Run ``command`` in the persistent bash session (cwd and env persist; stdin is empty).
 
@@ -499,6 +523,7 @@ class Sandbox:
             self.restart()
             notes.append(f"all processes of the sandbox were restarted; the shell is in {self._cwd}")
 
+    @_daemon_errors
     def exec(self, command: str, timeout: float | None = None, *, workdir: str | None = None) -> CommandResult:
         """Run ``command`` with ``bash -c`` in a fresh `docker exec` (no shared state; the baseline)."""
         self._check_open()
@@ -525,6 +550,7 @@ class Sandbox:
     def _abspath(self, path: str) -> str:
         return posixpath.normpath(posixpath.join(self.config.workdir, path))
 
+    @_daemon_errors
     def read_file(self, path: str, *, binary: bool = False) -> str | bytes:
         """Contents of ``path`` (relative paths start at the workdir); text is decoded as UTF-8."""
         import docker.errors
@@ -546,6 +572,7 @@ class Sandbox:
             data = tar.extractfile(member).read()  # type: ignore[union-attr]
         return data if binary else data.decode("utf-8", errors="replace")
 
+    @_daemon_errors
     def write_file(self, path: str, content: str | bytes, *, mode: int = 0o644) -> None:
         """Write ``content`` to ``path``, creating missing parent directories (mode 0755)."""
         self._check_open()
@@ -563,6 +590,7 @@ class Sandbox:
         if not ok:
             raise SandboxError(f"could not write {full} in sandbox {self.id[:12]}")
 
+    @_daemon_errors
     def diff(self, base_commit: str | None = None, *, binary: bool = False) -> str:
         """``git diff`` of the workdir's repository against ``base_commit`` (default HEAD).
 
