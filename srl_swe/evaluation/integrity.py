@@ -81,7 +81,10 @@ def split_machinery(patch: str) -> tuple[str, list[str]]:
     """The patch without its sections on :data:`MACHINERY_FILES`, and the paths of those sections."""
     kept, dropped = [], []
     for path, section in split_patch(patch):
-        (dropped.append(path) if matches(path, MACHINERY_FILES) else kept.append(section))
+        if matches(path, MACHINERY_FILES):
+            dropped.append(path)
+        else:
+            kept.append(section)
     return "".join(kept), dropped
 
 
