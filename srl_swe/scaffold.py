@@ -105,6 +105,10 @@ def load_scaffold(name_or_path: str = DEFAULT_SCAFFOLD) -> Scaffold:
     if data.get("extends"):  # a variant: the base scaffold's file with these keys replaced
         base = yaml.safe_load(_scaffold_path(data["extends"]).read_text())
         data = {**base, **{k: v for k, v in data.items() if k != "extends"}}
+    if data.get("tools_update"):  # a variant's own versions of some tools (same name: in place) or extra ones
+        updates = {t["name"]: t for t in data["tools_update"]}
+        tools = [updates.pop(t["name"], t) for t in data.get("tools", [])]
+        data = {**data, "tools": tools + list(updates.values())}
     try:
         tools = {t["name"]: t["parameters"] for t in data["tools"]}
         return Scaffold(

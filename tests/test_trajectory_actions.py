@@ -6,26 +6,49 @@ from pathlib import Path
 
 import pytest
 
-from srl_swe.actions import extract_function_calls, normalize_call, render_call
+from srl_swe.actions import extract_function_calls, format_action, normalize_call, parse_action, render_call
+from srl_swe.scaffold import load_scaffold
 from srl_swe.trajectory import ToolCall, load_trajectories
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "trajectories"
 
 
-def _reparse(call: ToolCall) -> ToolCall:
-    (name, args), = extract_function_calls(render_call(call))
-    return normalize_call(name, args)
+#: fixtures whose runs use SWE-agent's own tools, and the scaffold that declares them
+SWE_AGENT_SCAFFOLDS = {
+    "sweagent_0x/marshmallow-code__marshmallow-1867.traj": "sweagent",
+    "swe_agent_backticks.jsonl": "sweagent",
+    "sweagent_windowed_replace.traj": "sweagent_replace",
+}
+TRAJECTORY_FIXTURES = sorted(
+    str(p.relative_to(FIXTURES)) for p in FIXTURES.rglob("*") if p.suffix in (".json", ".jsonl", ".traj") and p.name != "preds.json"
+)
 
 
-def _assert_all_reparse(sources) -> None:
-    actions = [t.action for source in sources for traj in load_trajectories(source) for t in traj.actions]
+def _reparse(call: ToolCall, scaffold=None) -> ToolCall:
+    (name, args), = extract_function_calls(render_call(call, scaffold))
+    return normalize_call(name, args, scaffold)
+
+
+def _assert_all_reparse(sources, scaffold=None) -> None:
+    actions = [t.action for source in sources for traj in load_trajectories(source, scaffold=scaffold) for t in traj.actions]
     assert actions
     for call in actions:
-        assert _reparse(call) == call, render_call(call)
+        assert _reparse(call, scaffold) == call, render_call(call, scaffold)
 
 
-def test_fixture_actions_render_and_reparse():
-    _assert_all_reparse(sorted(FIXTURES.iterdir()))
+@pytest.mark.parametrize("name", TRAJECTORY_FIXTURES)
+def test_fixture_actions_render_and_reparse(name):
+    scaffold = SWE_AGENT_SCAFFOLDS.get(name)
+    _assert_all_reparse([FIXTURES / name], load_scaffold(scaffold) if scaffold else None)
+
+
+@pytest.mark.parametrize("name, scaffold", sorted(SWE_AGENT_SCAFFOLDS.items()))
+def test_swe_agent_tool_calls_are_valid_policy_actions(name, scaffold):
+    """Under the scaffold of SWE-agent's tools, an expert's call written as the policy writes it parses back to itself."""
+    scaffold = load_scaffold(scaffold)
+    for traj in load_trajectories(FIXTURES / name, scaffold=scaffold):
+        for turn in traj.actions:
+            assert parse_action(format_action(turn.thought, turn.action, scaffold), scaffold).call == turn.action
 
 
 def test_real_sample_actions_render_and_reparse(shared_data):
@@ -33,12 +56,13 @@ def test_real_sample_actions_render_and_reparse(shared_data):
 
 
 def test_same_run_renders_identically_in_every_format():
-    """The fixtures hold one expert run written as .traj, OpenAI tool_calls, ShareGPT JSON calls and SWE-smith text."""
+    """The fixtures hold one expert run written as .traj, OpenAI tool_calls, ShareGPT JSON calls, SWE-smith text and OpenHands events."""
     runs = {
         "swe_agent_traj": load_trajectories(FIXTURES / "marshmallow-code__marshmallow-1867.traj").trajectories[0],
         "openhands_fc": load_trajectories(FIXTURES / "openhands_fc.json").trajectories[0],
         "sharegpt": load_trajectories(FIXTURES / "sharegpt.json").trajectories[0],
         "swe_smith_text": load_trajectories(FIXTURES / "swe_smith_text.jsonl").trajectories[1],
+        "openhands_eval": load_trajectories(FIXTURES / "openhands_eval_output.jsonl").trajectories[0],
     }
     rendered = {fmt: [render_call(t.action) for t in traj.actions] for fmt, traj in runs.items()}
     reference = rendered["openhands_fc"]

@@ -13,6 +13,10 @@ from srl_swe.errors import InvalidRecordError, SRLSweError, UnknownFormatError
 from srl_swe.trajectory import LoadResult, Task, ToolCall, Trajectory, Turn, load_trajectories, write_jsonl
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "trajectories"
+#: the trajectory files below FIXTURES (not its README nor mini-swe-agent's preds.json), as paths relative to it
+TRAJECTORY_FIXTURES = sorted(
+    str(p.relative_to(FIXTURES)) for p in FIXTURES.rglob("*") if p.suffix in (".json", ".jsonl", ".traj") and p.name != "preds.json"
+)
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +37,7 @@ def _write_jsonl(path: Path, records) -> Path:
 # --------------------------------------------------------------------------- canonical JSONL
 
 
-@pytest.mark.parametrize("name", sorted(p.name for p in FIXTURES.iterdir()))
+@pytest.mark.parametrize("name", TRAJECTORY_FIXTURES)
 def test_canonical_round_trip_fixtures(tmp_path, name):
     _assert_round_trip(tmp_path, FIXTURES / name)
 
@@ -292,6 +296,54 @@ def test_empty_file(tmp_path):
     assert result.trajectories == [] and result.format == "empty"
 
 
+# --------------------------------------------------------------------------- directories of run outputs
+
+
+def _run_dir(tmp_path: Path) -> Path:
+    """A run directory as the agents leave it: trajectories beside files that hold none."""
+    run = tmp_path / "run"
+    (run / "marshmallow-code__marshmallow-1867").mkdir(parents=True)
+    (run / "marshmallow-code__marshmallow-1867" / "marshmallow-code__marshmallow-1867.traj").write_text(
+        (FIXTURES / "marshmallow-code__marshmallow-1867.traj").read_text())
+    (run / "octo__widgets-12.traj").write_text("")  # a run killed before its first save
+    (run / "empty.jsonl").write_text("")
+    (run / "preds.json").write_text(json.dumps({"marshmallow-code__marshmallow-1867": {"model_name_or_path": "m", "model_patch": ""}}))
+    (run / "metadata.json").write_text(json.dumps({"agent_class": "CodeActAgent", "max_iterations": 100}))
+    _write_jsonl(run / "output.jsonl", [_fc_record()])
+    return run
+
+
+def test_directory_load_skips_files_that_hold_no_trajectories(tmp_path):
+    run = _run_dir(tmp_path)
+    for skip_invalid in (False, True):
+        result = load_trajectories(run, skip_invalid=skip_invalid)
+        assert sorted(t.id for t in result) == ["marshmallow-code__marshmallow-1867", "octo__widgets-12_0"] and result.invalid == []
+        assert result.format == "mixed:openhands_fc,swe_agent_traj"
+        reasons = {Path(s.path).name: s.reason for s in result.skipped}
+        assert sorted(reasons) == ["empty.jsonl", "metadata.json", "octo__widgets-12.traj", "preds.json"]
+        assert reasons["empty.jsonl"] == reasons["octo__widgets-12.traj"] == "empty file"
+        assert "no known trajectory format recognises its records" in reasons["preds.json"]
+    assert [t.id for t in load_trajectories(f"{run}/**/*.traj")] == ["marshmallow-code__marshmallow-1867"]
+
+
+def test_directory_load_with_a_malformed_file(tmp_path):
+    """A file that is not JSON is bad input, not a skipped file: an error, or with skip_invalid one invalid entry."""
+    run = _run_dir(tmp_path)
+    (run / "broken.json").write_text('{"messages": [')
+    with pytest.raises(InvalidRecordError, match="malformed JSON"):
+        load_trajectories(run)
+    result = load_trajectories(run, skip_invalid=True)
+    assert len(result) == 2 and [(e.source, e.record) for e in result.invalid] == [(str(run / "broken.json"), None)]
+
+
+def test_an_empty_file_given_alone_is_an_error(tmp_path):
+    path = tmp_path / "x.traj"
+    path.write_text("")
+    with pytest.raises(InvalidRecordError, match="empty file") as info:
+        load_trajectories(path, skip_invalid=True)
+    assert info.value.source == str(path)
+
+
 # --------------------------------------------------------------------------- details
 
 
@@ -338,4 +390,4 @@ def test_hub_dataset_name_goes_to_datasets(monkeypatch):
 def test_import_order_has_no_cycle(first):
     code = f"import {first}; from srl_swe.trajectory import FORMATS, load_trajectories; print(len(FORMATS))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "6"
+    assert out.stdout.strip() == "9"

@@ -172,20 +172,26 @@ def task_id_from_instance_id(instance_id: str) -> str:
 
 
 _ISSUE_TAGS = ("pr_description", "issue_description", "issue", "problem_statement")
+_ISSUE_SECTION_RE = re.compile(r"^ISSUE:[ \t]*\n(.*?)\n[ \t]*\nINSTRUCTIONS:", re.DOTALL | re.MULTILINE)
+_LEAD_IN_RE = re.compile(r"\A\s*Consider the following PR description:[ \t]*\n")
 
 
 def split_problem_statement(prompt: str) -> tuple[str, str | None]:
     """The issue inside an SWE-style instance prompt, and the whole prompt when it was trimmed.
 
-    OpenHands, SWE-agent and SWE-smith wrap the issue in `<pr_description>` (or
-    `<issue_description>`/`<issue>`) between generic instructions; the issue alone is the
-    problem statement (the scaffold adds its own instructions), and the full prompt is kept
-    so nothing is lost. Prompts without such a tag are the problem statement as they are.
+    OpenHands, SWE-agent, SWE-smith and mini-swe-agent wrap the issue in `<pr_description>` (or
+    `<issue_description>`/`<issue>`) between generic instructions, SWE-agent 0.x between
+    `ISSUE:` and `INSTRUCTIONS:`; the issue alone is the problem statement (the scaffold adds its
+    own instructions), and the full prompt is kept so nothing is lost. Prompts without such a
+    marker are the problem statement as they are.
     """
     for tag in _ISSUE_TAGS:
         match = re.search(rf"<{tag}>(.*?)</{tag}>", prompt, re.DOTALL)
         if match and match.group(1).strip():
-            return match.group(1).strip(), prompt
+            return _LEAD_IN_RE.sub("", match.group(1)).strip() or match.group(1).strip(), prompt
+    match = _ISSUE_SECTION_RE.search(prompt)
+    if match and match.group(1).strip():
+        return match.group(1).strip(), prompt
     return prompt.strip(), None
 
 
@@ -227,6 +233,29 @@ def json_tool_call(body: str, field: str) -> tuple[str, dict[str, Any]]:
         raise RecordError(field, "<tool_call> JSON needs a string 'name'")
     raw = data.get("arguments", data.get("parameters"))
     return data["name"], json_arguments(raw, field)
+
+
+def openai_tool_calls(message: dict[str, Any], field: str, ctx: ParseContext) -> tuple[list[ToolCall], list[str | None]]:
+    """The calls of an assistant message in OpenAI form (`tool_calls`, or the legacy `function_call`), and their ids."""
+    raw_calls = message.get("tool_calls") or []
+    if isinstance(raw_calls, dict):
+        raw_calls = [raw_calls]
+    if not isinstance(raw_calls, list):
+        raise RecordError(f"{field}.tool_calls", "must be a list of tool calls")
+    if not raw_calls and isinstance(message.get("function_call"), dict):
+        raw_calls = [{"function": message["function_call"], "id": None}]
+    calls, ids = [], []
+    for j, raw in enumerate(raw_calls):
+        where = f"{field}.tool_calls[{j}]"
+        if not isinstance(raw, dict):
+            raise RecordError(where, "must be an object")
+        function = raw.get("function", raw)
+        if not isinstance(function, dict):
+            raise RecordError(f"{where}.function", "must be an object with 'name' and 'arguments'")
+        args = json_arguments(function.get("arguments"), f"{where}.function.arguments")
+        calls.append(make_call(function.get("name"), args, ctx, f"{where}.function"))
+        ids.append(raw.get("id") if isinstance(raw.get("id"), str) else None)
+    return calls, ids
 
 
 _TOOL_CALL_TAG_RE = re.compile(r"</?tool_call>")

@@ -16,6 +16,8 @@ system/user/assistant, content a string or a list of ``{type: text, text}`` part
 (mapped onto the scaffold's execute_bash/finish by :func:`srl_swe.actions.normalize_call`);
 observations are user messages starting ``OBSERVATION:``. Columns ``instance_id``,
 ``resolved``, ``model``, ``traj_id``, ``patch`` go to the trajectory's id, task and metadata.
+A user message that answers a call is its observation even without the prefix: SWE-agent writes
+"Your command ran successfully and did not produce any output." bare.
 
 Decisions (shared with every chat format of this package):
 
@@ -29,6 +31,9 @@ Decisions (shared with every chat format of this package):
 * Other user messages after the task ("Please continue...", format-error reminders) are
   dropped and counted in ``metadata["dropped_user_messages"]``; an observation with no call
   waiting for it is dropped and counted in ``metadata["unanswered_observations"]``.
+* A message without a call whose answer is an observation (it did act), or whose ``` code
+  block is answered by anything but a reminder, holds an action this format cannot read: the
+  record is invalid (an error naming the message), never loaded with that action missing.
 * When the task wraps the issue in ``<pr_description>`` (or ``<issue_description>``/
   ``<issue>``), the problem statement is the inner text and the full task text is kept in
   ``metadata["instance_prompt"]``.
@@ -65,6 +70,9 @@ NEW_TASK_RE = re.compile(
     r"-{3,}\s*NEW TASK DESCRIPTION\s*-{3,}\n?(.*?)(?:\n?-{3,}\s*END OF NEW TASK DESCRIPTION\s*-{3,}|\Z)", re.DOTALL
 )
 SWE_AGENT_TOOLS = ("bash", "submit")
+NO_OUTPUT = "Your command ran successfully and did not produce any output."
+CODE_BLOCK_RE = re.compile(r"^[ \t]*```", re.MULTILINE)
+REMINDER_RE = re.compile(r"\A\s*(?:Your (?:last )?(?:output|response|action)|Please|Remember|You must|You didn't|You did not)")
 
 
 def _assistant_texts(messages: list[dict[str, Any]]) -> list[str]:
@@ -151,6 +159,7 @@ def _parse(record: dict[str, Any], ctx: ParseContext, fmt: str) -> Trajectory:
     problem_statement, _ = split_problem_statement(task_text)
     instance_prompt = prompt_raw.strip() if problem_statement != prompt_raw.strip() else None
 
+    no_call: tuple[int, bool] | None = None  # the assistant message just read, when it made no call: (index, has a ``` block)
     for i, message in enumerate(messages):
         field = f"messages[{i}]"
         role = role_of(message, field)
@@ -159,11 +168,23 @@ def _parse(record: dict[str, Any], ctx: ParseContext, fmt: str) -> Trajectory:
         if role == "system" or i in skip or i < first_index:
             continue
         text = text_of(message.get("content"), f"{field}.content")
+        answers, no_call = no_call, None
         if role == "assistant":
             thought, calls = parse_text_calls(text, ctx, f"{field}.content")
             builder.assistant(thought, calls)
-        elif observation_re.match(text) or role == "tool":
+            no_call = None if calls else (i, bool(CODE_BLOCK_RE.search(text)))
+            continue
+        observation = role == "tool" or bool(observation_re.match(text)) or (fmt == SWE_SMITH_TEXT and text.strip() == NO_OUTPUT)
+        if answers is not None and (observation or (answers[1] and not REMINDER_RE.match(text))):
+            raise RecordError(
+                f"messages[{answers[0]}].content",
+                f"has no <function=...> call, but {field} answers it as the output of an action: "
+                "its action is written in a form this format does not read (e.g. a ``` code block)",
+            )
+        if observation:
             builder.observe(strip_prefix(text, observation_re))
+        elif fmt == SWE_SMITH_TEXT and builder.pending:
+            builder.observe(text)  # SWE-agent leaves the OBSERVATION: prefix off some observations
         else:
             builder.user()
 

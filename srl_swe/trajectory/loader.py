@@ -10,7 +10,9 @@ every record is then parsed by that format's parser into a :class:`Trajectory`.
 Bad records raise :class:`InvalidRecordError` naming the file, the record index and the
 field; with ``skip_invalid=True`` they are collected in :attr:`LoadResult.invalid` and the
 other records still load. A ``.json`` file that is not valid JSON as a whole is an error
-naming the file, line and column (there is no record to skip).
+naming the file, line and column (there is no record to skip). A directory or glob load skips
+the files that hold no trajectories, as run directories do (an empty file, ``preds.json``,
+``metadata.json``, an evaluation report), and lists them in :attr:`LoadResult.skipped`.
 """
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ from ..data import resolve_dataset
 from ..errors import InvalidRecordError, SRLSweError, UnknownFormatError
 from ..files import atomic_open
 from ..scaffold import Scaffold, load_scaffold
-from . import canonical, function_text, openhands_fc, sharegpt, sweagent
+from . import canonical, function_text, mini_swe_agent, openhands_events, openhands_fc, sharegpt, sweagent, sweagent_backticks
 from .common import ParseContext, TrajectoryFormat, json_kind
 from .model import Trajectory
 
@@ -35,7 +37,10 @@ FORMATS: dict[str, TrajectoryFormat] = {
     f.name: f
     for f in (
         canonical.FORMAT,
+        mini_swe_agent.FORMAT,  # before openhands_fc: its tool-calling runs have tool_calls too
+        openhands_events.FORMAT,
         sweagent.FORMAT,
+        sweagent_backticks.FORMAT,
         sharegpt.FORMAT,
         openhands_fc.FORMAT,
         function_text.OPENHANDS_TEXT_FORMAT,
@@ -44,6 +49,14 @@ FORMATS: dict[str, TrajectoryFormat] = {
 }
 
 FILE_SUFFIXES = (".json", ".jsonl", ".parquet", ".traj")
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    """A file of a directory load that holds no trajectories, and why."""
+
+    path: str
+    reason: str
 
 
 @dataclass
@@ -57,6 +70,8 @@ class LoadResult:
     """The source as given (file, directory, glob or dataset name)."""
     format: str = ""
     """The format name; ``mixed:a,b`` when files of a directory differ; ``empty`` when nothing was read."""
+    skipped: list[SkippedFile] = field(default_factory=list)
+    """Files of a directory or glob load that hold no trajectories (empty, or in no known format)."""
 
     def __iter__(self) -> Iterator[Trajectory]:
         return iter(self.trajectories)
@@ -81,7 +96,10 @@ def detect_format(record: Any) -> str | None:
 def _json_file(path: Path, display: str) -> tuple[list[Any], bool]:
     """Records of a .json/.traj file, and whether the file is a single object."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        if not text.strip():
+            raise InvalidRecordError(display, None, None, "empty file: it holds no JSON")
+        data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InvalidRecordError(display, None, None, f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
     except UnicodeDecodeError as exc:
@@ -141,6 +159,11 @@ def _hub_records(name: str, split: str, progress: bool) -> Iterator[Any]:
 
 
 # --------------------------------------------------------------------------- parsing
+
+
+def _stem(path: Path) -> str:
+    """The file name without its suffix (mini-swe-agent's `<instance_id>.traj.json` without both)."""
+    return path.name[: -len(".traj.json")] if path.name.lower().endswith(".traj.json") else path.stem
 
 
 def _resolve_scaffold(scaffold: Scaffold | str | None) -> Scaffold:
@@ -207,6 +230,23 @@ def _parse_records(
     return fmt_name
 
 
+def _load_member(file: Path, fmt_name: str | None, scaffold: Scaffold, skip_invalid: bool, result: LoadResult) -> str | None:
+    """One file of a directory load; one that holds no trajectories is skipped and listed, never fatal."""
+    if file.stat().st_size == 0:
+        result.skipped.append(SkippedFile(str(file), "empty file"))
+        return None
+    try:
+        records, single = _file_records(file, str(file))
+        return _parse_records(records, str(file), _stem(file), single, fmt_name, scaffold, skip_invalid, result)
+    except UnknownFormatError as exc:  # a predictions file, a report, a config: not trajectories
+        result.skipped.append(SkippedFile(str(file), str(exc)))
+    except InvalidRecordError as exc:  # the whole file is unreadable (malformed JSON): a bad input, skippable
+        if not skip_invalid or exc.record is not None:
+            raise
+        result.invalid.append(exc)
+    return None
+
+
 def load_trajectories(
     source: str | Path,
     *,
@@ -240,12 +280,11 @@ def load_trajectories(
         if not files:
             raise SRLSweError(f"{display}: matches no {', '.join(FILE_SUFFIXES)} files")
         for file in files:
-            records, single = _file_records(file, str(file))
-            name = _parse_records(records, str(file), file.stem, single, format, scaffold_obj, skip_invalid, result)
+            name = _load_member(file, format, scaffold_obj, skip_invalid, result)
             used += [name] if name else []
     elif path.is_file():
         records, single = _file_records(path, display)
-        name = _parse_records(records, display, path.stem, single, format, scaffold_obj, skip_invalid, result)
+        name = _parse_records(records, display, _stem(path), single, format, scaffold_obj, skip_invalid, result)
         used += [name] if name else []
     elif path.suffix.lower() in FILE_SUFFIXES:
         raise SRLSweError(f"{display}: no such file")

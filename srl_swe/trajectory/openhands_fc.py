@@ -40,8 +40,7 @@ from .common import (
     TrajectoryFormat,
     TurnBuilder,
     get_messages,
-    json_arguments,
-    make_call,
+    openai_tool_calls,
     peek_messages,
     role_of,
     scalar_metadata,
@@ -49,7 +48,7 @@ from .common import (
     strip_prefix,
     text_of,
 )
-from .model import ToolCall, Trajectory
+from .model import Trajectory
 
 NAME = "openhands_fc"
 OBSERVATION_PREFIX = re.compile(r"\AOBSERVATION:[ \t]*\n?")
@@ -58,31 +57,9 @@ TOOL_ROLES = ("tool", "function")
 
 def detect(record: dict[str, Any]) -> bool:
     messages = peek_messages(record)
-    if not messages:
-        return False
+    if not messages or ("response" in record and "kwargs" in record):
+        return False  # OpenHands' llm_completions logs: one LLM call each, not a trajectory
     return any(m.get("tool_calls") or m.get("function_call") or m.get("role") in TOOL_ROLES for m in messages)
-
-
-def _calls(message: dict[str, Any], field: str, ctx: ParseContext) -> tuple[list[ToolCall], list[str | None]]:
-    raw_calls = message.get("tool_calls") or []
-    if isinstance(raw_calls, dict):
-        raw_calls = [raw_calls]
-    if not isinstance(raw_calls, list):
-        raise RecordError(f"{field}.tool_calls", "must be a list of tool calls")
-    if not raw_calls and isinstance(message.get("function_call"), dict):
-        raw_calls = [{"function": message["function_call"], "id": None}]
-    calls, ids = [], []
-    for j, raw in enumerate(raw_calls):
-        where = f"{field}.tool_calls[{j}]"
-        if not isinstance(raw, dict):
-            raise RecordError(where, "must be an object")
-        function = raw.get("function", raw)
-        if not isinstance(function, dict):
-            raise RecordError(f"{where}.function", "must be an object with 'name' and 'arguments'")
-        args = json_arguments(function.get("arguments"), f"{where}.function.arguments")
-        calls.append(make_call(function.get("name"), args, ctx, f"{where}.function"))
-        ids.append(raw.get("id") if isinstance(raw.get("id"), str) else None)
-    return calls, ids
 
 
 def parse(record: dict[str, Any], ctx: ParseContext) -> Trajectory:
@@ -101,7 +78,7 @@ def parse(record: dict[str, Any], ctx: ParseContext) -> Trajectory:
                 builder.user()
             continue
         if role == "assistant":
-            calls, ids = _calls(message, field, ctx)
+            calls, ids = openai_tool_calls(message, field, ctx)
             builder.assistant(text_of(message.get("content"), f"{field}.content").strip(), calls, ids)
             continue
         if role in TOOL_ROLES:

@@ -5,16 +5,11 @@ A `.traj` file is one JSON object: ``{"trajectory": [{"thought", "action", "obse
 "submission", "model_stats", ...}, "replay_config", "environment"}``. Each trajectory step
 is one turn: its ``thought``, its ``action`` parsed into a tool call, its ``observation``.
 
-Action strings are what SWE-agent executed:
-
-* ``str_replace_editor <command> <path> [--file_text X] [--old_str X] [--new_str X]
-  [--insert_line N] [--view_range A B]`` (string values shell-quoted, as SWE-agent renders
-  them) -> ``str_replace_editor`` with those arguments;
-* ``submit`` (any flags ignored) -> ``finish`` with no arguments;
-* ``exit_cost``/``exit_context``/``exit_format``/... (SWE-agent's own terminations) and an
-  empty action -> a turn with ``action=None`` (not a tool call to imitate);
-* anything else is a shell command line -> ``execute_bash`` with the whole action as
-  ``command`` (also a line that starts with ``bash``, which SWE-agent ran as a command).
+Action strings are what SWE-agent executed, read by :mod:`.sweagent_actions`: its own tools
+(``open``, ``goto``, ``edit``, ``find_file``, ``str_replace_editor``, ``submit``, ...) become calls
+of those tools under their own names (schemas: ``agents/sweagent.yaml``; ``submit`` is ``finish``
+under the OpenHands scaffold), terminations such as ``exit_cost`` and empty actions a turn with
+``action=None``, and anything else an ``execute_bash`` call (``bash`` under the sweagent scaffold).
 
 Problem statement: the first non-demonstration user message of ``history`` (narrowed to its
 ``<pr_description>``/``<issue>`` when present, the full message then kept in
@@ -26,71 +21,26 @@ Problem statement: the first non-demonstration user message of ``history`` (narr
 from __future__ import annotations
 
 import json
-import shlex
 from typing import Any
 
 from .common import (
     ParseContext,
     RecordError,
     TrajectoryFormat,
-    make_call,
     repo_from_instance_id,
     require,
     scalar_metadata,
     split_problem_statement,
     text_of,
 )
-from .model import Task, ToolCall, Trajectory, Turn
+from .model import Task, Trajectory, Turn
+from .sweagent_actions import parse_action
 
 NAME = "swe_agent_traj"
-EDITOR = "str_replace_editor"
-EDITOR_FLAGS = ("file_text", "old_str", "new_str", "insert_line", "view_range")
-SPECIAL_ACTIONS = ("exit_cost", "exit_context", "exit_format", "exit_error", "exit_api", "exit_forfeit", "exit_command")
 
 
 def detect(record: dict[str, Any]) -> bool:
     return isinstance(record.get("trajectory"), list) and ("history" in record or "info" in record)
-
-
-def parse_action(action: str, ctx: ParseContext, field: str) -> ToolCall | None:
-    """A SWE-agent action string as a tool call (None for an empty or special action)."""
-    stripped = action.strip()
-    if not stripped or stripped in SPECIAL_ACTIONS:
-        return None
-    first = stripped.split(None, 1)[0]
-    if first == "submit":
-        return make_call("submit", {}, ctx, field)
-    if first != EDITOR:
-        return make_call("bash", {"command": stripped}, ctx, field)
-    try:
-        tokens = shlex.split(stripped, posix=True)
-    except ValueError as exc:
-        raise RecordError(field, f"cannot split str_replace_editor action: {exc}") from None
-    if len(tokens) < 3:
-        raise RecordError(field, "str_replace_editor action needs <command> <path>")
-    args: dict[str, Any] = {"command": tokens[1], "path": tokens[2]}
-    k = 3
-    while k < len(tokens):
-        flag = tokens[k]
-        name = flag[2:] if flag.startswith("--") else None
-        if name not in EDITOR_FLAGS:
-            raise RecordError(field, f"unexpected str_replace_editor argument {flag!r}")
-        k += 1
-        if name == "view_range":
-            values = []
-            while k < len(tokens) and not tokens[k].startswith("--"):
-                try:
-                    values.append(int(tokens[k]))
-                except ValueError:
-                    raise RecordError(field, f"--view_range needs integers, got {tokens[k]!r}") from None
-                k += 1
-            args[name] = values
-        else:
-            if k >= len(tokens):
-                raise RecordError(field, f"{flag} has no value")
-            args[name] = tokens[k]
-            k += 1
-    return make_call(EDITOR, args, ctx, field)
 
 
 def _replay_problem(record: dict[str, Any]) -> dict[str, Any]:
