@@ -21,6 +21,10 @@ def _load(args: argparse.Namespace):
         print(f"skipped {len(result.invalid)} invalid record(s) of {args.file}:", file=sys.stderr)
         for error in result.invalid[:10]:
             print(f"  {error}", file=sys.stderr)
+    if result.skipped:
+        print(f"skipped {len(result.skipped)} file(s) of {args.file} that hold no trajectories:", file=sys.stderr)
+        for skipped in result.skipped[:10]:
+            print(f"  {skipped.path}: {skipped.reason}", file=sys.stderr)
     return result
 
 
@@ -36,6 +40,7 @@ def dataset_stats(result) -> dict[str, Any]:
         "message_turns": sum(1 for t in result.trajectories for turn in t.turns if turn.action is None),
         "tools": dict(sorted(tools.items())),
         "invalid": len(result.invalid),
+        "skipped_files": len(result.skipped),
         "steps_per_trajectory": {
             "min": min(steps_per, default=0),
             "mean": round(sum(steps_per) / len(steps_per), 2) if steps_per else 0,
