@@ -72,6 +72,8 @@ def drop_torn_line(path: str | Path) -> str:
     last = body[start:]
     try:
         json.loads(last)
+    except RecursionError:  # too deep to read, not torn: left for the reader to report
+        return ""
     except ValueError:  # JSONDecodeError and UnicodeDecodeError alike
         if _one_json_document(data):
             return ""  # a pretty-printed .json, not JSON lines: never cut
@@ -89,6 +91,8 @@ def drop_torn_line(path: str | Path) -> str:
 def _one_json_document(data: bytes) -> bool:
     try:
         json.loads(data)
+    except RecursionError:  # too deep to tell: never cut what may be whole
+        return True
     except ValueError:
         return False
     return True

@@ -13,6 +13,7 @@ from typing import Any
 
 from .errors import InvalidRecordError, SRLSweError
 from .files import append_line, drop_torn_line
+from .records import check_predictions, read_json_lines, read_json_records, read_text
 
 
 def details_path_for(predictions: str | Path) -> Path:
@@ -28,7 +29,7 @@ def drop_cut_line(path: Path) -> str:
     Cut, not rewritten: a kill during a rewrite would lose every finished record.
     """
     drop_torn_line(path)
-    return path.read_text(encoding="utf-8")
+    return read_text(path)
 
 
 def done_ids(path: str | Path) -> set[str]:
@@ -36,17 +37,11 @@ def done_ids(path: str | Path) -> set[str]:
     path = Path(path)
     if not path.exists():
         return set()
-    text = drop_cut_line(path)
+    drop_torn_line(path)
     ids = set()
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InvalidRecordError(str(path), number, None, f"not JSON ({exc.msg})") from None
+    for number, record in read_json_lines(path, by_line=True):
         if not isinstance(record, dict) or not isinstance(record.get("instance_id"), str):
-            raise InvalidRecordError(str(path), number, "instance_id", "missing: not a predictions file?")
+            raise InvalidRecordError(str(path), f"line {number}", "instance_id", "missing: not a predictions file?")
         ids.add(record["instance_id"])
     return ids
 
@@ -57,36 +52,22 @@ def append_record(handle, record: dict[str, Any]) -> None:
 
 
 def load_predictions(source: str, rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """{instance_id: prediction}: from a file, or ``gold`` (each row's patch) / ``empty`` (no patch)."""
+    """{instance_id: prediction}: from a file, or ``gold`` (each row's patch) / ``empty`` (no patch).
+
+    A file is checked whole before anything is evaluated (:func:`srl_swe.records.check_predictions`):
+    a wrong-typed field, two predictions for one instance or one for an instance not in ``rows``
+    is an error naming the file, the record and the ids.
+    """
     if source in ("gold", "empty"):
         return {row["instance_id"]: {"instance_id": row["instance_id"], "model_name_or_path": source,
                                      "model_patch": row["patch"] if source == "gold" else ""} for row in rows}
     path = Path(source)
     if not path.is_file():
         raise SRLSweError(f"predictions file not found: {path}")
-    text = path.read_text()
-    try:
-        if path.suffix == ".jsonl":
-            records = [(i, json.loads(line)) for i, line in enumerate(text.splitlines()) if line.strip()]
-        else:
-            data = json.loads(text)
-            items = list(data.values()) if isinstance(data, dict) else data
-            if not isinstance(items, list):
-                raise InvalidRecordError(str(path), None, None, "must hold a list of predictions or {instance_id: prediction}")
-            records = list(enumerate(items))
-    except json.JSONDecodeError as exc:
-        raise InvalidRecordError(str(path), None, None, f"not valid JSON: {exc}") from exc
-    out: dict[str, dict[str, Any]] = {}
-    for index, record in records:
-        if not isinstance(record, dict):
-            raise InvalidRecordError(str(path), index, None, "a prediction must be an object")
-        for key in ("instance_id", "model_patch"):
-            if key not in record:
-                raise InvalidRecordError(str(path), index, key, "missing")
-        patch = record["model_patch"]
-        if patch is not None and not isinstance(patch, str):
-            raise InvalidRecordError(str(path), index, "model_patch", f"must be a string, not {type(patch).__name__}")
-        out[record["instance_id"]] = {"model_name_or_path": "srl-swe", **record}
+    records = check_predictions(read_json_records(path, "prediction"), str(path))
+    out = {record["instance_id"]: {"model_name_or_path": "srl-swe", **record} for record in records}
+    for prediction in out.values():
+        prediction["model_name_or_path"] = prediction["model_name_or_path"] or "srl-swe"
     known = {row["instance_id"] for row in rows}
     unknown = sorted(set(out) - known)
     if unknown:
@@ -98,6 +79,6 @@ def recorded_mode(predictions: str | Path) -> str:
     """The mode a `srl-swe rollout` run recorded in its details file next to the predictions, if any."""
     details = details_path_for(Path(predictions))
     if details.is_file():
-        with details.open() as handle, contextlib.suppress(ValueError):
+        with details.open(encoding="utf-8") as handle, contextlib.suppress(ValueError, RecursionError):
             return str(json.loads(handle.readline()).get("mode", ""))
     return ""

@@ -27,7 +27,6 @@ The image recipe (``docker/env/Dockerfile``) and the build live in :mod:`srl_swe
 from __future__ import annotations
 
 import functools
-import json
 import os
 import re
 import shlex
@@ -40,6 +39,7 @@ import yaml
 from .errors import InvalidRecordError, SRLSweError
 from .files import write_atomic
 from .globs import globs_of_test_files, matches
+from .records import read_json_lines, read_yaml
 from .resources import resource
 
 SUPPORTED_PYTHONS: tuple[str, ...] = ("3.11",)
@@ -352,9 +352,9 @@ def load_spec_file(path: str | Path) -> EnvSpec:
     if not path.is_file():
         raise EnvSpecError(path, None, "no such spec file")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise EnvSpecError(path, None, f"is not valid YAML: {exc}") from None
+        data = read_yaml(path)
+    except InvalidRecordError as exc:  # not UTF-8, not YAML, too deep: an EnvSpecError like every spec problem
+        raise EnvSpecError(path, None, f"is {exc.reason}") from None
     return parse_env(data, path.resolve(), expect_name=path.stem)
 
 
@@ -364,17 +364,10 @@ def read_tasks(path: str | Path) -> list[dict[str, Any]]:
     if not path.is_file():
         return []
     rows = []
-    with path.open(encoding="utf-8") as handle:
-        for lineno, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InvalidRecordError(str(path), f"line {lineno}", None, f"not valid JSON: {exc}") from None
-            if not isinstance(row, dict):
-                raise InvalidRecordError(str(path), f"line {lineno}", None, "must be a JSON object")
-            rows.append(row)
+    for lineno, row in read_json_lines(path, by_line=True):
+        if not isinstance(row, dict):
+            raise InvalidRecordError(str(path), f"line {lineno}", None, "must be a JSON object")
+        rows.append(row)
     return rows
 
 

@@ -155,7 +155,7 @@ def test_bad_predictions_name_file_record_and_field(tmp_path):
     rows = [{"instance_id": "a"}, {"instance_id": "b"}]
     path = tmp_path / "p.jsonl"
     path.write_text('{"instance_id": "a", "model_patch": ""}\n{"instance_id": "b"}\n')
-    with pytest.raises(InvalidRecordError, match=r"p.jsonl, record 1, field 'model_patch': missing"):
+    with pytest.raises(InvalidRecordError, match=r"p.jsonl, record 1 \(b\), field 'model_patch': missing"):
         load_predictions(str(path), rows)
     path.write_text('{"instance_id": "zz", "model_patch": "x"}\n')
     with pytest.raises(SRLSweError, match="not in the dataset: zz"):

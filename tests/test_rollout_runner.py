@@ -147,7 +147,9 @@ def test_a_prompt_too_long_for_the_model_writes_an_empty_prediction(local, tmp_p
 
 def test_select_rows_by_ids_and_limit(local):
     _, rows = local
-    assert [r["instance_id"] for r in select_rows(rows + rows[:1], ["local__calc-2"])] == ["local__calc-2"]
+    assert [r["instance_id"] for r in select_rows(rows, ["local__calc-2"])] == ["local__calc-2"]
+    with pytest.raises(SRLSweError, match=r"appear more than once.*local__calc-1 \(records 0, 2\)"):
+        select_rows(rows + rows[:1], ["local__calc-2"])  # rejected, as evaluate rejects them: not "the first wins"
     assert [r["instance_id"] for r in select_rows(rows, limit=1)] == ["local__calc-1"]
     with pytest.raises(SRLSweError, match="unknown instance id"):
         select_rows(rows, ["nope"])

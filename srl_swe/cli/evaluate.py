@@ -26,6 +26,7 @@ from ..evaluation.convert import convert_file, load_instances, write_rows
 from ..evaluation.engine import ENGINES, EvaluationConfig, evaluate
 from ..evaluation.regrade import regrade, regrade_run, regrade_warnings
 from ..evaluation.report import collect, write_report
+from ..records import read_text
 from .options import add_instance_ids_option, add_instances_option, instance_ids
 
 
@@ -67,7 +68,7 @@ def cmd_regrade(args: argparse.Namespace) -> None:
     log = Path(args.log)
     if not log.is_file():
         raise SRLSweError(f"log not found: {log}")
-    patch = Path(args.patch).read_text() if args.patch else None
+    patch = read_text(args.patch) if args.patch else None
     report = regrade(rows[0], log, patch, namespace=args.namespace or None, source=str(args.instances))
     for warning in regrade_warnings(rows[0], log, namespace=args.namespace or None, source=str(args.instances)):
         print(f"warning: {warning}", file=sys.stderr)

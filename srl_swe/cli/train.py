@@ -86,26 +86,39 @@ def cmd_eval_steps(args: argparse.Namespace) -> None:
             print(f"wrote {out / 'report.json'}, {out / 'report.md'}, {out / 'predictions.jsonl'}", file=sys.stderr)
 
 
-def cmd_train_srl(args: argparse.Namespace) -> None:
-    from ..train.srl import train_srl  # noqa: PLC0415 - pulls transformers, torch
+def _origin(args: argparse.Namespace) -> str:
+    """What a config error names: the file, and --set when overrides were given too."""
+    if not args.config:
+        return "command line"
+    return f"{args.config} with --set" if args.set else args.config
 
+
+def _run_config(cls, args: argparse.Namespace, flags: dict):
+    """`cls` from --config, then the flags and --set; the file is checked alone first, so its errors name it alone."""
+    data = load_yaml(args.config)
+    build_config(cls, data, origin=args.config or "config")
+    return build_config(cls, data, {k: v for k, v in flags.items() if v is not None}, parse_overrides(args.set),
+                        origin=_origin(args))
+
+
+def cmd_train_srl(args: argparse.Namespace) -> None:
     flags = {"model": args.model, "data": args.data, "output_dir": args.output_dir, "max_steps": args.max_steps,
              "metric": args.metric, "lora_r": args.lora_r, "resume": args.resume or None,
              "dynamic_sampling": False if args.no_dynamic_sampling else None}
-    config = build_config(SRLRunConfig, load_yaml(args.config), {k: v for k, v in flags.items() if v is not None},
-                          parse_overrides(args.set), origin=args.config or "command line")
+    config = _run_config(SRLRunConfig, args, flags)
+    from ..train.srl import train_srl  # noqa: PLC0415 - pulls transformers, torch (after the config is checked)
+
     with _stdout_for(args):  # with --json, stdout carries the result alone
         final = train_srl(config)
     _report_final(args, final, config.output_dir)
 
 
 def cmd_train_rlvr(args: argparse.Namespace) -> None:
-    from ..train.rlvr import train_rlvr  # noqa: PLC0415 - pulls transformers, torch
-
     flags = {"model": args.model, "envs": (args.env or []) + args.env_names or None, "tasks": args.instances,
              "output_dir": args.output_dir, "max_steps": args.max_steps, "resume": args.resume or None}
-    config = build_config(RLVRRunConfig, load_yaml(args.config), {k: v for k, v in flags.items() if v is not None},
-                          parse_overrides(args.set), origin=args.config or "command line")
+    config = _run_config(RLVRRunConfig, args, flags)
+    from ..train.rlvr import train_rlvr  # noqa: PLC0415 - pulls transformers, torch (after the config is checked)
+
     with _stdout_for(args):  # with --json, stdout carries the result alone
         final = train_rlvr(config)
     _report_final(args, final, config.output_dir)
@@ -118,8 +131,9 @@ def cmd_train_pipeline(args: argparse.Namespace) -> None:
     overrides = parse_overrides(args.set)  # stage.key=value, a pipeline field, or key=value shared by every stage
     pipeline_fields = {f.name for f in dataclasses.fields(pipeline.PipelineConfig)}
     own = {k: v for k, v in overrides.items() if k in pipeline_fields}
-    stage_options = {stage: dict(options) for stage, options in (data.get("stage_options") or {}).items()}
-    shared = dict(data.get("shared") or {})
+    from_file = build_config(pipeline.PipelineConfig, data, origin=args.config or "config")  # the file alone first
+    stage_options = {stage: dict(options) for stage, options in from_file.stage_options.items()}
+    shared = dict(from_file.shared)
     for key, value in overrides.items():
         stage, _, field = key.rpartition(".")
         if stage:
@@ -127,7 +141,8 @@ def cmd_train_pipeline(args: argparse.Namespace) -> None:
         elif key not in own:
             shared[field] = value
     config = build_config(pipeline.PipelineConfig, data, {k: v for k, v in flags.items() if v is not None}, own,
-                          {"stage_options": stage_options, "shared": shared}, origin=args.config or "command line")
+                          {"stage_options": stage_options, "shared": shared}, origin=_origin(args))
+    pipeline.check_stages(config, origin=_origin(args))
     if args.json:  # the stages' output goes to stderr, the result alone to stdout
         with _stdout_for(args):
             result = pipeline.run_pipeline(config, console=Console(stderr=True))

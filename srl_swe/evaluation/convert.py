@@ -54,13 +54,12 @@ import shlex
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable, Mapping
-
-import yaml
+from typing import Any, Iterable, Mapping, Sequence
 
 from ..errors import InvalidRecordError, SRLSweError
 from ..files import write_atomic
 from ..harness import eval_script, reset_test_files
+from ..records import AGENT_FIELDS, ROW_FIELDS, check_task_row, check_task_rows, parse_test_names, read_json_records, read_yaml
 from ..registry import list_envs, load_env
 from ..patches import files_existing_before, touched_files
 
@@ -72,6 +71,8 @@ HARNESS_FIELDS = ("image", "eval_script", "log_parser", "eval_type")
 """The fields a swebench 5.x row carries beyond the classic schema."""
 CLASSIC_FIELDS = ("instance_id", "repo", "version", "base_commit", "test_patch", "FAIL_TO_PASS", "PASS_TO_PASS")
 """The classic fields a conversion needs."""
+GRADED_FIELDS = ("instance_id", "repo", "FAIL_TO_PASS", "PASS_TO_PASS")
+"""The fields grading reads from a 5.x row besides the harness fields."""
 
 REPO_DIR = "/testbed"
 CONDA_ENV = "testbed"
@@ -201,11 +202,7 @@ def _parse_specs(data: Any, source: str) -> RepoSpecs:
 
 @lru_cache(maxsize=8)
 def _load_specs_cached(path: str, mtime: float) -> RepoSpecs:
-    try:
-        data = yaml.safe_load(Path(path).read_text())
-    except yaml.YAMLError as exc:
-        raise _spec_error(path, None, None, f"not valid YAML: {exc}") from exc
-    return _parse_specs(data, path)
+    return _parse_specs(read_yaml(path), path)
 
 
 def load_repo_specs(path: str | Path | None = None) -> RepoSpecs:
@@ -342,17 +339,6 @@ def is_harness_row(row: Mapping[str, Any]) -> bool:
     return all(row.get(key) for key in HARNESS_FIELDS)
 
 
-def _test_list(value: Any, source: str, record: str, name: str) -> list[str]:
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError as exc:
-            raise InvalidRecordError(source, record, name, f"not a JSON list of test names: {exc}") from exc
-    if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
-        raise InvalidRecordError(source, record, name, "expected a list of test names (or its JSON string)")
-    return list(value)
-
-
 def to_harness_row(instance: Mapping[str, Any], *, namespace: str | None = DEFAULT_NAMESPACE,
                    specs: Mapping[str, RepoSpec] | None = None, source: str = "<instances>",
                    index: int | None = None) -> dict[str, Any]:
@@ -367,10 +353,10 @@ def to_harness_row(instance: Mapping[str, Any], *, namespace: str | None = DEFAU
     instance_id = instance.get("instance_id")
     if isinstance(instance_id, str) and instance_id:
         record = instance_id if index is None else f"{index} ({instance_id})"
-    if is_harness_row(instance):
-        if not (isinstance(instance_id, str) and instance_id):
-            raise InvalidRecordError(source, record, "instance_id", "missing or not a string")
+    if is_harness_row(instance):  # graded as it is: a wrong-typed test list would be an "infrastructure error" later
+        check_task_row(instance, source, record, GRADED_FIELDS)
         return dict(instance)
+    check_task_row(instance, source, record)
     present = [key for key in HARNESS_FIELDS if instance.get(key)]
     if present:
         missing = [key for key in HARNESS_FIELDS if not instance.get(key)]
@@ -401,8 +387,8 @@ def to_harness_row(instance: Mapping[str, Any], *, namespace: str | None = DEFAU
         log_parser = log_parser_for(repo, specs)
     except KeyError as exc:
         raise InvalidRecordError(source, record, "repo", exc.args[0]) from exc
-    fail_to_pass = _test_list(instance["FAIL_TO_PASS"], source, record, "FAIL_TO_PASS")
-    pass_to_pass = _test_list(instance["PASS_TO_PASS"], source, record, "PASS_TO_PASS")
+    fail_to_pass = parse_test_names(instance["FAIL_TO_PASS"], source, record, "FAIL_TO_PASS")
+    pass_to_pass = parse_test_names(instance["PASS_TO_PASS"], source, record, "PASS_TO_PASS")
     if not instance["test_patch"].lstrip().startswith("diff --git"):
         raise InvalidRecordError(source, record, "test_patch", "not a git diff (no 'diff --git' header)")
     if not test_directives(instance["test_patch"], repo_spec.test_directives):
@@ -445,16 +431,18 @@ def convert_instances(rows: Iterable[Mapping[str, Any]], *, namespace: str | Non
 # --------------------------------------------------------------------------- loading
 
 
-def load_task_rows(instances: str | Path | None, envs: Iterable[str] | None, split: str = "test") -> list[dict[str, Any]]:
+def load_task_rows(instances: str | Path | None, envs: Iterable[str] | None, split: str = "test",
+                   required: Sequence[str] = AGENT_FIELDS) -> list[dict[str, Any]]:
     """The tasks a command works on (``--instances`` / ``--env``), loaded one way for all of them.
 
     SWE-bench rows (a .json/.jsonl/.parquet file or a Hugging Face dataset; classic rows are converted
     to 5.x rows where their repository's test commands are known, as `evaluate` does), or the tasks of
-    registered environments (all when none are named).
+    registered environments (all when none are named). Every row is checked as `evaluate` checks it
+    (:func:`srl_swe.records.check_task_rows`), and must hold the ``required`` fields.
     """
     if instances:
         rows = []
-        for index, row in enumerate(load_instances(instances, split=split)):
+        for index, row in enumerate(load_instances(instances, split=split, required=required)):
             try:
                 rows.append(to_harness_row(row, source=str(instances), index=index))
             except InvalidRecordError:  # no known test command: still fine for modes that read files only
@@ -462,42 +450,33 @@ def load_task_rows(instances: str | Path | None, envs: Iterable[str] | None, spl
         return rows
 
     specs = [load_env(n) for n in envs] if envs else list_envs()
-    return [row for spec in specs for row in spec.load_tasks()]
+    rows = [row for spec in specs for row in check_task_rows(spec.load_tasks(), str(spec.tasks_path), required)]
+    return check_task_rows(rows, f"the tasks of {', '.join(spec.name for spec in specs)}", required)
 
 
-def load_instances(path_or_name: str | Path, *, split: str = "test") -> list[dict[str, Any]]:
+def load_instances(path_or_name: str | Path, *, split: str = "test",
+                   required: Sequence[str] = ROW_FIELDS) -> list[dict[str, Any]]:
     """Instances from a local .json (a list), .jsonl or .parquet file, or a Hugging Face dataset name.
 
     A name that is not an existing file is loaded with ``datasets.load_dataset(name, split=split)``
     (e.g. ``princeton-nlp/SWE-bench_Verified``, ``SWE-bench/SWE-bench_Lite``, ``SWE-Gym/SWE-Gym``).
+    Every command reads task rows through here, so each gets the same checks
+    (:func:`srl_swe.records.check_task_rows`: field types, the ``required`` fields, unique ids).
     """
     path = Path(path_or_name)
     text_name = str(path_or_name)
     suffix = path.suffix.lower()
     if path.is_file() and suffix in (".json", ".jsonl"):
-        text = path.read_text()
-        if suffix == ".jsonl":
-            rows = []
-            for number, line in enumerate(text.splitlines(), 1):
-                if not line.strip():
-                    continue
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as exc:
-                    raise InvalidRecordError(text_name, len(rows), None, f"line {number} is not JSON: {exc}") from exc
-        else:
-            try:
-                rows = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise InvalidRecordError(text_name, None, None, f"not JSON: {exc}") from exc
-            if isinstance(rows, dict) and rows and all(isinstance(v, dict) for v in rows.values()):
-                rows = list(rows.values())  # {instance_id: row}
-            if not isinstance(rows, list):
-                raise InvalidRecordError(text_name, None, None, "expected a JSON list of instances")
+        rows = read_json_records(path, "instance")
     elif path.is_file() and suffix == ".parquet":
         from datasets import load_dataset
 
-        rows = [dict(r) for r in load_dataset("parquet", data_files=str(path), split="train")]
+        if not _looks_like_parquet(path):  # datasets would log a traceback of its own before raising
+            raise SRLSweError(f"{text_name}: not a readable parquet file (no PAR1 marker at its start and end)")
+        try:
+            rows = [dict(r) for r in load_dataset("parquet", data_files=str(path), split="train")]
+        except Exception as exc:  # noqa: BLE001 - datasets and pyarrow raise many kinds; all mean "cannot read"
+            raise SRLSweError(f"{text_name}: not a readable parquet file: {type(exc).__name__}: {_one_line(exc)}") from None
     elif path.exists() or suffix in (".json", ".jsonl", ".parquet"):
         raise SRLSweError(f"{text_name}: not a readable .json/.jsonl/.parquet file")
     else:
@@ -507,11 +486,25 @@ def load_instances(path_or_name: str | Path, *, split: str = "test") -> list[dic
             rows = [dict(r) for r in load_dataset(text_name, split=split)]
         except Exception as exc:  # noqa: BLE001 - datasets raises many kinds; all mean "cannot load"
             raise SRLSweError(f"{text_name}: not a local file, and loading it as a Hugging Face dataset "
-                              f"(split {split!r}) failed: {type(exc).__name__}: {exc}") from exc
-    for index, row in enumerate(rows):
-        if not isinstance(row, dict):
-            raise InvalidRecordError(text_name, index, None, f"expected an object, got {type(row).__name__}")
+                              f"(split {split!r}) failed: {type(exc).__name__}: {_one_line(exc)}") from None
+        if not rows:
+            raise SRLSweError(f"{text_name}: the Hugging Face dataset's split {split!r} holds no instances")
+    check_task_rows(rows, text_name, required)
     return rows
+
+
+def _looks_like_parquet(path: Path) -> bool:
+    with path.open("rb") as handle:
+        head = handle.read(4)
+        handle.seek(0, 2)
+        if handle.tell() < 8:
+            return False
+        handle.seek(-4, 2)
+        return head == b"PAR1" and handle.read(4) == b"PAR1"
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
 
 
 def convert_file(path_or_name: str | Path, *, namespace: str | None = DEFAULT_NAMESPACE,

@@ -13,14 +13,14 @@ grouped bar chart ``table.png``.
 """
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from ..errors import SRLSweError
+from ..errors import InvalidRecordError, SRLSweError
 from ..files import write_atomic
+from ..records import parse_json, read_text
 
 PAPER_SETTINGS = ("oracle-file", "end-to-end", "agentic")
 
@@ -61,13 +61,13 @@ def collect(run_dirs: Iterable[str | Path]) -> dict[tuple[str, str], Cell]:
         if not root.exists():
             raise SRLSweError(f"no such run directory: {root}")
         for path in [root] if root.is_file() else sorted(root.rglob("*.summary.json")):
-            try:
-                data = json.loads(path.read_text())
-            except ValueError as exc:
-                raise SRLSweError(f"{path}: not valid JSON ({exc})") from exc
+            data = parse_json(read_text(path), str(path))
             missing = [key for key in ("model", *OUTCOME_LISTS) if not isinstance(data, dict) or key not in data]
             if missing:
                 raise SRLSweError(f"{path}: not an srl-swe evaluation summary (no {', '.join(missing)})")
+            for key in OUTCOME_LISTS:
+                if not isinstance(data[key], list) or not all(isinstance(i, str) for i in data[key]):
+                    raise InvalidRecordError(str(path), None, key, "expected a list of instance ids")
             loaded.append((str(data.get("created_at", "")), path, data))
     if not loaded:
         raise SRLSweError("no *.summary.json found under " + ", ".join(map(str, run_dirs)))

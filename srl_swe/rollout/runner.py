@@ -19,6 +19,7 @@ from tqdm import tqdm
 from ..errors import SRLSweError
 from ..evaluation.grader import grade_patch
 from ..predictions import append_record, details_path_for, done_ids, drop_cut_line
+from ..records import check_unique_ids
 from .modes import Outcome, RolloutConfig, run_batch
 from .policies import Policy
 
@@ -53,8 +54,10 @@ class RolloutSummary:
 
 def select_rows(rows: Iterable[dict[str, Any]], instance_ids: Sequence[str] | None = None,
                 limit: int | None = None) -> list[dict[str, Any]]:
-    """Rows in file order, first of each id, kept by ``instance_ids`` (when given), at most ``limit``."""
-    rows = list({r["instance_id"]: r for r in reversed(list(rows))}.values())[::-1]
+    """Rows in file order, kept by ``instance_ids`` (when given), at most ``limit``; two rows of one id are an
+    error, as `evaluate` has it (a rollout that kept the first would grade against rows evaluate refuses)."""
+    rows = list(rows)
+    check_unique_ids(rows, "task rows", "row")
     if instance_ids:
         known = {r["instance_id"] for r in rows}
         missing = [i for i in instance_ids if i not in known]

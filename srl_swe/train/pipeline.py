@@ -53,17 +53,24 @@ class PipelineConfig:
     """Held-out steps generated together."""
 
 
-def _stage_config(name: str, config: PipelineConfig, model: str | None, output_dir: Path):
+def _stage_config(name: str, config: PipelineConfig, model: str | None, output_dir: Path, origin: str = "pipeline"):
     common = {"model": model, "data": config.data, "output_dir": str(output_dir)}
     options = {**config.shared, **config.stage_options.get(name, {})}
+    where = f"{origin}: stage {name}"
     if name == "sft":
-        return SFTRunConfig, build_config(SFTRunConfig, options, common, origin=f"stage {name}")
+        return SFTRunConfig, build_config(SFTRunConfig, options, common, origin=where)
     if name == "srl":
-        return SRLRunConfig, build_config(SRLRunConfig, {"eval_heldout": False}, options, common, origin=f"stage {name}")
+        return SRLRunConfig, build_config(SRLRunConfig, {"eval_heldout": False}, options, common, origin=where)
     if name == "rlvr":  # trains on the registered environments' tasks, not on trajectories
         common.pop("data")
-        return RLVRRunConfig, build_config(RLVRRunConfig, options, common, origin=f"stage {name}")
+        return RLVRRunConfig, build_config(RLVRRunConfig, options, common, origin=where)
     raise SRLSweError(f"unknown stage {name!r}; available: {', '.join(STAGES)}")
+
+
+def check_stages(config: PipelineConfig, origin: str = "pipeline") -> None:
+    """Build every stage's config now: a bad option of the last stage fails before the first one trains."""
+    for name in config.stages:
+        _stage_config(name, config, config.model, Path(config.output_dir) / name, origin)
 
 
 def _evaluate(model: str, config: PipelineConfig) -> dict[str, Any]:
@@ -87,6 +94,7 @@ def run_pipeline(config: PipelineConfig, console: Console | None = None) -> dict
     for name in config.stages:
         if name not in STAGES:
             raise SRLSweError(f"unknown stage {name!r}; available: {', '.join(STAGES)}")
+    check_stages(config)
     root = Path(config.output_dir)
     root.mkdir(parents=True, exist_ok=True)
     if config.model == "tiny-random":  # its tokenizer is trained on the pipeline's own data
