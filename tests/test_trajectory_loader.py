@@ -234,7 +234,7 @@ def test_bad_canonical_records(tmp_path, mutate, field, reason):
 def test_malformed_jsonl_line_names_record_and_line(tmp_path):
     good = json.dumps(_fc_record())
     path = _write_jsonl(tmp_path / "t.jsonl", [good, "", '{"messages": [', good])
-    with pytest.raises(InvalidRecordError, match=r"line 3: malformed JSON") as info:
+    with pytest.raises(InvalidRecordError, match=r"line 3: not valid JSON") as info:
         load_trajectories(path)
     _check(info.value, path, 1, None)
 
@@ -242,7 +242,7 @@ def test_malformed_jsonl_line_names_record_and_line(tmp_path):
 def test_malformed_json_file_names_line_and_column(tmp_path):
     path = tmp_path / "broken.json"
     path.write_text('[\n  {"messages": []},\n  {"messages": [}\n]\n')
-    with pytest.raises(InvalidRecordError, match=r"malformed JSON at line 3, column 17") as info:
+    with pytest.raises(InvalidRecordError, match=r"not valid JSON: .*line 3 column 17") as info:
         load_trajectories(path, skip_invalid=True)  # a whole-file error cannot be skipped
     assert str(path) in str(info.value) and info.value.record is None
 
@@ -289,11 +289,22 @@ def test_skip_invalid_collects_and_continues(tmp_path):
     ]
 
 
-def test_empty_file(tmp_path):
+def test_a_file_that_holds_nothing_is_an_error_not_zero_trajectories(tmp_path):
     path = tmp_path / "empty.jsonl"
     path.write_text("\n")
-    result = load_trajectories(path)
-    assert result.trajectories == [] and result.format == "empty"
+    with pytest.raises(InvalidRecordError, match="empty.jsonl: empty file"):
+        load_trajectories(path)
+
+
+def test_bytes_that_are_not_utf8_and_json_nested_too_deeply_name_their_place(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(b'\n{"a": "\xff"}\n')
+    with pytest.raises(InvalidRecordError, match=r"bad.jsonl, record 0: line 2: not UTF-8 text: byte 0xff"):
+        load_trajectories(bad)
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(InvalidRecordError, match="deep.json: not readable as JSON: nested too deeply"):
+        load_trajectories(deep)
 
 
 # --------------------------------------------------------------------------- directories of run outputs
@@ -330,7 +341,7 @@ def test_directory_load_with_a_malformed_file(tmp_path):
     """A file that is not JSON is bad input, not a skipped file: an error, or with skip_invalid one invalid entry."""
     run = _run_dir(tmp_path)
     (run / "broken.json").write_text('{"messages": [')
-    with pytest.raises(InvalidRecordError, match="malformed JSON"):
+    with pytest.raises(InvalidRecordError, match="not valid JSON"):
         load_trajectories(run)
     result = load_trajectories(run, skip_invalid=True)
     assert len(result) == 2 and [(e.source, e.record) for e in result.invalid] == [(str(run / "broken.json"), None)]

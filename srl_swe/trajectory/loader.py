@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 from ..data import resolve_dataset
 from ..errors import InvalidRecordError, SRLSweError, UnknownFormatError
 from ..files import atomic_open
+from ..records import decode, parse_json, read_bytes
 from ..scaffold import Scaffold, load_scaffold
 from . import canonical, function_text, mini_swe_agent, openhands_events, openhands_fc, sharegpt, sweagent, sweagent_backticks
 from .common import ParseContext, TrajectoryFormat, json_kind
@@ -95,28 +96,24 @@ def detect_format(record: Any) -> str | None:
 
 def _json_file(path: Path, display: str) -> tuple[list[Any], bool]:
     """Records of a .json/.traj file, and whether the file is a single object."""
-    try:
-        text = path.read_text(encoding="utf-8")
-        if not text.strip():
-            raise InvalidRecordError(display, None, None, "empty file: it holds no JSON")
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidRecordError(display, None, None, f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
-    except UnicodeDecodeError as exc:
-        raise InvalidRecordError(display, None, None, f"not UTF-8 text: {exc}") from None
+    text = decode(read_bytes(path), display)
+    if not text.strip():
+        raise InvalidRecordError(display, None, None, "empty file: it holds no JSON")
+    data = parse_json(text, display)
     return (data, False) if isinstance(data, list) else ([data], True)
 
 
 def _jsonl_records(path: Path, display: str) -> Iterator[Any]:
+    """One record per non-blank line; a line that is not UTF-8 or not JSON is that record's error, not the file's."""
     index = 0
-    with path.open(encoding="utf-8") as handle:
-        for lineno, line in enumerate(handle, start=1):
-            if not line.strip():
+    with path.open("rb") as handle:
+        for lineno, raw in enumerate(handle, start=1):
+            if not raw.strip():
                 continue
             try:
-                yield json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield InvalidRecordError(display, index, None, f"line {lineno}: malformed JSON at column {exc.colno}: {exc.msg}")
+                yield parse_json(decode(raw, display, index), display, index)
+            except InvalidRecordError as exc:
+                yield InvalidRecordError(display, index, None, f"line {lineno}: {exc.reason}")
             index += 1
 
 
@@ -285,6 +282,8 @@ def load_trajectories(
     elif path.is_file():
         records, single = _file_records(path, display)
         name = _parse_records(records, display, _stem(path), single, format, scaffold_obj, skip_invalid, result)
+        if name is None and not result.invalid:  # a file given by name that holds nothing is a mistake, not 0 rows
+            raise InvalidRecordError(display, None, None, "empty file: it holds no records")
         used += [name] if name else []
     elif path.suffix.lower() in FILE_SUFFIXES:
         raise SRLSweError(f"{display}: no such file")
