@@ -52,6 +52,7 @@ from typing import Any, Mapping
 
 from ..errors import InvalidRecordError, SRLSweError
 from ..files import write_atomic
+from ..records import parse_test_names
 from .convert import DEFAULT_NAMESPACE, RepoSpec, load_instances, to_harness_row
 
 LOG_FILE = "test_output.txt"
@@ -145,7 +146,8 @@ def regrade_warnings(row_or_instance: Mapping[str, Any], log_text_or_path: str |
     if START_TEST_OUTPUT not in content and END_TEST_OUTPUT not in content:
         warnings.append("not a harness test log: it has neither the start nor the end-of-test-output marker "
                         "(give the instance's test_output.txt)")
-    expected = [*_names(row.get("FAIL_TO_PASS")), *_names(row.get("PASS_TO_PASS"))]
+    expected = [name for field in ("FAIL_TO_PASS", "PASS_TO_PASS")
+                for name in parse_test_names(row.get(field) or [], source, row["instance_id"], field)]
     cut = [name for name in expected if any(c.isspace() for c in name)]
     if cut and parser is not None and parser.__name__.startswith("parse_log_pytest"):
         warnings.append(f"{len(cut)} expected test name(s) hold whitespace, which {parser.__name__} cuts at: they can "
@@ -153,24 +155,17 @@ def regrade_warnings(row_or_instance: Mapping[str, Any], log_text_or_path: str |
     return warnings
 
 
-def _names(value: Any) -> list[str]:
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            return []
-    return [name for name in value or [] if isinstance(name, str)]
-
-
 def regrade_run(log_dir: str | Path, instances: list[Mapping[str, Any]] | str | Path, *, out: str | Path | None = None,
                 namespace: str | None = DEFAULT_NAMESPACE, specs: Mapping[str, RepoSpec] | None = None) -> dict[str, Any]:
     """Regrade a whole harness run folder in one process: the summary (counts, ids, warnings, each report entry);
     with ``out``, also ``out/<instance_id>/report.json`` per instance and ``out/summary.json``."""
-    reports = regrade_log_dir(log_dir, instances, namespace=namespace, specs=specs)
-    rows = {row["instance_id"]: row for row in (load_instances(instances) if isinstance(instances, (str, Path))
-                                                else instances) if row.get("instance_id") in reports}
+    source = str(instances) if isinstance(instances, (str, Path)) else "<instances>"
+    rows = load_instances(instances) if isinstance(instances, (str, Path)) else list(instances)  # read once
+    reports = regrade_log_dir(log_dir, rows, namespace=namespace, specs=specs, source=source)
+    by_id = {row["instance_id"]: row for row in rows if row["instance_id"] in reports}
     warnings = {iid: found for iid in reports
-                if (found := regrade_warnings(rows[iid], Path(log_dir, iid, LOG_FILE), namespace=namespace, specs=specs))}
+                if (found := regrade_warnings(by_id[iid], Path(log_dir, iid, LOG_FILE), namespace=namespace, specs=specs,
+                                              source=source))}
     resolved = sorted(iid for iid, entry in reports.items() if entry.get("resolved"))
     summary = {"log_dir": str(log_dir), "total": len(reports), "resolved": len(resolved), "resolved_ids": resolved,
                "unresolved_ids": sorted(set(reports) - set(resolved)), "warnings": warnings, "reports": reports}
@@ -183,17 +178,18 @@ def regrade_run(log_dir: str | Path, instances: list[Mapping[str, Any]] | str | 
 
 
 def regrade_log_dir(log_dir: str | Path, instances: list[Mapping[str, Any]] | str | Path, *,
-                    namespace: str | None = DEFAULT_NAMESPACE,
-                    specs: Mapping[str, RepoSpec] | None = None) -> dict[str, dict[str, Any]]:
+                    namespace: str | None = DEFAULT_NAMESPACE, specs: Mapping[str, RepoSpec] | None = None,
+                    source: str | None = None) -> dict[str, dict[str, Any]]:
     """Regrade every ``<log_dir>/<instance_id>/test_output.txt`` of a harness run (with its patch.diff).
 
     `log_dir` is a run's model folder (``logs/run_evaluation/RUN/MODEL``); `instances` the rows or
-    their file. Returns {instance_id: report entry}, sorted by instance_id.
+    their file; `source` names rows given as a list in errors. Returns {instance_id: report entry}, sorted by
+    instance_id.
     """
     log_dir = Path(log_dir)
     if not log_dir.is_dir():
         raise SRLSweError(f"{log_dir}: not a directory of instance logs")
-    source = str(instances) if isinstance(instances, (str, Path)) else "<instances>"
+    source = source or (str(instances) if isinstance(instances, (str, Path)) else "<instances>")
     rows = load_instances(instances) if isinstance(instances, (str, Path)) else list(instances)
     by_id: dict[str, Mapping[str, Any]] = {}
     for index, row in enumerate(rows):
