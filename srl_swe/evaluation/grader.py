@@ -83,10 +83,11 @@ def _blob_ids(sandbox: Sandbox, base_commit: str, paths: list[str]) -> dict[str,
         return {}
     listing = sandbox.exec(f"git ls-tree -r {base_commit} -- {' '.join(shlex.quote(p) for p in paths)}")
     blobs = {}
-    for line in listing.output.splitlines():
+    for line in listing.output.splitlines():  # "<mode> <type> <id>\t<path>"
         meta, _, path = line.partition("\t")
-        if meta.endswith(tuple("0123456789abcdef")) and " blob " in meta:
-            blobs[path] = meta.rsplit(" ", 1)[1]
+        kind_and_id = meta.split(" ")[1:]
+        if kind_and_id[:1] == ["blob"] and len(kind_and_id) == 2:
+            blobs[path] = kind_and_id[1]
     return blobs
 
 
