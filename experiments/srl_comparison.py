@@ -96,7 +96,7 @@ def evaluate(model: str, split: str, out: Path, log: Path, args, sample: bool) -
     report = out / "report.json"
     if not report.exists():
         command = cli() + ["score", "steps", "--model", model, "--split", split, "--out", str(out), "--data", "srl-swe:default",
-                           "--max-new-tokens", generation_budget(), "--batch-size", str(args.eval_batch), "--dtype", "bfloat16", "--json"] + step_flags()
+                           "--max-new-tokens", generation_budget(), "--batch-size", str(args.eval_batch), "--json"] + step_flags()
         if sample:
             command += ["--sample-temperature", "1.0"]
         run(command, log)

@@ -7,8 +7,8 @@
 cd "$(dirname "$0")/.."
 OUT=${1:?usage: experiments/srl_validation.sh OUT_DIR SETTING...}; shift; mkdir -p "$OUT"
 STEP="--context last:1 --max-observation-chars 300 --max-problem-chars 800 --scaffold openhands_compact --heldout-fraction 0.2 --validation-fraction 0.1 --split-seed 0"
-SET="context=last:1 max_observation_chars=300 max_problem_chars=800 scaffold=openhands_compact heldout_fraction=0.2 validation_fraction=0.1 split_seed=0 bf16=true learning_rate=1e-5 prompts_per_step=2 num_generations=4 scale_rewards=none max_refill_rounds=1 max_completion_length=384 gradient_checkpointing=true save_steps=8 seed=0 beta=0.0 eval_heldout=false"
-score() { .venv/bin/srl-swe score steps --model "$1" --split validation --max-new-tokens 384 --dtype bfloat16 --json $STEP 2>/dev/null | python3 -c "import json,sys; d=json.load(sys.stdin); print('$2', 'reward %+.3f format %.3f tool %.3f n %d elapsed %.0fs' % (d['mean_reward'], d['format_rate'], d['tool_match_rate'], d['count'], d['elapsed_s']))" >> $OUT/results.txt; }
+SET="context=last:1 max_observation_chars=300 max_problem_chars=800 scaffold=openhands_compact heldout_fraction=0.2 validation_fraction=0.1 split_seed=0 learning_rate=1e-5 prompts_per_step=2 num_generations=4 scale_rewards=none max_refill_rounds=1 max_completion_length=384 gradient_checkpointing=true save_steps=8 seed=0 beta=0.0 eval_heldout=false"
+score() { .venv/bin/srl-swe score steps --model "$1" --split validation --max-new-tokens 384 --json $STEP 2>/dev/null | python3 -c "import json,sys; d=json.load(sys.stdin); print('$2', 'reward %+.3f format %.3f tool %.3f n %d elapsed %.0fs' % (d['mean_reward'], d['format_rate'], d['tool_match_rate'], d['count'], d['elapsed_s']))" >> $OUT/results.txt; }
 [ -e "$OUT/sft60.done" ] || { score runs/demo/01-sft/final "sft60"; touch "$OUT/sft60.done"; }
 for setting in "$@"; do
   name=srl-$(echo "$setting" | tr ' =' '_-')

@@ -219,8 +219,8 @@ def add_eval_steps_parser(eval_sub) -> argparse.ArgumentParser:
     steps.add_argument("--max-new-tokens", type=int, default=EVAL_DEFAULTS["max_new_tokens"], help="generation budget per step (an action cut by it scores -1)")
     steps.add_argument("--batch-size", type=int, default=EVAL_DEFAULTS["batch_size"], help="steps decoded together")
     steps.add_argument("--dtype", default=EVAL_DEFAULTS["dtype"],
-                       help="auto (fp32 on the CPU, bf16 on a GPU) or a torch dtype such as bfloat16 (on CPUs with AVX512-BF16: "
-                            "prefill ~1.7x faster, decoding as fast)")
+                       help="auto (bf16 where the hardware computes it natively: a GPU, or a CPU with AVX512-BF16 or AMX; "
+                            "fp32 on other CPUs, where bf16 is emulated and many times slower) or a torch dtype")
     steps.add_argument("--metric", default=EVAL_DEFAULTS["metric"], choices=METRICS, help="similarity metric of the reward")
     add_step_options(steps)
     steps.set_defaults(func=cmd_eval_steps)

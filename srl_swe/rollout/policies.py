@@ -25,6 +25,7 @@ from typing import Any, Protocol, Sequence
 from tqdm import tqdm
 
 from ..core import Conversation
+from ..distributed import auto_dtype
 from ..errors import SRLSweError
 from ..models import resolve_model
 from ..scaffold import DEFAULT_SCAFFOLD
@@ -80,8 +81,8 @@ class TransformersPolicy:
     Chat template, batches of similar prompt length (left-padded; answers come back in the order
     asked), neutral decoding (greedy, or pure temperature sampling: the model's own sampling
     defaults never apply), and with ``stop_malformed`` (a scaffold) a row stops as soon as its text
-    can no longer parse as one of its tool calls. On a GPU (``device="auto"``) the weights load in
-    bf16 (fp16 where the GPU has none). In bf16 padding can flip a near-tie: a batched greedy answer may differ from the unbatched
+    can no longer parse as one of its tool calls. ``dtype="auto"`` loads the weights in bf16 where the
+    hardware computes it natively (a GPU, or a CPU with AVX512-BF16 or AMX), else fp16 on a GPU and fp32 on a CPU. In bf16 padding can flip a near-tie: a batched greedy answer may differ from the unbatched
     one (seen on an H200 with a random model: 3 of 4 identical; in fp32 on CPU all were). Keep
     ``batch_size=1`` for exact greedy answers.
     """
@@ -98,11 +99,7 @@ class TransformersPolicy:
         self.batch_size = batch_size
         self.stop_malformed = stop_malformed
         self.device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
-        if dtype == "auto":
-            cuda = self.device.startswith("cuda")
-            torch_dtype = (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if cuda else torch.float32
-        else:
-            torch_dtype = getattr(torch, dtype)
+        torch_dtype = getattr(torch, auto_dtype(self.device) if dtype == "auto" else dtype)
         model = resolve_model(model)  # a registered name (e.g. smollm2-135m) becomes its prepared folder
         try:
             tokenizer = AutoTokenizer.from_pretrained(model)
@@ -343,7 +340,8 @@ class PolicyConfig:
     device: str = "auto"
     """transformers: cpu, cuda, cuda:1, auto."""
     dtype: str = "auto"
-    """transformers/vLLM weights dtype (auto: bf16 on GPU, fp32 on CPU for transformers)."""
+    """transformers/vLLM weights dtype (auto: bf16 where the hardware computes it natively, else fp16 on a GPU and fp32
+    on a CPU)."""
     batch_size: int = 1
     """transformers: conversations per generate call."""
     tensor_parallel_size: int = 1

@@ -161,7 +161,8 @@ class SFTRunConfig(LoRAConfig, StepDataConfig, RunConfig):
     dtype: str = "float32"
     """dtype the weights are loaded in (float32, bfloat16, auto); bf16 autocast is separate (see bf16)."""
     bf16: bool | None = None
-    """bf16 mixed precision; None = on when a CUDA GPU with bf16 support is present, off on CPU."""
+    """bf16 mixed precision; None = where the hardware computes bf16 natively (a GPU, or a CPU with AVX512-BF16 or
+    AMX; elsewhere CPU bf16 is emulated and many times slower than fp32)."""
     report_to: str = "none"
     """transformers integrations to log to (none, tensorboard, wandb, ...)."""
 
@@ -189,7 +190,7 @@ class SRLRunConfig(GRPOConfigFields, LoRAConfig, StepDataConfig, RunConfig):
     use_vllm: bool | None = None
     """Generate with vLLM (None = when the `vllm` extra is installed and a GPU is present)."""
     bf16: bool | None = None
-    """bf16 training (None = when a GPU is present)."""
+    """bf16 training (None = where the hardware computes bf16 natively: a GPU, or a CPU with AVX512-BF16 or AMX)."""
 
 
 @dataclass

@@ -34,6 +34,7 @@ from trl.trainer.utils import pad  # noqa: TID253 - a training module: only the 
 
 from ..scaffold import Scaffold
 from ..generation import StopWhenMalformed
+from .lm_head import score_labelled_positions_only
 
 logger = logging.getLogger(__name__)
 
@@ -138,6 +139,7 @@ class DynamicSamplingGRPOTrainer(GRPOTrainer):
 
     def __init__(self, *args: Any, dynamic_sampling: bool = True, dynamic_sampling_epsilon: float = 1e-4,
                  max_refill_rounds: int = 8, stop_malformed: Scaffold | None = None, **kwargs: Any):
+        score_labelled_positions_only()
         super().__init__(*args, **kwargs)
         self.stop_malformed = stop_malformed
         self.dynamic_sampling = dynamic_sampling

@@ -48,7 +48,8 @@ class PipelineConfig:
     max_new_tokens: int = 192
     """Generation budget of the held-out evaluation."""
     eval_dtype: str = "auto"
-    """dtype of the held-out evaluation: auto (fp32 on CPU, bf16 on GPU) or a torch dtype name such as bfloat16."""
+    """dtype of the held-out evaluation: auto (bf16 where the hardware computes it natively, else fp32 on a CPU) or a
+    torch dtype name such as bfloat16."""
     eval_batch_size: int = 16
     """Held-out steps generated together."""
 

@@ -20,7 +20,7 @@ from ..gym.live import LiveConfig, SWEEnv, task_messages
 from ..models import resolve_model
 from ..rollout.policies import GenerationConfig, TransformersPolicy
 from ..scaffold import load_scaffold
-from ..distributed import cuda_available
+from ..distributed import bf16_is_fast, cuda_available
 from .configs import RLVRRunConfig
 from .run_dir import MetricsCallback, RunDir
 from .srl import latest_checkpoint
@@ -119,7 +119,7 @@ def train_rlvr(config: RLVRRunConfig) -> Path:
         "output_dir": config.output_dir, "max_steps": config.max_steps, "learning_rate": config.learning_rate,
         "logging_steps": config.logging_steps, "gradient_checkpointing": config.gradient_checkpointing,
         "save_steps": config.save_steps, "seed": config.seed, "report_to": "none", "remove_unused_columns": False,
-        "bf16": cuda_available(), "use_cpu": not cuda_available(), "disable_tqdm": False,
+        "bf16": bf16_is_fast(), "use_cpu": not cuda_available(), "disable_tqdm": False,
         **config.trainer_args,
     })
     trainer = DynamicSamplingGRPOTrainer(

@@ -23,20 +23,15 @@ from transformers import TrainerCallback  # noqa: TID253 - a training module: on
 from ..errors import SRLSweError
 from ..files import append_line, drop_torn_line, write_atomic
 from ..models import resolve_model
-from ..distributed import cuda_available
+from ..distributed import bf16_is_fast, cuda_available
 from .configs import SFTRunConfig
 from .data import load_data, sft_dataset, split_by_trajectory
+from .lm_head import score_labelled_positions_only
 
 logger = logging.getLogger(__name__)
 
 
 
-
-
-def _auto_bf16() -> bool:
-    import torch
-
-    return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
 
 
 class MetricsCallback(TrainerCallback):
@@ -133,7 +128,7 @@ def build_sft_trainer(config: SFTRunConfig):
     if len(dataset) == 0:
         raise SRLSweError(f"every example is longer than max_length={config.max_length} tokens")
 
-    bf16 = _auto_bf16() if config.bf16 is None else config.bf16
+    bf16 = bf16_is_fast() if config.bf16 is None else config.bf16
     model = AutoModelForCausalLM.from_pretrained(model_path, dtype=config.dtype)
     peft_config = None
     if config.lora_r > 0:
@@ -188,6 +183,7 @@ def build_sft_trainer(config: SFTRunConfig):
         "use_cpu": not cuda_available(),  # torchrun on CPU: one gloo group, not independent processes
         **config.trainer_args,
     })
+    score_labelled_positions_only()
     trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
                          peft_config=peft_config, callbacks=[MetricsCallback(metrics)])
     return trainer, resume_from

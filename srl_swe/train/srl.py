@@ -18,7 +18,7 @@ from ..models import resolve_model
 from ..rewards import SRLReward
 from ..scaffold import load_scaffold
 from ..steps import StepConfig
-from ..distributed import cuda_available, distributed_state
+from ..distributed import bf16_is_fast, cuda_available, distributed_state
 from .configs import SRLRunConfig
 from .data import completions_over_budget, load_data, select_split, step_dataset
 from .evaluate_steps import evaluate_steps
@@ -72,7 +72,7 @@ def train_srl(config: SRLRunConfig) -> Path:
         "save_steps": config.save_steps,
         "save_strategy": "steps",
         "seed": config.seed,
-        "bf16": config.bf16 if config.bf16 is not None else cuda,
+        "bf16": config.bf16 if config.bf16 is not None else bf16_is_fast(),
         "gradient_checkpointing": config.gradient_checkpointing,
         "use_cpu": not cuda,  # without it, torchrun on CPU starts independent processes instead of a gloo group
         "use_vllm": use_vllm,
