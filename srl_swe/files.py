@@ -59,9 +59,11 @@ def append_line(handle: IO[str], line: str) -> None:
 def drop_torn_line(path: str | Path) -> str:
     """Cut a JSON-lines file's last line if it is not complete JSON (a kill mid-append); returns what was cut.
 
-    Only the last line can be torn by an append, so only it is dropped; a bad line before it is
-    left for the reader to report. A complete last line without its newline gets one, so the next
-    append starts a line of its own.
+    Only the last line can be torn by an append, and an append writes the line's newline last, so
+    only a last line without its newline that does not parse is dropped; a bad line ended by its
+    newline was written whole and is left for the reader to report (never cut in silence), as is a
+    bad line before it. A complete last line without its newline gets one, so the next append
+    starts a line of its own.
     """
     path = Path(path)
     data = path.read_bytes()
@@ -75,8 +77,8 @@ def drop_torn_line(path: str | Path) -> str:
     except RecursionError:  # too deep to read, not torn: left for the reader to report
         return ""
     except ValueError:  # JSONDecodeError and UnicodeDecodeError alike
-        if _one_json_document(data):
-            return ""  # a pretty-printed .json, not JSON lines: never cut
+        if data.endswith(b"\n") or _one_json_document(data):  # written whole, or a pretty-printed .json
+            return ""
         os.truncate(path, start)
         _sync_file(path)
         return last.decode("utf-8", errors="replace")

@@ -379,3 +379,27 @@ def test_a_bad_override_is_not_blamed_on_a_good_config_file(capsys, tmp_path, no
     message = assert_clean_error(capsys, ["train", "srl", "--config", path, "--set", "learning_rate=abc"], path,
                                  "with --set", "learning_rate must be float")
     assert message.startswith(f"error: {path} with --set:")
+
+
+@pytest.mark.parametrize("case", sorted(SPEC_FILES))
+@pytest.mark.parametrize("command", [["tasks", "synthesize"], ["tasks", "restate"]])
+def test_bad_env_spec_files_are_a_clean_error_in_the_task_commands(capsys, tmp_path, command, case):
+    data, names = SPEC_FILES[case]
+    path = write(tmp_path / "envs", "demo.yaml", data)
+    assert_clean_error(capsys, [*command, path, "--out", tmp_path / "tasks.jsonl"], path, *names)
+
+
+@pytest.mark.parametrize("case", sorted(TASK_FILES))
+@pytest.mark.parametrize("command", [["tasks", "synthesize"], ["tasks", "restate"]])
+def test_bad_task_files_are_a_clean_error_before_any_container_starts(capsys, tmp_path, monkeypatch, command, case):
+    """A tasks file to extend (synthesize) or rewrite (restate) is read, and rejected, before Docker is needed."""
+    from srl_swe.tasks import synthesize
+
+    def no_docker(*args, **kwargs):
+        raise AssertionError("a container was asked for before the tasks file was read")
+
+    monkeypatch.setattr(synthesize, "Bench", no_docker)
+    spec = write(tmp_path / "envs", "demo.yaml", _spec_bytes())
+    data, names = TASK_FILES[case]
+    tasks = write(tmp_path, "tasks.jsonl", data)
+    assert_clean_error(capsys, [*command, spec, "--out", tasks], tasks, *names)

@@ -73,6 +73,8 @@ def test_drop_torn_line_cuts_only_an_incomplete_last_line(tmp_path):
     assert [json.loads(line)["id"] for line in path.read_text().splitlines()] == [1, 2, 3]
     path.write_text('{"id": 1}\nnot json\n{"id": 3}\n')  # a bad line before the last is the reader's to report
     assert drop_torn_line(path) == "" and path.read_text() == '{"id": 1}\nnot json\n{"id": 3}\n'
+    path.write_bytes(b'{"id": 1}\n{"id": "\xff"}\n')  # ended by its newline, so written whole: bad, not torn
+    assert drop_torn_line(path) == "" and path.read_bytes() == b'{"id": 1}\n{"id": "\xff"}\n'
     path.write_text("")
     assert drop_torn_line(path) == ""
     path.write_text('[\n  {"id": 1}\n]\n')  # one pretty-printed document, not JSON lines: left whole

@@ -199,11 +199,15 @@ def test_tasks_are_read_from_envs_tasks(tmp_path):
     spec = load_env(write_spec(tmp_path, GOOD))
     assert spec.task_count == 0 and spec.load_tasks() == [] and registry.tasks("demo") == []
     (tmp_path / "tasks").mkdir()
-    rows = [{"instance_id": "demo-0001", "patch": "x"}, {"instance_id": "demo-0002", "patch": "y"}]
+    rows = [{"instance_id": "demo-0001", "problem_statement": "a", "patch": "x"},
+            {"instance_id": "demo-0002", "problem_statement": "b", "patch": "y"}]
     spec.tasks_path.write_text("".join(json.dumps(r) + "\n" for r in rows) + "\n")
     assert spec.task_count == 2 and spec.load_tasks() == rows and registry.tasks("demo") == rows
     spec.tasks_path.write_text(json.dumps(rows[0]) + "\n{not json\n")
     with pytest.raises(InvalidRecordError, match=r"demo\.jsonl, record line 2: not valid JSON"):
+        spec.load_tasks()
+    spec.tasks_path.write_text(json.dumps(rows[0]) + "\n" + json.dumps(rows[0]) + "\n")
+    with pytest.raises(InvalidRecordError, match=r"demo-0001 \(records 0, 1\)"):
         spec.load_tasks()
 
 
