@@ -10,7 +10,7 @@ expert steps with the demo's prompts:
 2. the real SRL reward, where groups without spread are dropped and refilled: steps/s and the
    generation rounds per step it takes.
 3. `--demo`: the wall time of `srl-swe demo` from scratch (the main job, timed end to end).
-Run: `.venv/bin/python benchmarks/bench_train.py [--steps N] [--model NAME] [--demo]`.
+Run: `.venv/bin/python benchmarks/bench_train.py [--steps N] [--model NAME] [--demo] [--no-real]`.
 """
 from __future__ import annotations
 
@@ -89,6 +89,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--model", default=DEFAULT_MODEL)
     parser.add_argument("--demo", action="store_true", help="also time `srl-swe demo` from scratch")
+    parser.add_argument("--no-real", action="store_true",
+                        help="skip the real-reward run (on an untrained model every step makes 1 + 2 refill rounds)")
     options = parser.parse_args()
     steps, model = options.steps, options.model
     shipped, _ = steps_per_second(GRPOTrainer, spread_reward, steps, model)
@@ -100,11 +102,12 @@ def main() -> None:
     print(f"  plain TRL GRPOTrainer, labelled positions  {plain:.3f} steps/s  (LM-head override: x{plain / shipped:.2f})")
     print(f"  srl-swe dynamic sampling                   {ours:.3f} steps/s")
     print(f"  ratio ours/plain (labelled positions)      {ours / plain:.3f}  (overhead {100 * (1 - ours / plain):+.1f} %)")
-    real, metrics = steps_per_second(DynamicSamplingGRPOTrainer, SRLReward(scaffold=DEMO_PROMPTS.scaffold), steps, model,
-                                     max_refill_rounds=2)
-    print(f"real SRL reward ({model}, untrained: groups without spread are dropped and refilled)")
-    print(f"  srl-swe dynamic sampling     {real:.3f} steps/s, generation rounds/step {metrics.get('dynamic_sampling/rounds', 1):.2f}, "
-          f"filter rate {metrics.get('dynamic_sampling/filter_rate', 0):.2f}")
+    if not options.no_real:
+        real, metrics = steps_per_second(DynamicSamplingGRPOTrainer, SRLReward(scaffold=DEMO_PROMPTS.scaffold), steps,
+                                         model, max_refill_rounds=2)
+        print(f"real SRL reward ({model}, untrained: groups without spread are dropped and refilled)")
+        print(f"  srl-swe dynamic sampling     {real:.3f} steps/s, generation rounds/step "
+              f"{metrics.get('dynamic_sampling/rounds', 1):.2f}, filter rate {metrics.get('dynamic_sampling/filter_rate', 0):.2f}")
     if options.demo:
         print(f"srl-swe demo from scratch      {demo_wall_time():.0f} s wall")
     print(f"model {model}; machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, CPU, "

@@ -57,6 +57,7 @@ def cmd_train_sft(args: argparse.Namespace) -> None:
         max_observation_chars=args.max_observation_chars, max_problem_chars=args.max_problem_chars, scaffold=args.scaffold,
         lora_r=args.lora_r, lora_alpha=args.lora_alpha, save_steps=args.save_steps, resume=args.resume,
         overwrite=args.overwrite, gradient_checkpointing=args.gradient_checkpointing,
+        group_by_trajectory=args.group_by_trajectory,
     )
     with _stdout_for(args):  # with --json, stdout carries the result alone
         final = train_sft(config)
@@ -191,6 +192,8 @@ def add_sft_parser(train_sub) -> argparse.ArgumentParser:
     sft.add_argument("--max-steps", type=int, default=SFTRunConfig.max_steps, help="optimizer updates")
     sft.add_argument("--lr", type=float, default=SFTRunConfig.learning_rate, help="peak learning rate")
     sft.add_argument("--batch-size", type=int, default=SFTRunConfig.batch_size, help="expert steps per device per update")
+    sft.add_argument("--group-by-trajectory", action="store_true",
+                     help="batches of consecutive steps of one trajectory, their shared prompt prefix computed once")
     sft.add_argument("--grad-accum", type=int, default=SFTRunConfig.gradient_accumulation_steps, help="gradient accumulation steps")
     sft.add_argument("--max-length", type=int, default=SFTRunConfig.max_length, help="token limit; longer examples are dropped")
     sft.add_argument("--loss-on", default=SFTRunConfig.loss_on, choices=["final", "assistant"],

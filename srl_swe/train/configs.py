@@ -144,6 +144,9 @@ class SFTRunConfig(LoRAConfig, StepDataConfig, RunConfig):
     """Linear warmup steps."""
     batch_size: int = 4
     """Examples per device per forward pass."""
+    group_by_trajectory: bool = False
+    """Each batch holds up to batch_size consecutive steps of one trajectory (batches shuffled per epoch), so the
+    system prompt and issue they share are computed once (`train/shared_prefix.py`); off: random steps."""
     gradient_accumulation_steps: int = 1
     """Forward passes accumulated per optimizer step."""
     max_length: int = 4096

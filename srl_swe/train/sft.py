@@ -27,6 +27,7 @@ from ..distributed import bf16_is_fast, cuda_available
 from .configs import SFTRunConfig
 from .data import load_data, sft_dataset, split_by_trajectory
 from .lm_head import score_labelled_positions_only
+from .shared_prefix import SharedPrefixSFTTrainer
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +101,7 @@ def build_sft_trainer(config: SFTRunConfig):
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
     from transformers.trainer_utils import get_last_checkpoint
-    from trl import SFTConfig, SFTTrainer
+    from trl import SFTConfig
 
     out = Path(config.output_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -184,8 +185,9 @@ def build_sft_trainer(config: SFTRunConfig):
         **config.trainer_args,
     })
     score_labelled_positions_only()
-    trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
-                         peft_config=peft_config, callbacks=[MetricsCallback(metrics)])
+    trainer = SharedPrefixSFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
+                                     peft_config=peft_config, callbacks=[MetricsCallback(metrics)],
+                                     group_by_trajectory=config.group_by_trajectory)
     return trainer, resume_from
 
 
