@@ -79,3 +79,17 @@ def test_grouped_batches_hold_consecutive_steps_of_one_trajectory(trainer):
         assert len({dataset[i]["trajectory_id"] for i in batch}) == 1
         seen += len(batch)
     assert seen == len(dataset) and len(loader) == len(loader.batch_sampler)
+
+
+def test_gradient_checkpointing_takes_trls_path(trainer, monkeypatch):
+    """Checkpointed layers drop the cache, so the shared path would let the suffix lose the prefix: it is never taken."""
+    from srl_swe.train import shared_prefix
+
+    inputs = next(iter(trainer.get_train_dataloader()))
+    monkeypatch.setattr(shared_prefix, "shared_prefix_loss", lambda *a, **k: pytest.fail("the shared path was taken"))
+    trainer.model.gradient_checkpointing_enable()
+    try:
+        trainer.model.train()
+        trainer.compute_loss(trainer.model, dict(inputs))
+    finally:
+        trainer.model.gradient_checkpointing_disable()

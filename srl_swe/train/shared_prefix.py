@@ -10,8 +10,9 @@ TRL's do).
 
 Exact by construction: the shared prefix is the longest run of identical token ids, cut before
 the position that predicts any row's first label, so tokenisation at the junction never matters.
-A batch sharing fewer than `MIN_SHARED_TOKENS` tokens, or a run over several processes (DDP must
-see the whole model's forward), takes TRL's own path.
+A batch sharing fewer than `MIN_SHARED_TOKENS` tokens, a run over several processes (DDP must see
+the whole model's forward) and gradient checkpointing (transformers drops the cache of checkpointed
+layers, so the suffix would not see the prefix) take TRL's own path.
 """
 from __future__ import annotations
 
@@ -91,11 +92,13 @@ class SharedPrefixSFTTrainer(SFTTrainer):
         return self.accelerator.prepare(loader)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        shared = (shared_prefix_length(inputs["input_ids"], inputs["labels"], inputs["attention_mask"])
-                  if self.accelerator.num_processes == 1 and "position_ids" not in inputs else 0)
-        if shared < MIN_SHARED_TOKENS or return_outputs:
+        unwrapped = self.accelerator.unwrap_model(model)
+        possible = (self.accelerator.num_processes == 1 and "position_ids" not in inputs and not return_outputs
+                    and not unwrapped.is_gradient_checkpointing)
+        shared = shared_prefix_length(inputs["input_ids"], inputs["labels"], inputs["attention_mask"]) if possible else 0
+        if shared < MIN_SHARED_TOKENS:
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
-        loss, correct, labelled = shared_prefix_loss(self.accelerator.unwrap_model(model), inputs, shared, num_items_in_batch)
+        loss, correct, labelled = shared_prefix_loss(unwrapped, inputs, shared, num_items_in_batch)
         mode = "train" if model.training else "eval"
         self._metrics[mode]["mean_token_accuracy"].append(correct / max(labelled, 1))
         if mode == "train":
