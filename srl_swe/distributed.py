@@ -21,6 +21,12 @@ def cpu_has_native_bf16() -> bool:
     return any(getattr(torch.cpu, probe, lambda: False)() for probe in probes)
 
 
+def _on_gpu(device: str) -> bool:
+    import torch
+
+    return torch.cuda.is_available() if device == "auto" else device.startswith("cuda")
+
+
 def bf16_is_fast(device: str = "auto") -> bool:
     """The one rule for `auto` precision: bf16 where the hardware computes it natively, fp32 (or fp16) elsewhere.
 
@@ -28,19 +34,15 @@ def bf16_is_fast(device: str = "auto") -> bool:
     """
     import torch
 
-    cuda = torch.cuda.is_available() if device == "auto" else device.startswith("cuda")
-    return torch.cuda.is_bf16_supported() if cuda else cpu_has_native_bf16()
+    return torch.cuda.is_bf16_supported() if _on_gpu(device) else cpu_has_native_bf16()
 
 
 def auto_dtype(device: str = "auto") -> str:
     """The torch dtype name `auto` stands for on `device`: bf16 where it is native, fp16 on a GPU without it,
     fp32 on a CPU without it."""
-    import torch
-
-    cuda = torch.cuda.is_available() if device == "auto" else device.startswith("cuda")
     if bf16_is_fast(device):
         return "bfloat16"
-    return "float16" if cuda else "float32"
+    return "float16" if _on_gpu(device) else "float32"
 
 
 def distributed_state():
