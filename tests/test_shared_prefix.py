@@ -46,6 +46,11 @@ def trainer(tmp_path_factory):
     return build_sft_trainer(config)[0]
 
 
+def _close(expected: torch.Tensor, got: torch.Tensor) -> bool:
+    """Equal up to float rounding: the two paths sum the same terms in another order."""
+    return bool((expected - got).abs().max() <= 1e-5 * expected.abs().max() + 1e-8)
+
+
 def _loss_and_grads(trainer, inputs, plain: bool):
     model = trainer.model
     model.zero_grad()
@@ -68,7 +73,7 @@ def test_the_shared_prefix_path_gives_trls_loss_and_gradients(trainer):
     assert torch.allclose(plain_loss, shared_loss, rtol=1e-5, atol=1e-6)
     assert plain_grads.keys() == shared_grads.keys()
     for name, grad in plain_grads.items():
-        assert torch.allclose(grad, shared_grads[name], rtol=1e-4, atol=1e-6), name
+        assert _close(grad, shared_grads[name]), name
 
 
 def test_grouped_batches_hold_consecutive_steps_of_one_trajectory(trainer):
@@ -86,10 +91,60 @@ def test_gradient_checkpointing_takes_trls_path(trainer, monkeypatch):
     from srl_swe.train import shared_prefix
 
     inputs = next(iter(trainer.get_train_dataloader()))
-    monkeypatch.setattr(shared_prefix, "shared_prefix_loss", lambda *a, **k: pytest.fail("the shared path was taken"))
+    monkeypatch.setattr(shared_prefix, "suffix_inputs", lambda *a, **k: pytest.fail("the shared path was taken"))
     trainer.model.gradient_checkpointing_enable()
     try:
         trainer.model.train()
         trainer.compute_loss(trainer.model, dict(inputs))
     finally:
         trainer.model.gradient_checkpointing_disable()
+
+
+@pytest.fixture(scope="module")
+def grpo(tmp_path_factory):
+    from trl import GRPOConfig
+
+    from srl_swe.train.data import load_data, step_dataset
+    from srl_swe.train.dynamic_sampling import DynamicSamplingGRPOTrainer
+
+    root = tmp_path_factory.mktemp("grpo")
+    args = GRPOConfig(output_dir=str(root / "run"), per_device_train_batch_size=6, num_generations=3,
+                      max_completion_length=8, max_steps=1, report_to="none", bf16=False, remove_unused_columns=False,
+                      seed=0, temperature=0.7)
+    trainer = DynamicSamplingGRPOTrainer(model=str(build_tiny_model(root / "tiny")), reward_funcs=[lambda completions, **_: [0.0] * len(completions)],
+                                         args=args, train_dataset=step_dataset(load_data(None)[:1]))
+    trainer.model.train()
+    return trainer
+
+
+def _rollout_batch(vocab: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Two prompts (left-padded to one length) of three rollouts each, completions right-padded."""
+    torch.manual_seed(1)
+    prompts = [torch.randint(5, vocab, (40,)), torch.randint(5, vocab, (33,))]
+    rows, masks = [], []
+    for prompt in prompts:
+        for length in (8, 5, 2):
+            completion = torch.randint(5, vocab, (length,))
+            pad_left, pad_right = 40 - len(prompt), 8 - length
+            rows.append(torch.cat([torch.zeros(pad_left, dtype=torch.long), prompt, completion,
+                                   torch.zeros(pad_right, dtype=torch.long)]))
+            masks.append(torch.cat([torch.zeros(pad_left), torch.ones(len(prompt) + length), torch.zeros(pad_right)]))
+    return torch.stack(rows), torch.stack(masks).long(), 8
+
+
+def test_grpo_rollouts_share_their_prompt_and_get_trls_log_probs_and_gradients(grpo):
+    from trl import GRPOTrainer
+
+    input_ids, attention_mask, keep = _rollout_batch(grpo.model.config.vocab_size)
+    results = []
+    for method in (GRPOTrainer._get_per_token_logps_and_entropies, type(grpo)._get_per_token_logps_and_entropies):
+        grpo.model.zero_grad()
+        logps, entropies, _ = method(grpo, grpo.model, input_ids, attention_mask, keep, compute_entropy=True)
+        (logps * attention_mask[:, -keep:]).sum().backward()
+        grads = {n: p.grad.clone() for n, p in grpo.model.named_parameters() if p.grad is not None}
+        results.append((logps.detach(), entropies.detach(), grads))
+    (trl_logps, trl_entropy, trl_grads), (our_logps, our_entropy, our_grads) = results
+    assert torch.allclose(trl_logps, our_logps, atol=1e-5)
+    assert torch.allclose(trl_entropy, our_entropy, atol=1e-5)
+    for name, grad in trl_grads.items():
+        assert _close(grad, our_grads[name]), name

@@ -35,6 +35,7 @@ from trl.trainer.utils import pad  # noqa: TID253 - a training module: only the 
 from ..scaffold import Scaffold
 from ..generation import StopWhenMalformed
 from .lm_head import score_labelled_positions_only
+from .shared_prefix import can_share, completion_logps
 
 logger = logging.getLogger(__name__)
 
@@ -190,6 +191,16 @@ class DynamicSamplingGRPOTrainer(GRPOTrainer):
         mode = "train" if self.model.training else "eval"
         self._metrics[mode]["completions/stopped_malformed_ratio"].append(float(stopped.sum()) / max(1, len(prompt_ids) * self.accelerator.num_processes))
         return completion_ids, logprobs
+
+    def _get_per_token_logps_and_entropies(self, model, input_ids, attention_mask, logits_to_keep, batch_size=None,
+                                           compute_entropy=False, compute_aux_loss=False, **media):
+        """TRL's log-probabilities, with each group's rollouts sharing the forward of their prompt (text models)."""
+        if compute_aux_loss or any(value is not None for value in media.values()) or not can_share(self, model):
+            return super()._get_per_token_logps_and_entropies(model, input_ids, attention_mask, logits_to_keep, batch_size,
+                                                              compute_entropy, compute_aux_loss, **media)
+        logps, entropies = completion_logps(self, model, input_ids, attention_mask, logits_to_keep, self.num_generations,
+                                            compute_entropy)
+        return logps, entropies, None
 
     def _save_rng_state(self, output_dir: str) -> None:
         super()._save_rng_state(output_dir)

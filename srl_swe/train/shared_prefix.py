@@ -1,18 +1,19 @@
-"""SFT batches that compute the prompt prefix their rows share once, and batches of one trajectory's steps.
+"""Training forwards that compute the prompt prefix a batch's rows share once: SFT and GRPO (SRL, RLVR).
 
-Every step of a trajectory starts with the same system prompt and issue (about 70 % of a demo
-prompt), so a batch of one trajectory's consecutive steps spends most of its forward and
-backward passes on that prefix, once per row. Here the prefix runs once (batch 1, with
-gradients), its keys and values are broadcast to every row, and the rows' own suffixes attend
-to them: the same loss and gradients (the prefix's hidden states are the same in every row) at a
-fraction of the cost. The LM head projects only the labelled positions (as `lm_head.py` makes
-TRL's do).
+Every step prompt starts with the same system prompt, the steps of one trajectory also share the
+issue (about 70 % of a demo prompt), and the rollouts of one GRPO group share their whole prompt;
+a batch spends most of its forward and backward passes on that prefix, once per row. Here the
+prefix runs once (batch 1, with gradients), its keys and values are broadcast to the rows, and
+each row's own suffix attends to them through the model's forward with TRL's fused LM head, so
+the loss, log-probabilities and gradients are TRL's own (the prefix's hidden states are the same
+in every row) at a fraction of the cost. `group_by_trajectory` batches one trajectory's
+consecutive steps for SFT.
 
-Exact by construction: the shared prefix is the longest run of identical token ids, cut before
-the position that predicts any row's first label, so tokenisation at the junction never matters.
-A batch sharing fewer than `MIN_SHARED_TOKENS` tokens, a run over several processes (DDP must see
-the whole model's forward) and gradient checkpointing (transformers drops the cache of checkpointed
-layers, so the suffix would not see the prefix) take TRL's own path.
+Exact by construction: the shared prefix is the longest run of identical token ids (and padding),
+cut before the position that predicts any row's first label, so tokenisation at the junction
+never matters. A batch sharing fewer than `MIN_SHARED_TOKENS` tokens, a run over several
+processes (DDP must see the whole model's forward) and gradient checkpointing (transformers drops
+the cache of checkpointed layers, so the suffix would not see the prefix) take TRL's own path.
 """
 from __future__ import annotations
 
@@ -28,14 +29,35 @@ MIN_SHARED_TOKENS = 16
 
 
 def shared_prefix_length(input_ids: torch.Tensor, labels: torch.Tensor, attention_mask: torch.Tensor) -> int:
-    """Tokens every row starts with, ending before the position that predicts any row's first label."""
-    same = (input_ids == input_ids[:1]).all(dim=0) & attention_mask.bool().all(dim=0)
+    """Tokens (and padding) every row starts with, ending before the position that predicts any row's first label."""
+    same = (input_ids == input_ids[:1]).all(dim=0) & (attention_mask == attention_mask[:1]).all(dim=0)
     length = int(same.long().cumprod(dim=0).sum())
     labelled = labels != -100
     if labelled.any():
         first_label = int(torch.where(labelled.any(dim=0))[0][0])
         length = min(length, first_label - 1)  # the position before a label predicts it: it must be in the suffix
     return max(length, 0)
+
+
+def can_share(trainer, model) -> bool:
+    """Whether `trainer` may run `model`'s forward in two parts (one process, no gradient checkpointing)."""
+    return trainer.accelerator.num_processes == 1 and not trainer.accelerator.unwrap_model(model).is_gradient_checkpointing
+
+
+def suffix_inputs(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, shared: int) -> dict[str, Any]:
+    """The forward inputs of the rows' suffixes, attending to their first `shared` tokens computed once.
+
+    The prefix's keys and values are broadcast to every row; positions run on from the prefix, as in
+    the whole forward.
+    """
+    decoder = model.get_decoder()
+    cache = decoder(input_ids=input_ids[:1, :shared], attention_mask=attention_mask[:1, :shared],
+                    use_cache=True).past_key_values
+    rows = input_ids.size(0)
+    for layer in cache.layers:
+        layer.keys = layer.keys.expand(rows, -1, -1, -1)
+        layer.values = layer.values.expand(rows, -1, -1, -1)
+    return {"input_ids": input_ids[:, shared:], "attention_mask": attention_mask, "past_key_values": cache}
 
 
 def trajectory_batches(trajectory_ids: Sequence[str], batch_size: int, seed: int, epoch: int) -> list[list[int]]:
@@ -92,41 +114,33 @@ class SharedPrefixSFTTrainer(SFTTrainer):
         return self.accelerator.prepare(loader)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        unwrapped = self.accelerator.unwrap_model(model)
-        possible = (self.accelerator.num_processes == 1 and "position_ids" not in inputs and not return_outputs
-                    and not unwrapped.is_gradient_checkpointing)
-        shared = shared_prefix_length(inputs["input_ids"], inputs["labels"], inputs["attention_mask"]) if possible else 0
-        if shared < MIN_SHARED_TOKENS:
-            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
-        loss, correct, labelled = shared_prefix_loss(unwrapped, inputs, shared, num_items_in_batch)
-        mode = "train" if model.training else "eval"
-        self._metrics[mode]["mean_token_accuracy"].append(correct / max(labelled, 1))
-        if mode == "train":
-            self._total_train_tokens += int(inputs["attention_mask"].sum())
-            self._metrics[mode]["num_tokens"] = [self._total_train_tokens]
-        return loss
+        shared = 0
+        if can_share(self, model) and "position_ids" not in inputs:
+            shared = shared_prefix_length(inputs["input_ids"], inputs["labels"], inputs["attention_mask"])
+        if shared >= MIN_SHARED_TOKENS:
+            unwrapped = self.accelerator.unwrap_model(model)
+            inputs = {**suffix_inputs(unwrapped, inputs["input_ids"], inputs["attention_mask"], shared),
+                      "labels": inputs["labels"][:, shared:]}
+        return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
 
 
-def shared_prefix_loss(model, inputs: dict[str, torch.Tensor], shared: int,
-                       num_items_in_batch: torch.Tensor | int | None = None) -> tuple[torch.Tensor, int, int]:
-    """(summed next-token loss over labelled positions / token count, top-1 hits, labelled tokens) of a batch
-    whose rows share their first `shared` tokens."""
-    input_ids, labels, attention_mask = inputs["input_ids"], inputs["labels"], inputs["attention_mask"]
-    rows, length = input_ids.shape
-    decoder = model.get_decoder()
-    prefix = decoder(input_ids=input_ids[:1, :shared], use_cache=True)
-    cache = prefix.past_key_values
-    for layer in cache.layers:
-        layer.keys = layer.keys.expand(rows, -1, -1, -1)
-        layer.values = layer.values.expand(rows, -1, -1, -1)
-    positions = torch.arange(shared, length, device=input_ids.device).unsqueeze(0).expand(rows, -1)
-    hidden = decoder(input_ids=input_ids[:, shared:], attention_mask=attention_mask, past_key_values=cache,
-                     position_ids=positions, use_cache=True).last_hidden_state
-    targets = labels[:, shared + 1:]
-    mask = targets != -100
-    logits = model.get_output_embeddings()(hidden[:, :-1][mask]).float()
-    per_token = torch.nn.functional.cross_entropy(logits, targets[mask], reduction="sum")
-    labelled = int(mask.sum())
-    denominator = num_items_in_batch if num_items_in_batch is not None else max(labelled, 1)
-    correct = int((logits.argmax(dim=-1) == targets[mask]).sum())
-    return per_token / denominator, correct, labelled
+def completion_logps(trainer, model, input_ids: torch.Tensor, attention_mask: torch.Tensor, logits_to_keep: int,
+                     group_size: int, compute_entropy: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """GRPO's per-token log-probabilities (and entropies) of the completions, as TRL's text-only path computes
+    them, with each group of `group_size` consecutive rows (one prompt's rollouts) sharing its prompt."""
+    logps, entropies = [], []
+    for start in range(0, input_ids.size(0), group_size):
+        ids, mask = input_ids[start:start + group_size], attention_mask[start:start + group_size]
+        labels = ids.masked_fill(mask == 0, -100)  # TRL's labels: the completion tokens only
+        labels[:, :-logits_to_keep] = -100
+        shared = shared_prefix_length(ids, labels, mask)
+        inputs = {"input_ids": ids, "attention_mask": mask}
+        if shared >= MIN_SHARED_TOKENS:
+            inputs = suffix_inputs(trainer.accelerator.unwrap_model(model), ids, mask, shared)
+            labels = labels[:, shared:]
+        with trainer.accelerator.autocast():
+            outputs = model(**inputs, labels=labels, fused_lm_head=True)
+        logps.append(outputs.log_probs[:, -logits_to_keep:])
+        if compute_entropy:
+            entropies.append(outputs.entropy[:, -logits_to_keep:])
+    return torch.cat(logps), torch.cat(entropies) if compute_entropy else None
