@@ -1,0 +1,114 @@
+"""Training forwards with and without the shared prompt prefix, side by side, on the default model and the demo's data.
+
+Two measurements in one run (`srl_swe/train/shared_prefix.py`; both paths give the same loss and
+gradients, as tests/test_shared_prefix.py checks):
+1. SFT: seconds per optimizer step of the demo's SFT (batch 2, lr 1e-4) as TRL runs it on random
+   steps, and with `group_by_trajectory` (two consecutive steps of one trajectory, whose system
+   prompt and issue are computed once).
+2. GRPO: seconds of the log-probability forward + backward of one group of rollouts (1 prompt x 4,
+   as the demo's SRL step), TRL's path against the one that runs the prompt once.
+Run: `.venv/bin/python benchmarks/bench_shared_prefix.py [--steps N] [--model NAME]`.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import tempfile
+import time
+
+import torch
+from transformers import TrainerCallback
+from trl import GRPOConfig, GRPOTrainer
+
+from srl_swe.distributed import bf16_is_fast
+from srl_swe.models import DEFAULT_MODEL, resolve_model
+from srl_swe.train.configs import SFTRunConfig
+from srl_swe.train.data import load_data, step_dataset
+from srl_swe.train.dynamic_sampling import DynamicSamplingGRPOTrainer
+from srl_swe.train.sft import build_sft_trainer
+from srl_swe.steps import StepConfig
+
+DEMO_PROMPTS = dict(context="last:1", max_observation_chars=300, max_problem_chars=800, scaffold="openhands_compact",
+                    heldout_fraction=0.2, validation_fraction=0.1)
+
+
+class StepTimer(TrainerCallback):
+    def __init__(self):
+        self.times: list[float] = []
+
+    def on_step_begin(self, *args, **kwargs):
+        self.start = time.perf_counter()
+
+    def on_step_end(self, *args, **kwargs):
+        self.times.append(time.perf_counter() - self.start)
+
+
+def sft_seconds_per_step(model: str, steps: int, grouped: bool) -> float:
+    with tempfile.TemporaryDirectory() as out:
+        config = SFTRunConfig(model=model, output_dir=out, max_steps=steps + 1, learning_rate=1e-4, batch_size=2,
+                              save_steps=10_000, max_length=1536, group_by_trajectory=grouped, **DEMO_PROMPTS)
+        trainer, _ = build_sft_trainer(config)
+        timer = StepTimer()
+        trainer.add_callback(timer)
+        trainer.train()
+    return statistics.mean(timer.times[1:])  # the first step carries one-off warm-up
+
+
+def grpo_seconds(model: str, repeats: int) -> tuple[float, float, float]:
+    """(TRL's path, shared prompt, largest log-prob difference) for the forward + backward of one group of 4."""
+    dataset = step_dataset(load_data("srl-swe:default"), StepConfig(**{k: DEMO_PROMPTS[k] for k in
+                                                                       ("context", "max_observation_chars",
+                                                                        "max_problem_chars", "scaffold")}))
+    with tempfile.TemporaryDirectory() as out:
+        args = GRPOConfig(output_dir=out, per_device_train_batch_size=4, num_generations=4, max_steps=1, report_to="none",
+                          bf16=bf16_is_fast("cpu"), use_cpu=True, remove_unused_columns=False, seed=0)
+        trainer = DynamicSamplingGRPOTrainer(model=model, reward_funcs=[lambda completions, **_: [0.0] * len(completions)],
+                                             args=args, train_dataset=dataset)
+    tokenizer = trainer.processing_class
+    prompt = tokenizer.apply_chat_template(dataset[3]["prompt"], add_generation_prompt=True, tokenize=True,
+                                           return_dict=True)["input_ids"]
+    completion = tokenizer(dataset[3]["expert_completion"], add_special_tokens=False)["input_ids"]
+    lengths = (len(completion), len(completion) * 3 // 4, len(completion) // 2, len(completion) // 4)
+    rows = [prompt + completion[:n] + [tokenizer.pad_token_id] * (len(completion) - n) for n in lengths]
+    masks = [[1] * (len(prompt) + n) + [0] * (len(completion) - n) for n in lengths]
+    input_ids, attention_mask = torch.tensor(rows), torch.tensor(masks)
+    trainer.model.train()
+    timings, logps = {}, {}
+    for name, method in (("trl", GRPOTrainer._get_per_token_logps_and_entropies),
+                         ("shared", type(trainer)._get_per_token_logps_and_entropies)):
+        seconds = []
+        for _ in range(repeats + 1):
+            trainer.model.zero_grad()
+            start = time.perf_counter()
+            out, _, _ = method(trainer, trainer.model, input_ids, attention_mask, len(completion), compute_entropy=True)
+            out.sum().backward()
+            seconds.append(time.perf_counter() - start)
+        timings[name], logps[name] = statistics.mean(seconds[1:]), out.detach()
+    return timings["trl"], timings["shared"], float((logps["trl"] - logps["shared"]).abs().max())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--steps", type=int, default=4, help="timed SFT steps per setting (after one warm-up step)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed GRPO forward + backward passes per path")
+    parser.add_argument("--model", default=DEFAULT_MODEL)
+    options = parser.parse_args()
+    model = resolve_model(options.model)
+    plain = sft_seconds_per_step(model, options.steps, grouped=False)
+    grouped = sft_seconds_per_step(model, options.steps, grouped=True)
+    print(f"SFT, demo settings (batch 2), {options.steps} timed steps each")
+    print(f"  random steps, TRL's forward              {plain:6.2f} s/step")
+    print(f"  one trajectory's steps, shared prefix    {grouped:6.2f} s/step   (x{plain / grouped:.2f})")
+    trl, shared, difference = grpo_seconds(model, options.repeats)
+    print("GRPO log-probabilities, forward + backward of one group (1 prompt x 4 rollouts)")
+    print(f"  TRL's forward                            {trl:6.2f} s")
+    print(f"  prompt computed once                     {shared:6.2f} s        (x{trl / shared:.2f}; "
+          f"largest log-prob difference {difference:.1e})")
+    print(f"model {options.model}; machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+          f"{'bf16' if bf16_is_fast('cpu') else 'fp32'}")
+
+
+if __name__ == "__main__":
+    main()
