@@ -1,10 +1,12 @@
-"""Training forwards with and without the shared prompt prefix, side by side, on the default model and the demo's data.
+"""Our training forwards against TRL's, side by side, on the default model and the demo's data.
 
-Two measurements in one run (`srl_swe/train/shared_prefix.py`; both paths give the same loss and
-gradients, as tests/test_shared_prefix.py checks):
-1. SFT: seconds per optimizer step of the demo's SFT (batch 2, lr 1e-4) as TRL runs it on random
-   steps, and with `group_by_trajectory` (two consecutive steps of one trajectory, whose system
-   prompt and issue are computed once).
+Two measurements in one run (every path gives the same loss and gradients, as tests/test_precision.py
+and tests/test_shared_prefix.py check):
+1. SFT: seconds per optimizer step of the demo's SFT (batch 2, lr 1e-4): TRL as shipped (its LM head
+   projects every position on the CPU); with our LM-head override (`lm_head.py`); with the shared
+   prompt prefix as well (`shared_prefix.py`: random steps share the system prompt), which is what
+   `srl-swe train sft` runs; and with `group_by_trajectory` (two consecutive steps of one
+   trajectory, whose system prompt and issue are computed once).
 2. GRPO: seconds of the log-probability forward + backward of one group of rollouts (1 prompt x 4,
    as the demo's SRL step), TRL's path against the one that runs the prompt once.
 Run: `.venv/bin/python benchmarks/bench_shared_prefix.py [--steps N] [--model NAME]`.
@@ -19,6 +21,7 @@ import tempfile
 import time
 
 import torch
+import trl.trainer.utils as trl_utils
 from transformers import TrainerCallback
 from trl import GRPOConfig, GRPOTrainer
 
@@ -26,10 +29,13 @@ from srl_swe.distributed import bf16_is_fast
 from srl_swe.models import DEFAULT_MODEL, resolve_model
 from srl_swe.train.configs import SFTRunConfig
 from srl_swe.train.data import load_data, step_dataset
+from srl_swe.train import shared_prefix
 from srl_swe.train.dynamic_sampling import DynamicSamplingGRPOTrainer
 from srl_swe.train.sft import build_sft_trainer
 from srl_swe.steps import StepConfig
 
+SHIPPED_HEAD = trl_utils._use_triton
+"""TRL's own choice of which positions its LM head scores (read before any trainer applies our override)."""
 DEMO_PROMPTS = dict(context="last:1", max_observation_chars=300, max_problem_chars=800, scaffold="openhands_compact",
                     heldout_fraction=0.2, validation_fraction=0.1)
 
@@ -45,14 +51,23 @@ class StepTimer(TrainerCallback):
         self.times.append(time.perf_counter() - self.start)
 
 
-def sft_seconds_per_step(model: str, steps: int, grouped: bool) -> float:
+def sft_seconds_per_step(model: str, steps: int, grouped: bool = False, labelled_only: bool = True,
+                         share: bool = True) -> float:
+    applied, min_shared = trl_utils._use_triton, shared_prefix.MIN_SHARED_TOKENS
+    if not share:
+        shared_prefix.MIN_SHARED_TOKENS = 10**9
     with tempfile.TemporaryDirectory() as out:
         config = SFTRunConfig(model=model, output_dir=out, max_steps=steps + 1, learning_rate=1e-4, batch_size=2,
                               save_steps=10_000, max_length=1536, group_by_trajectory=grouped, **DEMO_PROMPTS)
-        trainer, _ = build_sft_trainer(config)
+        trainer, _ = build_sft_trainer(config)  # applies the LM-head override
+        if not labelled_only:
+            trl_utils._use_triton = SHIPPED_HEAD
         timer = StepTimer()
         trainer.add_callback(timer)
-        trainer.train()
+        try:
+            trainer.train()
+        finally:
+            trl_utils._use_triton, shared_prefix.MIN_SHARED_TOKENS = applied, min_shared
     return statistics.mean(timer.times[1:])  # the first step carries one-off warm-up
 
 
@@ -96,11 +111,15 @@ def main() -> None:
     parser.add_argument("--model", default=DEFAULT_MODEL)
     options = parser.parse_args()
     model = resolve_model(options.model)
-    plain = sft_seconds_per_step(model, options.steps, grouped=False)
+    shipped = sft_seconds_per_step(model, options.steps, labelled_only=False, share=False)
+    labelled = sft_seconds_per_step(model, options.steps, share=False)
+    shared = sft_seconds_per_step(model, options.steps)
     grouped = sft_seconds_per_step(model, options.steps, grouped=True)
     print(f"SFT, demo settings (batch 2), {options.steps} timed steps each")
-    print(f"  random steps, TRL's forward              {plain:6.2f} s/step")
-    print(f"  one trajectory's steps, shared prefix    {grouped:6.2f} s/step   (x{plain / grouped:.2f})")
+    print(f"  TRL as shipped (every position scored)   {shipped:6.2f} s/step")
+    print(f"  labelled positions only                  {labelled:6.2f} s/step   (x{shipped / labelled:.2f})")
+    print(f"  + shared prefix, random steps (default)  {shared:6.2f} s/step   (x{shipped / shared:.2f})")
+    print(f"  + one trajectory's steps a batch         {grouped:6.2f} s/step   (x{shipped / grouped:.2f})")
     trl, shared, difference = grpo_seconds(model, options.repeats)
     print("GRPO log-probabilities, forward + backward of one group (1 prompt x 4 rollouts)")
     print(f"  TRL's forward                            {trl:6.2f} s")
