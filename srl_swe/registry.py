@@ -32,14 +32,14 @@ import re
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 import yaml
 
 from .errors import InvalidRecordError, SRLSweError
 from .files import write_atomic
 from .globs import globs_of_test_files, matches
-from .records import AGENT_FIELDS, check_task_rows, read_json_lines, read_yaml
+from .records import ROW_FIELDS, check_task_rows, read_json_lines, read_yaml
 from .resources import resource
 
 SUPPORTED_PYTHONS: tuple[str, ...] = ("3.11",)
@@ -358,9 +358,9 @@ def load_spec_file(path: str | Path) -> EnvSpec:
     return parse_env(data, path.resolve(), expect_name=path.stem)
 
 
-def read_tasks(path: str | Path) -> list[dict[str, Any]]:
+def read_tasks(path: str | Path, required: Sequence[str] = ROW_FIELDS) -> list[dict[str, Any]]:
     """Task rows of a JSONL file (``[]`` when it does not exist), checked as every task row is
-    (:func:`srl_swe.records.check_task_rows`: objects, field types, unique ids, and the fields an agent needs),
+    (:func:`srl_swe.records.check_task_rows`: objects, field types, unique ids, the ``required`` fields),
     so synthesize, restate and validate reject a bad file before any container starts."""
     path = Path(path)
     if not path.is_file():
@@ -370,7 +370,7 @@ def read_tasks(path: str | Path) -> list[dict[str, Any]]:
         if not isinstance(row, dict):
             raise InvalidRecordError(str(path), f"line {lineno}", None, "must be a JSON object")
         rows.append(row)
-    return check_task_rows(rows, str(path), AGENT_FIELDS)
+    return check_task_rows(rows, str(path), required)
 
 
 class Registry:

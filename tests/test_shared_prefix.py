@@ -19,7 +19,7 @@ def test_the_shared_prefix_ends_before_the_position_that_predicts_the_first_labe
     assert shared_prefix_length(ids, labels, mask) == 3
     labels[1, 3] = 9  # row 1's first label is at 3: position 2 predicts it, so only 0-1 may be shared
     assert shared_prefix_length(ids, labels, mask) == 2
-    assert shared_prefix_length(ids[:1], torch.full_like(ids[:1], -100), mask[:1]) == 6
+    assert shared_prefix_length(ids[:1], torch.full_like(ids[:1], -100), mask[:1]) == 5  # one token left to run
     padded = torch.tensor([[0, 0, 1, 2], [0, 0, 1, 2]])
     assert shared_prefix_length(padded, torch.full_like(padded, -100), torch.tensor([[0, 0, 1, 1], [1, 1, 1, 1]])) == 0
 
@@ -148,3 +148,16 @@ def test_grpo_rollouts_share_their_prompt_and_get_trls_log_probs_and_gradients(g
     assert torch.allclose(trl_entropy, our_entropy, atol=1e-5)
     for name, grad in trl_grads.items():
         assert _close(grad, our_grads[name]), name
+
+
+def test_rows_without_labels_keep_a_suffix_of_one_token():
+    """Dynamic sampling's filler rows: one group's identical rollouts with their loss mask zeroed (seen in the demo)."""
+    ids = torch.tensor([[3, 4, 5, 6]] * 3)
+    assert shared_prefix_length(ids, torch.full_like(ids, -100), torch.ones_like(ids)) == 3
+
+
+def test_grpo_filler_groups_without_labels_get_zero_log_probs(grpo):
+    input_ids, attention_mask, keep = _rollout_batch(grpo.model.config.vocab_size)
+    input_ids[1:3], attention_mask[:3, -keep:] = input_ids[0], 0  # one group: identical rows, completions masked
+    logps, _, _ = type(grpo)._get_per_token_logps_and_entropies(grpo, grpo.model, input_ids, attention_mask, keep)
+    assert logps.shape == (6, keep) and (logps[:3] == 0).all()

@@ -628,6 +628,10 @@ def _without_addresses(text: str) -> str:
     return re.sub(r"0x[0-9a-f]{6,}", "0x…", text)
 
 
+RESTATED_FIELDS = ("instance_id", "problem_statement", "patch", "bug_patch", "base_commit", "FAIL_TO_PASS", "eval_script")
+"""What `restate_tasks` reads of a row: checked for every row before any container starts."""
+
+
 def restate_tasks(name: str, *, tasks_path: str | Path | None = None, progress: Callable[[str], None] | None = None,
                   client: Any = None) -> dict[str, int]:
     """Rewrite every row's ``problem_statement`` and ``eval_script`` from the env as it is now.
@@ -641,7 +645,7 @@ def restate_tasks(name: str, *, tasks_path: str | Path | None = None, progress: 
     say = progress or (lambda msg: log.info("%s", msg))
     spec = load_env(name)
     path = Path(tasks_path) if tasks_path else Path(spec.tasks_path)
-    rows = read_tasks(path)
+    rows = read_tasks(path, RESTATED_FIELDS)
     changed = {"rows": len(rows), "problem_statement": 0, "eval_script": 0}
     if not rows:
         return changed

@@ -36,7 +36,7 @@ def shared_prefix_length(input_ids: torch.Tensor, labels: torch.Tensor, attentio
     if labelled.any():
         first_label = int(torch.where(labelled.any(dim=0))[0][0])
         length = min(length, first_label - 1)  # the position before a label predicts it: it must be in the suffix
-    return max(length, 0)
+    return max(min(length, input_ids.size(1) - 1), 0)  # a suffix of one token at least (rows without labels, too)
 
 
 def can_share(trainer, model) -> bool:
@@ -133,7 +133,7 @@ def completion_logps(trainer, model, input_ids: torch.Tensor, attention_mask: to
         ids, mask = input_ids[start:start + group_size], attention_mask[start:start + group_size]
         labels = ids.masked_fill(mask == 0, -100)  # TRL's labels: the completion tokens only
         labels[:, :-logits_to_keep] = -100
-        shared = shared_prefix_length(ids, labels, mask)
+        shared = min(shared_prefix_length(ids, labels, mask), ids.size(1) - logits_to_keep - 1)  # rows without labels too
         inputs = {"input_ids": ids, "attention_mask": mask}
         if shared >= MIN_SHARED_TOKENS:
             inputs = suffix_inputs(trainer.accelerator.unwrap_model(model), ids, mask, shared)
