@@ -13,7 +13,7 @@ def cpu_has_native_bf16() -> bool:
     """Whether this CPU computes bf16 in hardware (AVX512-BF16 or AMX).
 
     Elsewhere torch emulates bf16 on the CPU: on an AVX2-only AMD EPYC a bf16 matmul ran at 0.3 GFLOPS against
-    84 in fp32, and an SFT step of the demo took 230 s instead of 40 (benchmarks/RESULTS.md).
+    84 in fp32, and an SFT step of the demo took minutes instead of ~12 s (benchmarks/RESULTS.md).
     """
     import torch
 

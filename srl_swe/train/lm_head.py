@@ -3,9 +3,8 @@
 TRL 1.16's fused LM head (`trl.trainer.utils.add_fused_lm_head`, used by SFT and GRPO) projects
 only the labelled positions through the vocabulary on Triton devices, and every position on
 others, so that tile shapes stay fixed for compilers such as Neuron's. On the CPU nothing is
-compiled, and projecting the prompt too is pure waste: the prompt is ~85 % of a demo example,
-and an SFT step of the demo took 40 s instead of 28 s on an AVX2 CPU (same losses to 1e-7,
-benchmarks/RESULTS.md). The choice is read from `trl.trainer.utils._use_triton` at call time,
+compiled, and projecting the prompt too is pure waste: the prompt is ~85 % of a demo example
+(same losses to 1e-7; `benchmarks/bench_shared_prefix.py` times it). The choice is read from `trl.trainer.utils._use_triton` at call time,
 and that name is used for nothing else there, so wrapping it changes this decision alone; the
 kernel keeps its own choice of CPU or Triton tiles.
 """
