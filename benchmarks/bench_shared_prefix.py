@@ -53,9 +53,8 @@ class StepTimer(TrainerCallback):
 
 def sft_seconds_per_step(model: str, steps: int, grouped: bool = False, labelled_only: bool = True,
                          share: bool = True) -> float:
-    applied, min_shared = trl_utils._use_triton, shared_prefix.MIN_SHARED_TOKENS
-    if not share:
-        shared_prefix.MIN_SHARED_TOKENS = 10**9
+    applied, min_fraction = trl_utils._use_triton, shared_prefix.MIN_SHARED_FRACTION
+    shared_prefix.MIN_SHARED_FRACTION = 0.0 if share else 2.0  # always share what is shared, or never
     with tempfile.TemporaryDirectory() as out:
         config = SFTRunConfig(model=model, output_dir=out, max_steps=steps + 1, learning_rate=1e-4, batch_size=2,
                               save_steps=10_000, max_length=1536, group_by_trajectory=grouped, **DEMO_PROMPTS)
@@ -67,7 +66,7 @@ def sft_seconds_per_step(model: str, steps: int, grouped: bool = False, labelled
         try:
             trainer.train()
         finally:
-            trl_utils._use_triton, shared_prefix.MIN_SHARED_TOKENS = applied, min_shared
+            trl_utils._use_triton, shared_prefix.MIN_SHARED_FRACTION = applied, min_fraction
     return statistics.mean(timer.times[1:])  # the first step carries one-off warm-up
 
 

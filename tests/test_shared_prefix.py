@@ -62,6 +62,14 @@ def _loss_and_grads(trainer, inputs, plain: bool):
     return loss.detach(), {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
 
 
+@pytest.fixture(autouse=True)
+def share_any_prefix(monkeypatch):
+    """Take the shared path for every prefix the tests build (the default skips short ones, for speed only)."""
+    from srl_swe.train import shared_prefix
+
+    monkeypatch.setattr(shared_prefix, "MIN_SHARED_FRACTION", 0.0)
+
+
 def test_the_shared_prefix_path_gives_trls_loss_and_gradients(trainer):
     loader = trainer.get_train_dataloader()
     inputs = next(iter(loader))
@@ -161,3 +169,12 @@ def test_grpo_filler_groups_without_labels_get_zero_log_probs(grpo):
     input_ids[1:3], attention_mask[:3, -keep:] = input_ids[0], 0  # one group: identical rows, completions masked
     logps, _, _ = type(grpo)._get_per_token_logps_and_entropies(grpo, grpo.model, input_ids, attention_mask, keep)
     assert logps.shape == (6, keep) and (logps[:3] == 0).all()
+
+
+def test_short_shared_prefixes_take_trls_path(monkeypatch):
+    from srl_swe.train import shared_prefix
+
+    monkeypatch.setattr(shared_prefix, "MIN_SHARED_FRACTION", 0.5)
+    assert not shared_prefix.worth_sharing(130, 900)  # random SFT pairs: the system prompt alone
+    assert shared_prefix.worth_sharing(620, 720)  # a GRPO group: the whole prompt
+    assert not shared_prefix.worth_sharing(8, 10)  # too few tokens for a second forward call

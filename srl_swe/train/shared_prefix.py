@@ -26,6 +26,14 @@ from trl import SFTTrainer  # noqa: TID253 - a training module: only the heavy p
 
 MIN_SHARED_TOKENS = 16
 """Below this many shared tokens a second forward call costs more than it saves."""
+MIN_SHARED_FRACTION = 0.5
+"""Nor below this share of the batch's length: the suffix's attention to a cache takes an explicit mask instead of
+SDPA's causal path, and the broadcast keys and values are copied. Random demo SFT pairs share only the system prompt
+(~15 %) and ran at 19.2 s a step shared against 14.7 s unshared (benchmarks/RESULTS.md)."""
+
+
+def worth_sharing(shared: int, length: int) -> bool:
+    return shared >= MIN_SHARED_TOKENS and shared >= MIN_SHARED_FRACTION * length
 
 
 def shared_prefix_length(input_ids: torch.Tensor, labels: torch.Tensor, attention_mask: torch.Tensor) -> int:
@@ -117,7 +125,7 @@ class SharedPrefixSFTTrainer(SFTTrainer):
         shared = 0
         if can_share(self, model) and "position_ids" not in inputs:
             shared = shared_prefix_length(inputs["input_ids"], inputs["labels"], inputs["attention_mask"])
-        if shared >= MIN_SHARED_TOKENS:
+        if worth_sharing(shared, inputs["input_ids"].size(1)):
             unwrapped = self.accelerator.unwrap_model(model)
             inputs = {**suffix_inputs(unwrapped, inputs["input_ids"], inputs["attention_mask"], shared),
                       "labels": inputs["labels"][:, shared:]}
@@ -135,7 +143,7 @@ def completion_logps(trainer, model, input_ids: torch.Tensor, attention_mask: to
         labels[:, :-logits_to_keep] = -100
         shared = min(shared_prefix_length(ids, labels, mask), ids.size(1) - logits_to_keep - 1)  # rows without labels too
         inputs = {"input_ids": ids, "attention_mask": mask}
-        if shared >= MIN_SHARED_TOKENS:
+        if worth_sharing(shared, ids.size(1)):
             inputs = suffix_inputs(trainer.accelerator.unwrap_model(model), ids, mask, shared)
             labels = labels[:, shared:]
         with trainer.accelerator.autocast():
