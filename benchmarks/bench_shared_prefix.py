@@ -22,9 +22,9 @@ import time
 
 import torch
 import trl.trainer.utils as trl_utils
-from transformers import TrainerCallback
 from trl import GRPOConfig, GRPOTrainer
 
+from bench_train import StepTimer  # this folder is on sys.path when a benchmark runs as a script
 from srl_swe.distributed import bf16_is_fast
 from srl_swe.models import DEFAULT_MODEL, resolve_model
 from srl_swe.train.configs import SFTRunConfig
@@ -38,17 +38,6 @@ SHIPPED_HEAD = trl_utils._use_triton
 """TRL's own choice of which positions its LM head scores (read before any trainer applies our override)."""
 DEMO_PROMPTS = dict(context="last:1", max_observation_chars=300, max_problem_chars=800, scaffold="openhands_compact",
                     heldout_fraction=0.2, validation_fraction=0.1)
-
-
-class StepTimer(TrainerCallback):
-    def __init__(self):
-        self.times: list[float] = []
-
-    def on_step_begin(self, *args, **kwargs):
-        self.start = time.perf_counter()
-
-    def on_step_end(self, *args, **kwargs):
-        self.times.append(time.perf_counter() - self.start)
 
 
 def sft_seconds_per_step(model: str, steps: int, grouped: bool = False, labelled_only: bool = True,
