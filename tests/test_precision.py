@@ -34,9 +34,12 @@ def test_a_cpu_without_native_bf16_gets_fp32_weights_from_the_policy(monkeypatch
     assert next(policy.model.parameters()).dtype == torch.float32
 
 
-def test_the_lm_head_override_scores_labelled_positions_only_with_the_same_log_probs(tmp_path):
+def test_the_lm_head_override_scores_labelled_positions_only_with_the_same_log_probs(tmp_path, monkeypatch):
     import trl.trainer.utils as trl_utils
     from transformers import AutoModelForCausalLM
+    from trl.kernels import chunked_logprob
+
+    monkeypatch.setattr(trl_utils, "_use_triton", chunked_logprob._use_triton)  # TRL's own, whatever ran before
 
     from srl_swe.train.lm_head import score_labelled_positions_only
 

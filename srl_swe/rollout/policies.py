@@ -82,7 +82,8 @@ class TransformersPolicy:
     asked), neutral decoding (greedy, or pure temperature sampling: the model's own sampling
     defaults never apply), and with ``stop_malformed`` (a scaffold) a row stops as soon as its text
     can no longer parse as one of its tool calls. ``dtype="auto"`` loads the weights in bf16 where the
-    hardware computes it natively (a GPU, or a CPU with AVX512-BF16 or AMX), else fp16 on a GPU and fp32 on a CPU. In bf16 padding can flip a near-tie: a batched greedy answer may differ from the unbatched
+    hardware computes it natively (a GPU, or a CPU with AVX512-BF16 or AMX), else fp16 on a GPU and fp32
+    on a CPU. In bf16 padding can flip a near-tie: a batched greedy answer may differ from the unbatched
     one (seen on an H200 with a random model: 3 of 4 identical; in fp32 on CPU all were). Keep
     ``batch_size=1`` for exact greedy answers.
     """

@@ -82,8 +82,8 @@ def evaluate_steps(
     Generation is the one local backend's (:class:`srl_swe.rollout.policies.TransformersPolicy`):
     batches of similar prompt length, records in data order, a row stopped once it can no longer
     parse; decoding is greedy whatever the model's generation_config says (no top-k/top-p,
-    no repetition penalty). `dtype`: `auto` (bf16 where the hardware computes it natively, else fp32 on a CPU; `distributed.auto_dtype`) or a
-    torch dtype name.
+    no repetition penalty). `dtype`: `auto` (bf16 where the hardware computes it natively, else fp32 on
+    a CPU; `distributed.auto_dtype`) or a torch dtype name.
     `sample_temperature` also scores one pure sample per step at that temperature (what
     training sees; no top-k/top-p) as `sampled_*` keys.
 

@@ -4,9 +4,9 @@ TRL 1.16's fused LM head (`trl.trainer.utils.add_fused_lm_head`, used by SFT and
 only the labelled positions through the vocabulary on Triton devices, and every position on
 others, so that tile shapes stay fixed for compilers such as Neuron's. On the CPU nothing is
 compiled, and projecting the prompt too is pure waste: the prompt is ~85 % of a demo example
-(same losses to 1e-7; `benchmarks/bench_shared_prefix.py` times it). The choice is read from `trl.trainer.utils._use_triton` at call time,
-and that name is used for nothing else there, so wrapping it changes this decision alone; the
-kernel keeps its own choice of CPU or Triton tiles.
+(same losses to 1e-7; `benchmarks/bench_shared_prefix.py` times it). The choice is read from
+`trl.trainer.utils._use_triton` at call time, and that name is used for nothing else there, so
+wrapping it changes this decision alone; the kernel keeps its own choice of CPU or Triton tiles.
 """
 from __future__ import annotations
 

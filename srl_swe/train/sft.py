@@ -26,7 +26,6 @@ from ..models import resolve_model
 from ..distributed import bf16_is_fast, cuda_available
 from .configs import SFTRunConfig
 from .data import load_data, sft_dataset, split_by_trajectory
-from .lm_head import score_labelled_positions_only
 from .shared_prefix import SharedPrefixSFTTrainer
 
 logger = logging.getLogger(__name__)
@@ -184,7 +183,6 @@ def build_sft_trainer(config: SFTRunConfig):
         "use_cpu": not cuda_available(),  # torchrun on CPU: one gloo group, not independent processes
         **config.trainer_args,
     })
-    score_labelled_positions_only()
     trainer = SharedPrefixSFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
                                      peft_config=peft_config, callbacks=[MetricsCallback(metrics)],
                                      group_by_trajectory=config.group_by_trajectory)

@@ -11,7 +11,8 @@ consecutive steps for SFT.
 
 Exact by construction: the shared prefix is the longest run of identical token ids (and padding),
 cut before the position that predicts any row's first label, so tokenisation at the junction
-never matters. A batch sharing fewer than `MIN_SHARED_TOKENS` tokens, a run over several
+never matters. A batch sharing fewer than `MIN_SHARED_TOKENS` tokens or less than
+`MIN_SHARED_FRACTION` of its length (where the split costs more than it saves), a run over several
 processes (DDP must see the whole model's forward) and gradient checkpointing (transformers drops
 the cache of checkpointed layers, so the suffix would not see the prefix) take TRL's own path.
 """
@@ -22,7 +23,10 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch  # noqa: TID253 - a training module: only the heavy paths import it
+from torch.utils.data import DataLoader  # noqa: TID253 - a training module: only the heavy paths import it
 from trl import SFTTrainer  # noqa: TID253 - a training module: only the heavy paths import it
+
+from .lm_head import score_labelled_positions_only
 
 MIN_SHARED_TOKENS = 16
 """Below this many shared tokens a second forward call costs more than it saves."""
@@ -68,8 +72,8 @@ def suffix_inputs(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, 
     return {"input_ids": input_ids[:, shared:], "attention_mask": attention_mask, "past_key_values": cache}
 
 
-def trajectory_batches(trajectory_ids: Sequence[str], batch_size: int, seed: int, epoch: int) -> list[list[int]]:
-    """Batches of up to `batch_size` consecutive steps of one trajectory, in an order shuffled per epoch."""
+def trajectory_chunks(trajectory_ids: Sequence[str], batch_size: int) -> list[list[int]]:
+    """Up to `batch_size` consecutive steps of one trajectory each, in data order."""
     chunks: list[list[int]] = []
     current: list[int] = []
     for index, trajectory in enumerate(trajectory_ids):
@@ -79,31 +83,44 @@ def trajectory_batches(trajectory_ids: Sequence[str], batch_size: int, seed: int
         current.append(index)
     if current:
         chunks.append(current)
-    random.Random(seed * 100_003 + epoch).shuffle(chunks)
     return chunks
+
+
+def shuffled(chunks: Sequence[list[int]], seed: int, epoch: int) -> list[list[int]]:
+    """`chunks` in the order of epoch `epoch`."""
+    order = list(chunks)
+    random.Random(seed * 100_003 + epoch).shuffle(order)
+    return order
+
+
+def trajectory_batches(trajectory_ids: Sequence[str], batch_size: int, seed: int, epoch: int) -> list[list[int]]:
+    """Batches of up to `batch_size` consecutive steps of one trajectory, in an order shuffled per epoch."""
+    return shuffled(trajectory_chunks(trajectory_ids, batch_size), seed, epoch)
 
 
 class TrajectoryBatchSampler:
     """The batch sampler of :func:`trajectory_batches`; the trainer sets its epoch."""
 
     def __init__(self, trajectory_ids: Sequence[str], batch_size: int, seed: int):
-        self.trajectory_ids, self.batch_size, self.seed = list(trajectory_ids), batch_size, seed
+        self.chunks, self.seed = trajectory_chunks(trajectory_ids, batch_size), seed
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def __iter__(self) -> Iterator[list[int]]:
-        return iter(trajectory_batches(self.trajectory_ids, self.batch_size, self.seed, self.epoch))
+        return iter(shuffled(self.chunks, self.seed, self.epoch))
 
     def __len__(self) -> int:
-        return len(trajectory_batches(self.trajectory_ids, self.batch_size, self.seed, 0))
+        return len(self.chunks)
 
 
 class SharedPrefixSFTTrainer(SFTTrainer):
-    """TRL's SFTTrainer, computing each batch's shared prompt prefix once; optionally batching by trajectory."""
+    """TRL's SFTTrainer with our LM-head override, computing each batch's shared prompt prefix once; optionally
+    batching by trajectory."""
 
     def __init__(self, *args: Any, group_by_trajectory: bool = False, **kwargs: Any):
+        score_labelled_positions_only()
         super().__init__(*args, **kwargs)
         self.group_by_trajectory = group_by_trajectory
         if group_by_trajectory and "trajectory_id" not in self.train_dataset.column_names:
@@ -112,8 +129,6 @@ class SharedPrefixSFTTrainer(SFTTrainer):
     def get_train_dataloader(self):
         if not self.group_by_trajectory:
             return super().get_train_dataloader()
-        from torch.utils.data import DataLoader
-
         dataset = self.train_dataset
         sampler = TrajectoryBatchSampler(dataset["trajectory_id"], self._train_batch_size, self.args.seed)
         columns = [c for c in dataset.column_names if c in ("input_ids", "labels", "completion_mask", "assistant_masks")]
