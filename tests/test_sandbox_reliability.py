@@ -124,6 +124,24 @@ def test_a_command_cannot_read_or_forge_the_shells_framing(box):
     _works(box)
 
 
+def test_late_output_of_background_processes_never_reaches_a_later_command(box):
+    """What a background job writes after its command ended is dropped; the job itself keeps running."""
+    r = box.run("(sleep 1; echo late-1; touch /tmp/after) & (for i in 1 2 3 4 5 6; do sleep 0.5; echo late-2; done) &"
+                " echo now", timeout=10)
+    assert (r.output, r.exit_code) == ("now\n", 0), r
+    r = box.run("sleep 2.5; echo second", timeout=10)
+    assert (r.output, r.exit_code) == ("second\n", 0), r
+    assert box.run("test -e /tmp/after && echo ran").output == "ran\n"  # not killed by a closed pipe
+    r = box.run("(sleep 0.3; echo inside) & wait; echo waited", timeout=10)  # output before the end still counts
+    assert (r.output, r.timed_out) == ("inside\nwaited\n", False), r
+    r = box.run("wait; echo nothing-to-wait-for", timeout=5)  # a plain `wait` never waits for the relay
+    assert (r.output, r.timed_out) == ("nothing-to-wait-for\n", False), r
+    box.run("mv /usr/bin/perl /usr/bin/perl.off")  # without perl the shell writes directly: late output mixes in
+    assert box.run("(sleep 0.5; echo unrelayed) & echo direct", timeout=10).output == "direct\n"
+    assert box.run("mv /usr/bin/perl.off /usr/bin/perl; sleep 1; echo back").output == "unrelayed\nback\n"
+    _works(box)
+
+
 def test_text_a_shell_cannot_receive_is_refused_with_a_reason(box):
     for command, reason in (("echo a\x00b", "NUL"), ("echo \udcff", "not valid UTF-8")):
         r = box.run(command)

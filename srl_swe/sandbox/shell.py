@@ -53,7 +53,48 @@ __srl_killsess() {
   echo "killed $n"
   return 1
 }
-readonly -f __srl_ep __srl_killsess
+__srl_open() {
+  if [[ -x $__srl_perl ]] && { exec 250> >(exec "$__srl_perl" -e "$__srl_relay" 2>/dev/null); } 2>/dev/null; then
+    builtin printf '%%s\n' "$1" >&250
+  else
+    exec 250>&1
+  fi
+}
+readonly -f __srl_ep __srl_killsess __srl_open
+hash perl 2>/dev/null && __srl_perl=${BASH_CMDS[perl]}
+readonly __srl_perl __srl_relay=%(relay)s
+"""
+
+# The output relay of a worker shell's commands, one per command (a perl one-liner: perl-base is essential on Debian
+# and Ubuntu). The command writes to a pipe whose first line, written by the shell before the command starts, is the
+# sentinel; the relay forwards everything up to and including the sentinel line, then drops what background processes
+# still write until the last of them closes the pipe. So late output is never mixed into a later command's output.
+# It leaves its parent at once (so a plain `wait` in a command never waits for it) and its session (so killing the
+# command's session after a timeout spares it, and the shell's sentinel still has a reader).
+_RELAY = r"""
+use POSIX ();
+exit 0 if fork // 0;
+POSIX::setsid();
+sub put { my $o = 0; while ($o < length $_[0]) { my $n = syswrite(STDOUT, $_[0], length($_[0]) - $o, $o); exit 1 unless defined $n; $o += $n } }
+my ($buf, $chunk) = ("", "");
+while (index($buf, "\n") < 0) { sysread(STDIN, $chunk, 65536) or exit 0; $buf .= $chunk }
+my $end = "\n" . substr($buf, 0, index($buf, "\n")) . " ";
+substr($buf, 0, index($buf, "\n") + 1) = "";
+while (1) {
+  my $i = index($buf, $end);
+  my $eol = $i < 0 ? -1 : index($buf, "\n", $i + length $end);
+  if ($eol >= 0) {
+    put(substr($buf, 0, $eol + 1));
+    open(STDOUT, ">", "/dev/null");
+    1 while sysread(STDIN, $chunk, 65536);
+    exit 0;
+  }
+  my $k = $i < 0 ? length($buf) - length($end) + 1 : $i;
+  if ($k > 0) { put(substr($buf, 0, $k)); substr($buf, 0, $k) = ""; }
+  sysread(STDIN, $chunk, 65536) or last;
+  $buf .= $chunk;
+}
+put($buf);
 """
 
 
@@ -235,7 +276,7 @@ class ShellSession:
             cmd = ["setsid", "-w", *cmd]
         self.stream = ExecStream.open(api, container_id, cmd, workdir=workdir, environment=environment, user=user)
         save = f"builtin export -p 2>/dev/null >| {STATE_FILE}; " if new_session else ""
-        init = _PRELUDE % {"save": save}
+        init = _PRELUDE % {"save": save, "relay": _quote(_RELAY)}
         if restore_from is not None:
             init += f". {STATE_FILE} >/dev/null 2>&1; cd -- {_quote(restore_from)} 2>/dev/null\n"
         init += "echo $$"
@@ -248,9 +289,10 @@ class ShellSession:
 
     def run(self, command: str, *, timeout: float, limit: int) -> ShellOutput:
         """Run ``command`` in the shell; stop waiting at ``timeout`` seconds (the command keeps running)."""
-        return self._call(f"{{ eval {_quote(command)}\n}} </dev/null 2>&1", timeout=timeout, limit=limit)
+        return self._call(f"{{ eval {_quote(command)}\n}} </dev/null >&250 2>&1", timeout=timeout, limit=limit,
+                          relay=True)
 
-    def _call(self, wrapped: str, *, timeout: float, limit: int) -> ShellOutput:
+    def _call(self, wrapped: str, *, timeout: float, limit: int, relay: bool = False) -> ShellOutput:
         self._sentinel = f"__SRL_SWE_{uuid.uuid4().hex}__".encode()
         self._capture = OutputCapture(limit)
         self._pending = bytearray()
@@ -258,7 +300,11 @@ class ShellSession:
         # before the command starts, so the command can neither read the sentinel from the pipe nor swallow what
         # follows. The leading `:` line absorbs the parser state bash 5.2 leaves after a syntax error in `eval`
         # (its next line's `{` is otherwise not a reserved word).
-        self.stream.send(f":\n{wrapped}; __srl_ep {self._sentinel.decode()}\n".encode())
+        # Through the relay (fd 250), output that background processes write after the sentinel is dropped there.
+        sentinel = self._sentinel.decode()
+        line = f"__srl_open {sentinel}; {wrapped}; __srl_ep {sentinel} >&250; exec 250>&-" if relay else \
+            f"{wrapped}; __srl_ep {sentinel}"
+        self.stream.send(f":\n{line}\n".encode())
         return self.wait(timeout)
 
     def wait(self, timeout: float) -> ShellOutput:
