@@ -1,24 +1,27 @@
-"""Decoding speed of step evaluation: how the steps are batched, side by side in one run.
+"""Decoding speed of step evaluation, side by side in one run.
 
 One model (default: the demo's SFT stage, `runs/demo/01-sft/final`; train it with `make demo`)
 greedily answers the same steps (default: the validation split, the demo's prompt settings)
-three ways, and the script prints wall time, the ratio to the first, how many completions
-are identical to the first way's, and the decode steps the batches ran (sum over batches of
-the longest completion):
-  by-expected   batched `generate`, batches of similar expected completion length (the expert's),
-                then prompt length (srl_swe.train.evaluate_steps.batch_order with the expert's lengths)
+in up to three ways, and the script prints wall time, the ratio to the first and how many
+completions are identical to the first way's:
+  batched       what `eval steps` does: batched `generate` by prompt length, with our CPU decoding
+                (srl_swe.generation.fast_decoding: grouped key/value heads attended as they are,
+                a KV cache that grows without copying itself)
+  transformers  the same batches with transformers' own decoding (its cache and attention as shipped)
   continuous    transformers' continuous batching (`generate_batch`, its default paged cache)
 Run on a quiet machine: `.venv/bin/python benchmarks/bench_decode.py [--model M] [--split S] [--limit N]`.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import time
 
 import torch
 
+import srl_swe.generation
 from srl_swe.generation import neutral_generation
 from srl_swe.rollout.policies import GenerationConfig, TransformersPolicy
 from srl_swe.scaffold import load_scaffold
@@ -52,6 +55,14 @@ def main() -> None:
     start = time.perf_counter()
     batched = policy.generate(conversations)
     results = {"batched": (time.perf_counter() - start, batched)}
+    ours = srl_swe.generation.fast_decoding
+    srl_swe.generation.fast_decoding = lambda model: contextlib.nullcontext({})  # transformers as shipped
+    try:
+        start = time.perf_counter()
+        completions = policy.generate(conversations)
+        results["transformers"] = (time.perf_counter() - start, completions)
+    finally:
+        srl_swe.generation.fast_decoding = ours
     if not args.skip_continuous:
         tokenizer = policy.tokenizer
         start = time.perf_counter()

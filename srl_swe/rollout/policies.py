@@ -132,13 +132,14 @@ class TransformersPolicy:
         exact token bookkeeping, as RLVR does for the tokens it trains on)."""
         import torch
 
-        from ..generation import neutral_generation  # noqa: PLC0415 - pulls torch, transformers
+        from ..generation import fast_decoding, neutral_generation  # noqa: PLC0415 - pulls torch, transformers
 
         sample = self.generation.temperature > 0
         decoding = neutral_generation(self.tokenizer, self.generation.max_new_tokens,
                                       self.generation.temperature if sample else None, top_p=self.generation.top_p)
-        with torch.no_grad():
-            output = self.model.generate(torch.tensor([list(ids)], device=self.model.device), generation_config=decoding)
+        with torch.no_grad(), fast_decoding(self.model) as fast:
+            output = self.model.generate(torch.tensor([list(ids)], device=self.model.device), generation_config=decoding,
+                                         **fast)
         return output[0][len(ids):].tolist()
 
     def generate(self, conversations: Sequence[Conversation], progress: str | None = None) -> list[str]:
@@ -146,7 +147,7 @@ class TransformersPolicy:
         import torch
         from transformers import StoppingCriteriaList
 
-        from ..generation import StopWhenMalformed, neutral_generation  # noqa: PLC0415 - pulls torch, transformers
+        from ..generation import StopWhenMalformed, fast_decoding, neutral_generation  # noqa: PLC0415 - pulls torch, transformers
 
         texts = [self.tokenizer.apply_chat_template(c, add_generation_prompt=True, tokenize=False) for c in conversations]
         lengths = [len(ids) for ids in self.tokenizer(texts, add_special_tokens=False)["input_ids"]]
@@ -169,8 +170,8 @@ class TransformersPolicy:
                                           top_p=self.generation.top_p)
             stop = StoppingCriteriaList([StopWhenMalformed(self.tokenizer, prompt_length, self.stop_malformed)]
                                         if self.stop_malformed is not None else [])
-            with torch.no_grad():
-                ids = self.model.generate(**encoded, generation_config=decoding, stopping_criteria=stop)
+            with torch.no_grad(), fast_decoding(self.model) as fast:
+                ids = self.model.generate(**encoded, generation_config=decoding, stopping_criteria=stop, **fast)
             completions.update(zip(batch, self.tokenizer.batch_decode(ids[:, prompt_length:], skip_special_tokens=True)))
             bar.update(len(batch))
         bar.close()

@@ -33,7 +33,7 @@ from trl import GRPOTrainer  # noqa: TID253 - a training module: only the heavy 
 from trl.trainer.utils import pad  # noqa: TID253 - a training module: only the heavy paths import it
 
 from ..scaffold import Scaffold
-from ..generation import StopWhenMalformed
+from ..generation import StopWhenMalformed, fast_decoding
 from .lm_head import score_labelled_positions_only
 from .shared_prefix import can_share, completion_logps
 
@@ -168,21 +168,27 @@ class DynamicSamplingGRPOTrainer(GRPOTrainer):
         return [dict(self.train_dataset[i]) for i in picks for _ in range(self.num_generations)]
 
     def _generate_single_turn(self, prompt_ids, *args, **kwargs):
-        """TRL's generation, with rows stopped once they cannot parse (plain transformers path only)."""
-        if self.stop_malformed is None or self.use_vllm or self.use_transformers_continuous_batching:
+        """TRL's generation (plain transformers path), decoding fast on the CPU (:func:`fast_decoding`) and with rows
+        stopped once they cannot parse (``stop_malformed``)."""
+        if self.use_vllm or self.use_transformers_continuous_batching:
             return super()._generate_single_turn(prompt_ids, *args, **kwargs)
         model = self.accelerator.unwrap_model(self.model_wrapped)
         generate, criteria = model.generate, []
 
-        def generate_with_stop(*gen_args, **gen_kwargs):
-            criteria.append(StopWhenMalformed(self._tokenizer, gen_kwargs["input_ids"].shape[1], self.stop_malformed))
-            return generate(*gen_args, stopping_criteria=StoppingCriteriaList(criteria[-1:]), **gen_kwargs)
+        def generate_fast(*gen_args, **gen_kwargs):
+            if self.stop_malformed is not None:
+                criteria.append(StopWhenMalformed(self._tokenizer, gen_kwargs["input_ids"].shape[1], self.stop_malformed))
+                gen_kwargs["stopping_criteria"] = StoppingCriteriaList(criteria[-1:])
+            with fast_decoding(model) as fast:
+                return generate(*gen_args, **gen_kwargs, **fast)
 
-        model.generate = generate_with_stop  # TRL's generate call takes no stopping criteria of its own
+        model.generate = generate_fast  # TRL's generate call takes neither stopping criteria nor a cache of ours
         try:
             completion_ids, logprobs = super()._generate_single_turn(prompt_ids, *args, **kwargs)
         finally:
             del model.generate
+        if self.stop_malformed is None:
+            return completion_ids, logprobs
         if len(criteria) != 1:
             raise RuntimeError(f"expected one generate call per generation round, saw {len(criteria)}")
         for row, length in criteria[0].stopped.items():  # drop the padding TRL read as an EOS
