@@ -69,7 +69,9 @@ def tiny_model(tmp_path_factory) -> str:
 
 @pytest.fixture(scope="module")
 def local_policy(tiny_model):
-    return TransformersPolicy(tiny_model, GenerationConfig(max_new_tokens=12))
+    # fp32, as `transformers serve` loads this checkpoint: exact greedy comparisons need it (auto picks bf16 on a CPU
+    # with AMX, where a random model's near-ties break differently between batch shapes)
+    return TransformersPolicy(tiny_model, GenerationConfig(max_new_tokens=12), dtype="float32")
 
 
 @pytest.fixture(scope="module")
@@ -242,14 +244,14 @@ def test_an_endpoint_that_is_down_raises_a_policy_error():
 # --------------------------------------------------------------------------- local backends
 
 def test_transformers_policy_is_greedy_and_batches_like_single_calls(tiny_model, local_policy):
-    batched = TransformersPolicy(tiny_model, GenerationConfig(max_new_tokens=12), batch_size=2)
+    batched = TransformersPolicy(tiny_model, GenerationConfig(max_new_tokens=12), batch_size=2, dtype="float32")
     both = batched.generate(CONVERSATIONS)
     assert both == [local_policy.generate([c])[0] for c in CONVERSATIONS] == local_policy.generate(CONVERSATIONS)
 
 
 def test_transformers_policy_decodes_neutrally_whatever_the_models_own_defaults(tiny_model, local_policy):
     """Greedy means greedy: a repetition penalty or sampling in the model's generation_config never applies."""
-    skewed = TransformersPolicy(tiny_model, GenerationConfig(max_new_tokens=12))
+    skewed = TransformersPolicy(tiny_model, GenerationConfig(max_new_tokens=12), dtype="float32")
     skewed.model.generation_config.repetition_penalty = 5.0
     skewed.model.generation_config.do_sample = True
     assert skewed.generate(CONVERSATIONS) == local_policy.generate(CONVERSATIONS)
