@@ -105,6 +105,10 @@ class GRPOConfigFields:
     """Advantage scaling: group (divide by each group's reward std, as in GRPO and the paper), batch, or none
     (Dr. GRPO: keep the reward's own scale, so a group whose samples differ by 0.01 in similarity barely moves
     the policy)."""
+    loss_type: str = "grpo"
+    """How token losses are aggregated (TRL's loss_type): grpo (each sequence's mean, as in GRPO and the paper), dapo
+    (over all tokens of the batch) or dr_grpo (over a constant). With grpo a long rollout's tokens weigh less than a
+    short one's, so the tokens a group's rollouts share do not cancel out (benchmarks/RESULTS.md)."""
     dynamic_sampling: bool = True
     """Drop prompt groups whose reward std <= dynamic_sampling_epsilon and refill the batch."""
     dynamic_sampling_epsilon: float = 1e-4
@@ -117,7 +121,7 @@ class GRPOConfigFields:
         return {"per_device_train_batch_size": self.prompts_per_step * self.num_generations,
                 "num_generations": self.num_generations, "max_completion_length": self.max_completion_length,
                 "temperature": self.temperature, "beta": self.beta, "epsilon": self.clip_epsilon,
-                "scale_rewards": self.scale_rewards, "loss_type": "grpo",
+                "scale_rewards": self.scale_rewards, "loss_type": self.loss_type,
                 "top_p": 1.0, "top_k": 0, "repetition_penalty": 1.0}  # on-policy: pure temperature sampling
 
     def dynamic_sampling_arguments(self) -> dict[str, Any]:
