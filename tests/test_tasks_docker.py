@@ -84,6 +84,14 @@ def test_synthesize_writes_complete_resumable_rows(env, tmp_path):
     before = path.read_text()
     again = synthesize_tasks(ENV, config, tasks_path=path)
     assert again.kept == [] and again.existing == 1 and path.read_text() == before
+    # a run killed while appending its row leaves it torn: the rerun drops it, says so, and makes the same task again
+    path.write_text(before[: len(before) // 2])
+    said: list[str] = []
+    redone = synthesize_tasks(ENV, config, tasks_path=path, progress=said.append)
+    assert redone.existing == 0 and redone.kept == [row["instance_id"]]
+    assert any("dropped a partly written last row" in line for line in said), said
+    [again_row] = read_tasks(path)
+    assert {k: v for k, v in again_row.items() if k != "created_at"} == {k: v for k, v in row.items() if k != "created_at"}
 
 
 @pytest.mark.docker
