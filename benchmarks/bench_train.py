@@ -75,13 +75,13 @@ def steps_per_second(trainer_cls, reward, steps: int, model: str, **extra) -> tu
         return len(measured) / sum(measured), metrics
 
 
-def demo_wall_time() -> float:
-    """Seconds of `srl-swe demo` from scratch in a temporary output folder."""
+def demo_wall_time() -> tuple[float, str]:
+    """Seconds of `srl-swe demo` from scratch in a temporary output folder, and the results it printed."""
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
-        subprocess.run([str(Path(sys.executable).with_name("srl-swe")), "demo", "--output-dir", out], check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        return time.perf_counter() - start
+        done = subprocess.run([str(Path(sys.executable).with_name("srl-swe")), "demo", "--output-dir", out], check=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        return time.perf_counter() - start, done.stdout
 
 
 def main() -> None:
@@ -109,7 +109,8 @@ def main() -> None:
         print(f"  srl-swe dynamic sampling     {real:.3f} steps/s, generation rounds/step "
               f"{metrics.get('dynamic_sampling/rounds', 1):.2f}, filter rate {metrics.get('dynamic_sampling/filter_rate', 0):.2f}")
     if options.demo:
-        print(f"srl-swe demo from scratch      {demo_wall_time():.0f} s wall")
+        seconds, printed = demo_wall_time()
+        print(f"srl-swe demo from scratch      {seconds:.0f} s wall; it printed:\n{printed}")
     print(f"model {model}; machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, CPU, "
           f"{'bf16 autocast' if bf16_is_fast('cpu') else 'fp32 (this CPU has no native bf16)'}")
 
