@@ -98,7 +98,8 @@ def test_fork_bomb_is_contained(box):
     assert r.timed_out and r.exit_code == 124
     assert time.monotonic() - t0 < 15
     _works(box)
-    assert int(box.run("ls -d /proc/[0-9]* | wc -l").output) < 10  # the bomb is gone
+    # the bomb is gone (a process may end between the glob and ls: the previous command's relay exits on its own)
+    assert int(box.run("ls -d /proc/[0-9]* 2>/dev/null | wc -l").output) < 10
 
 
 def test_rm_rf_root_stays_inside(box, docker_client):  # noqa: F811
@@ -162,7 +163,7 @@ def test_files_and_the_container_log_have_limits(docker_client):  # noqa: F811
 def test_a_timed_out_busy_loop_is_gone_when_the_result_returns(box, loop):
     r = box.run(loop, timeout=2)
     assert r.timed_out and r.exit_code == 124
-    assert box.run("ls /proc/[0-9]*/cmdline | xargs -n1 cat 2>/dev/null | tr '\\0' ' ' | grep -c 'while [T]rue' || true",
+    assert box.run("ls /proc/[0-9]*/cmdline 2>/dev/null | xargs -n1 cat 2>/dev/null | tr '\\0' ' ' | grep -c 'while [T]rue' || true",
                    timeout=10).output.strip() == "0"
     _works(box)
 
