@@ -119,8 +119,9 @@ def fast_decoding(model):
     if model.device.type != "cpu":
         yield {}
         return
-    grouped = config.num_attention_heads != getattr(config, "num_key_value_heads", config.num_attention_heads)
-    switch = grouped and config._attn_implementation == "sdpa"
+    heads = getattr(config, "num_attention_heads", None)
+    grouped = heads is not None and getattr(config, "num_key_value_heads", heads) != heads
+    switch = grouped and getattr(config, "_attn_implementation", None) == "sdpa"
     if switch:
         model.set_attn_implementation(GQA_ATTENTION)
     try:
