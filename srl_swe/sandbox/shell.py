@@ -54,7 +54,7 @@ __srl_killsess() {
   return 1
 }
 __srl_open() {
-  if [[ -x $__srl_perl ]] && { exec 250> >(exec "$__srl_perl" -e "$__srl_relay" "$HOSTTYPE" 2>/dev/null); } 2>/dev/null; then
+  if [[ -x $__srl_perl ]] && { exec 250> >(exec "$__srl_perl" -e "$__srl_relay" "$__srl_arch" 2>/dev/null); } 2>/dev/null; then
     builtin printf '%%s\n' "$1" >&250
   else
     exec 250>&1
@@ -62,7 +62,7 @@ __srl_open() {
 }
 readonly -f __srl_ep __srl_killsess __srl_open
 hash perl 2>/dev/null && __srl_perl=${BASH_CMDS[perl]}
-readonly __srl_perl __srl_relay=%(relay)s
+readonly __srl_perl __srl_arch=$HOSTTYPE __srl_relay=%(relay)s
 """
 
 # The output relay of a worker shell's commands, one per command (a perl one-liner: perl-base is essential on Debian
@@ -71,7 +71,8 @@ readonly __srl_perl __srl_relay=%(relay)s
 # still write until the last of them closes the pipe. So late output is never mixed into a later command's output.
 # It leaves its parent at once (so a plain `wait` in a command never waits for it) and its session (so killing the
 # command's session after a timeout spares it, and the shell's sentinel still has a reader), with the raw setsid
-# system call of the shell's architecture where known: perl's POSIX module would quadruple its start-up time.
+# system call of the shell's architecture ($HOSTTYPE at start) where known: perl's POSIX module would quadruple its
+# start-up time.
 _RELAY = r"""
 exit 0 if fork // 0;
 my $setsid = {x86_64 => 112, aarch64 => 157, riscv64 => 157, i386 => 66, i686 => 66, ppc64le => 66, s390x => 66}->{$ARGV[0]};
