@@ -188,3 +188,16 @@ def test_pipeline_overrides_go_to_a_stage_the_pipeline_or_every_stage(monkeypatc
     (config,) = seen
     assert config.eval_heldout is False and config.model == "tiny-random"
     assert config.shared == {"seed": 3} and config.stage_options == {"sft": {"max_steps": 2}}
+
+
+def test_loss_aggregation_is_one_field_that_reaches_trl_for_srl_and_rlvr(tmp_path):
+    from trl import GRPOConfig
+
+    from srl_swe.train.config_io import build_config, parse_overrides
+    from srl_swe.train.configs import RLVRRunConfig
+
+    for config_class in (SRLRunConfig, RLVRRunConfig):
+        assert config_class().grpo_arguments()["loss_type"] == "grpo"  # the paper's per-sequence mean by default
+        config = build_config(config_class, parse_overrides(["loss_type=dapo"]))
+        args = GRPOConfig(**config.grpo_arguments(), output_dir=str(tmp_path), use_cpu=True, report_to="none")
+        assert args.loss_type == "dapo"
