@@ -3,10 +3,11 @@
 Two measurements in one run (every path gives the same loss and gradients, as tests/test_precision.py
 and tests/test_shared_prefix.py check):
 1. SFT: seconds per optimizer step of the demo's SFT (batch 2, lr 1e-4): TRL as shipped (its LM head
-   projects every position on the CPU); with our LM-head override (`lm_head.py`); with the shared
-   prompt prefix as well (`shared_prefix.py`: random steps share the system prompt), which is what
-   `srl-swe train sft` runs; and with `group_by_trajectory` (two consecutive steps of one
-   trajectory, whose system prompt and issue are computed once).
+   projects every position on the CPU); with our LM-head override (`lm_head.py`), which is what
+   `srl-swe train sft` runs on random steps; with the shared prompt prefix forced on as well
+   (`shared_prefix.py`: random steps share only the system prompt, below MIN_SHARED_FRACTION); and
+   with `group_by_trajectory` (two consecutive steps of one trajectory, whose system prompt and
+   issue are computed once).
 2. GRPO: seconds of the log-probability forward + backward of one group of rollouts (1 prompt x 4,
    as the demo's SRL step), TRL's path against the one that runs the prompt once.
 Run: `.venv/bin/python benchmarks/bench_shared_prefix.py [--steps N] [--model NAME]`.
@@ -105,8 +106,8 @@ def main() -> None:
     grouped = sft_seconds_per_step(model, options.steps, grouped=True)
     print(f"SFT, demo settings (batch 2), {options.steps} timed steps each")
     print(f"  TRL as shipped (every position scored)   {shipped:6.2f} s/step")
-    print(f"  labelled positions only                  {labelled:6.2f} s/step   (x{shipped / labelled:.2f})")
-    print(f"  + shared prefix, random steps (default)  {shared:6.2f} s/step   (x{shipped / shared:.2f})")
+    print(f"  labelled positions only (default)        {labelled:6.2f} s/step   (x{shipped / labelled:.2f})")
+    print(f"  + shared prefix forced, random steps     {shared:6.2f} s/step   (x{shipped / shared:.2f})")
     print(f"  + one trajectory's steps a batch         {grouped:6.2f} s/step   (x{shipped / grouped:.2f})")
     trl, shared, difference = grpo_seconds(model, options.repeats)
     print("GRPO log-probabilities, forward + backward of one group (1 prompt x 4 rollouts)")

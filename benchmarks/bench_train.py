@@ -3,7 +3,7 @@
 Three measurements in one run, on the default model (SmolLM2-135M-Instruct) and the embedded
 expert steps with the demo's prompts:
 1. overhead: a reward with spread in every group (so dynamic sampling never refills), our
-   trainer vs `trl.GRPOTrainer`; the ratio is the cost of our additions (target < 5 %). Plain TRL
+   trainer vs `trl.GRPOTrainer`; the ratio is what our additions cost (target < 5 %) or save. Plain TRL
    runs twice: as shipped (its LM head projects every prompt position on the CPU) and with our
    one override of it (`srl_swe.train.lm_head`, which our trainer applies), so the overhead is
    measured like for like and the override's own gain is printed beside it.

@@ -291,8 +291,7 @@ class ShellSession:
 
     def run(self, command: str, *, timeout: float, limit: int) -> ShellOutput:
         """Run ``command`` in the shell; stop waiting at ``timeout`` seconds (the command keeps running)."""
-        return self._call(f"{{ eval {_quote(command)}\n}} </dev/null >&250 2>&1", timeout=timeout, limit=limit,
-                          relay=True)
+        return self._call(f"{{ eval {_quote(command)}\n}} </dev/null", timeout=timeout, limit=limit, relay=True)
 
     def _call(self, wrapped: str, *, timeout: float, limit: int, relay: bool = False) -> ShellOutput:
         self._sentinel = f"__SRL_SWE_{uuid.uuid4().hex}__".encode()
@@ -302,9 +301,10 @@ class ShellSession:
         # before the command starts, so the command can neither read the sentinel from the pipe nor swallow what
         # follows. The leading `:` line absorbs the parser state bash 5.2 leaves after a syntax error in `eval`
         # (its next line's `{` is otherwise not a reserved word).
-        # Through the relay (fd 250), output that background processes write after the sentinel is dropped there.
+        # With `relay`, the command and its end line go through the relay on fd 250 (`__srl_open`), which drops
+        # what background processes write after the end line.
         sentinel = self._sentinel.decode()
-        line = f"__srl_open {sentinel}; {wrapped}; __srl_ep {sentinel} >&250; exec 250>&-" if relay else \
+        line = f"__srl_open {sentinel}; {wrapped} >&250 2>&1; __srl_ep {sentinel} >&250; exec 250>&-" if relay else \
             f"{wrapped}; __srl_ep {sentinel}"
         self.stream.send(f":\n{line}\n".encode())
         return self.wait(timeout)
