@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from srl_swe.sandbox import DEFAULT_IMAGE, LABEL_MANAGED, Sandbox, SandboxConfig, reap
-from srl_swe.sandbox.runtime import LABEL_OWNER_PID, SandboxError
+from srl_swe.sandbox.runtime import LABEL_OWNER_PID, SandboxError, can_limit_disk
 
 
 pytestmark = pytest.mark.docker
@@ -159,6 +159,20 @@ def test_files_and_the_container_log_have_limits(docker_client):  # noqa: F811
         assert host["LogConfig"] == {"Type": "json-file", "Config": {"max-size": "1m", "max-file": "1"}}
 
 
+
+
+def test_the_whole_container_has_a_disk_limit_where_the_daemon_can_set_one(docker_client):  # noqa: F811
+    """Files each under the per-file limit stop together at the container's disk limit (what it writes; the image is not counted)."""
+    if not can_limit_disk(docker_client):
+        pytest.skip("this daemon's storage cannot limit a container's disk (ensure_docker.sh starts one on btrfs)")
+    with Sandbox(DEFAULT_IMAGE, SandboxConfig(disk="1g", file_size_limit=2**30), client=docker_client) as sandbox:
+        assert sandbox.container.attrs["HostConfig"]["StorageOpt"] == {"size": "1g"}
+        r = sandbox.run("for i in 1 2 3; do head -c 500000000 /dev/zero > /tmp/f$i || echo refused $i; done; "
+                        "du -cm /tmp/f* | tail -1", timeout=120)
+        assert "Disk quota exceeded" in r.output and "refused" in r.output, r
+        assert int(r.output.split()[-2]) <= 1024  # MB written in all (du rounds up)
+        sandbox.run("rm -f /tmp/f*")
+        _works(sandbox)  # the limit refuses writes; the sandbox goes on
 @pytest.mark.parametrize("loop", ["while :; do :; done", "python3 -c 'while True: pass'"])
 def test_a_timed_out_busy_loop_is_gone_when_the_result_returns(box, loop):
     r = box.run(loop, timeout=2)

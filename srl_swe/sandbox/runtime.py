@@ -88,7 +88,8 @@ class SandboxConfig:
     """Most processes/threads the container may hold at once (stops fork bombs)."""
     disk: str = "10g"
     """Size limit of the container's writable layer (docker ``--storage-opt size``), where the daemon's storage
-    supports it (overlay2 on xfs with pquota); elsewhere only ``file_size_limit`` holds (a warning says so, once)."""
+    supports it (btrfs with simple quotas, as the daemon ``make docker`` starts has; overlay2 on xfs with pquota);
+    elsewhere only ``file_size_limit`` holds (a warning says so, once). The image's own files do not count."""
     file_size_limit: int = 2 * 2**30
     """Largest file, in bytes, any process in the container may write (``RLIMIT_FSIZE``): on every daemon."""
     log_limit: str = "10m"
@@ -185,21 +186,25 @@ def _unsendable(command: str) -> str | None:
 _disk_quota: dict[str, bool] = {}
 
 
-def _storage_limit(client: Any, size: str) -> dict[str, Any]:
-    """``storage_opt`` for ``containers.create`` when this daemon can limit a writable layer, else nothing."""
-    if not size:
-        return {}
+def can_limit_disk(client: Any) -> bool:
+    """Whether this daemon's storage can limit a container's writable layer (checked once, then cached)."""
     if "supported" not in _disk_quota:
         try:
             info = client.info()
         except Exception:  # noqa: BLE001 - no info: assume no quota support
             info = {}
         status = dict(info.get("DriverStatus") or [])
-        _disk_quota["supported"] = info.get("Driver") == "overlay2" and status.get("Backing Filesystem") == "xfs"
+        _disk_quota["supported"] = (info.get("Driver") == "btrfs"  # quota groups: the root ensure_docker.sh sets up
+                                    or info.get("Driver") == "overlay2" and status.get("Backing Filesystem") == "xfs")
         if not _disk_quota["supported"]:
             log.warning("the Docker storage (%s on %s) cannot limit a container's disk: only the per-file limit "
                         "applies", info.get("Driver"), status.get("Backing Filesystem"))
-    return {"storage_opt": {"size": size}} if _disk_quota["supported"] else {}
+    return _disk_quota["supported"]
+
+
+def _storage_limit(client: Any, size: str) -> dict[str, Any]:
+    """``storage_opt`` for ``containers.create`` when this daemon can limit a writable layer, else nothing."""
+    return {"storage_opt": {"size": size}} if size and can_limit_disk(client) else {}
 
 
 def _from_the_client(exc: BaseException) -> bool:

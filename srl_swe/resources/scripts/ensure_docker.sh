@@ -4,7 +4,12 @@
 # Idempotent; safe to run before every `make test`. On a fresh Debian machine (root, only the
 # docker CLI present, no image registry reachable) it:
 #   1. installs the engine (`docker.io`: dockerd, containerd, runc, tini) if dockerd is missing,
-#   2. starts dockerd in the background (log: $SRL_SWE_DOCKERD_LOG) and waits until it answers,
+#   2. starts dockerd in the background (log: $SRL_SWE_DOCKERD_LOG) and waits until it answers; its
+#      data root is a btrfs file system in a sparse, loop-mounted file, so that the sandboxes' disk
+#      limit (`--storage-opt size`, btrfs quota groups) holds: overlay2 on ext4 cannot limit a
+#      container's disk, and this kernel family has no XFS quotas. Where that cannot be set up
+#      (no loop devices, no btrfs), the daemon keeps its usual data root and only the sandboxes'
+#      per-file limit holds (they warn once),
 #   3. builds srl-swe/base:bookworm: a registry image if one answers quickly, otherwise a
 #      debootstrap'ed Debian rootfs imported as srl-swe/rootfs:bookworm, then docker/base/Dockerfile.
 # Build logs go to $SRL_SWE_DOCKER_LOGS (default: the srl-swe cache's docker-logs/).
@@ -13,6 +18,9 @@
 #   SRL_SWE_BASE_IMAGE      tag to ensure (default srl-swe/base:bookworm)
 #   SRL_SWE_DOCKERD_LOG     dockerd log file (default /var/log/srl-swe-dockerd.log)
 #   SRL_SWE_DOCKER_WAIT     seconds to wait for the daemon (default 60)
+#   SRL_SWE_DOCKER_QUOTA=0  start dockerd on its usual data root (overlay2, no per-container disk limit)
+#   SRL_SWE_DOCKER_STORE    folder of the btrfs data root and its backing file (default /var/lib/srl-swe-docker)
+#   SRL_SWE_DOCKER_STORE_GB size cap of the sparse backing file (default: the free space beside it, less 5 GB)
 #   SRL_SWE_DEBIAN_MIRROR   Debian mirror for debootstrap (default: the one apt already uses)
 #   SRL_SWE_REBUILD_BASE=1  rebuild the base image even if it is up to date
 # The base image is rebuilt by itself when docker/base/Dockerfile or the host CA bundle change
@@ -52,6 +60,58 @@ apt_install() {
 
 daemon_up() { docker info >/dev/null 2>&1; }
 
+STORE=${SRL_SWE_DOCKER_STORE:-/var/lib/srl-swe-docker}
+
+# Mount (creating it once) the btrfs file system that holds the daemon's data; print dockerd's
+# storage flags. Any failure leaves the usual overlay2 root: the limit is a guard, not a prerequisite.
+quota_storage_flags() {
+    local fallback="--storage-driver=overlay2" image=$STORE/btrfs.img root=$STORE/root fresh=0
+    if [[ ${SRL_SWE_DOCKER_QUOTA:-1} == 0 || $(id -u) -ne 0 ]]; then
+        echo "$fallback"
+        return
+    fi
+    if ! mountpoint -q "$root"; then
+        if ! grep -qw btrfs /proc/filesystems; then
+            log "this kernel has no btrfs: containers get no disk limit (only the per-file limit)"
+            echo "$fallback"
+            return
+        fi
+        command -v mkfs.btrfs >/dev/null || { log "installing btrfs-progs"; apt_install btrfs-progs >&2; }
+        mkdir -p "$root"
+        if [[ ! -s $image ]]; then
+            local free_gb
+            free_gb=$(df -BG --output=avail "$STORE" | tail -n1 | tr -dc 0-9)
+            local size_gb=${SRL_SWE_DOCKER_STORE_GB:-$((free_gb > 15 ? free_gb - 5 : 10))}
+            log "creating the daemon's btrfs data root: sparse ${size_gb} GB file $image"
+            fresh=1
+            truncate -s "${size_gb}G" "$image" && mkfs.btrfs -q -f "$image" >"$LOG_DIR/mkfs-btrfs.log" 2>&1 || {
+                rm -f "$image"
+                log "mkfs.btrfs failed (see $LOG_DIR/mkfs-btrfs.log): containers get no disk limit (only the per-file limit)"
+                echo "$fallback"
+                return
+            }
+        fi
+        # discard=async gives the blocks of removed images and containers back to the host's disk.
+        if ! mount -o loop,discard=async "$image" "$root" >&2; then
+            log "could not loop-mount $image: containers get no disk limit (only the per-file limit)"
+            echo "$fallback"
+            return
+        fi
+        # Simple quotas (Linux 6.7+): classic quota groups turn inconsistent when a container's
+        # subvolume is deleted, and then stop enforcing any limit. Enabled once, on the empty file
+        # system, by the BTRFS_IOC_QUOTA_CTL ioctl (Debian's btrfs-progs predates the option).
+        if ! python3 -c 'import fcntl, os, struct, sys
+fcntl.ioctl(os.open(sys.argv[1], os.O_RDONLY), 0xC0109428, bytearray(struct.pack("QQ", 4, 0)))' "$root" >&2; then
+            umount "$root"
+            if ((fresh)); then rm -f "$image"; fi
+            log "this kernel has no btrfs simple quotas: containers get no disk limit (only the per-file limit)"
+            echo "$fallback"
+            return
+        fi
+    fi
+    echo "--storage-driver=btrfs --data-root=$root"
+}
+
 # ---------------------------------------------------------------------------- 1. engine
 ensure_daemon() {
     if daemon_up; then
@@ -67,10 +127,13 @@ ensure_daemon() {
     if command -v pgrep >/dev/null && pgrep -x dockerd >/dev/null; then
         log "dockerd is already running; waiting for it to answer"
     else
-        log "starting dockerd (log: $DOCKERD_LOG)"
+        local storage
+        storage=$(quota_storage_flags)
+        log "starting dockerd $storage (log: $DOCKERD_LOG)"
         as_root mkdir -p "$(dirname "$DOCKERD_LOG")"
         # setsid + nohup: the daemon outlives this script and the CI step that ran it.
-        as_root setsid nohup dockerd --storage-driver=overlay2 >>"$DOCKERD_LOG" 2>&1 </dev/null &
+        # shellcheck disable=SC2086 # $storage holds several flags
+        as_root setsid nohup dockerd $storage >>"$DOCKERD_LOG" 2>&1 </dev/null &
     fi
     local waited=0
     until daemon_up; do
