@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,7 @@ import pytest
 from srl_swe.errors import SRLSweError
 from srl_swe.rollout import OraclePolicy, PolicyError, RolloutConfig, done_ids, run_rollout, select_rows
 from srl_swe.cli.rollout import register
+from srl_swe.rollout.modes import TurnBatcher
 from srl_swe.rollout.policies import GenerationConfig, PolicyConfig
 
 from helpers import git, make_local_tasks, read_jsonl
@@ -243,3 +246,44 @@ def test_cli_defaults_are_the_config_defaults():
         policy.batch_size, policy.tensor_parallel_size)
     assert (args.max_new_tokens, args.temperature, args.top_p, args.seed) == (
         generation.max_new_tokens, generation.temperature, generation.top_p, generation.seed)
+
+
+def test_turns_of_concurrent_episodes_are_answered_in_batched_calls():
+    """Episode threads each ask for one turn at a time; a one-call-at-a-time model answers them in rounds."""
+    calls: list[list[str]] = []
+
+    class OneAtATime:
+        name, thread_safe = "local", False
+        busy = threading.Lock()
+
+        def generate(self, conversations):
+            assert self.busy.acquire(blocking=False), "two calls at once"
+            try:
+                calls.append([c[-1]["content"] for c in conversations])
+                time.sleep(0.05)
+                if any(c[-1]["content"].endswith("bad") for c in conversations):
+                    raise PolicyError("one prompt is bad")
+                return [f"answer to {c[-1]['content']}" for c in conversations]
+            finally:
+                self.busy.release()
+
+    batcher = TurnBatcher(OneAtATime())
+    results: dict[tuple[int, int], str] = {}
+
+    def episode(index: int) -> None:
+        for turn in range(3):
+            prompt = f"e{index} t{turn}" + (" bad" if (index, turn) == (2, 1) else "")
+            try:
+                results[index, turn] = batcher.generate([[{"role": "user", "content": prompt}]])[0]
+            except PolicyError as exc:
+                results[index, turn] = f"error: {exc}"
+
+    threads = [threading.Thread(target=episode, args=(i,)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert results[2, 1] == "error: one prompt is bad"  # isolated: the rest of its batch was answered
+    assert {k: v for k, v in results.items() if k != (2, 1)} == {
+        (i, t): f"answer to e{i} t{t}" for i in range(6) for t in range(3) if (i, t) != (2, 1)}
+    assert max(len(c) for c in calls) > 1 and len(calls) < 18  # fewer calls than turns, even with the bad batch retried one by one

@@ -11,8 +11,8 @@
 
 :func:`run_batch` runs one batch of rows and returns one :class:`Outcome` per row. Single-pass
 modes send the batch's prompts in one ``generate`` call (vLLM batches them); agentic episodes
-of a batch run concurrently in threads (a local model answers one at a time, an HTTP endpoint
-in parallel).
+of a batch run concurrently in threads (a local model answers the turns waiting at each moment in
+one batched call, :class:`TurnBatcher`; an HTTP endpoint answers them in parallel).
 """
 from __future__ import annotations
 
@@ -284,18 +284,14 @@ class RolloutEnv(SWEEnv):
         return 0.0
 
 
-def _episode(row: dict[str, Any], policy: Policy, lock: threading.Lock | None, config: RolloutConfig) -> Outcome:
+def _episode(row: dict[str, Any], policy: Policy, config: RolloutConfig) -> Outcome:
     details: dict[str, Any] = {"mode": "agentic"}
     stop: dict[str, Exception] = {}
 
     def turns(env: SWEEnv):
         while True:
             try:
-                if lock is None:
-                    completion = policy.generate([list(env.messages)])[0]
-                else:
-                    with lock:
-                        completion = policy.generate([list(env.messages)])[0]
+                completion = policy.generate([list(env.messages)])[0]
             except PolicyError as exc:
                 stop["error"] = exc
                 return
@@ -327,12 +323,58 @@ def _episode(row: dict[str, Any], policy: Policy, lock: threading.Lock | None, c
         env.close()
 
 
+class TurnBatcher:
+    """Answers the turns of concurrent episodes with one batched ``generate`` call per round.
+
+    A local model answers one call at a time; episode threads that each asked for one turn
+    would wait for each other's calls in turn. Here the thread whose turn finds no call running
+    answers every turn waiting at that moment in one call (those that arrive meanwhile form the
+    next round), so a batch of episodes decodes together, as single-pass modes do.
+    """
+
+    thread_safe = True
+
+    def __init__(self, policy: Policy):
+        self.policy, self.name = policy, policy.name
+        self._condition = threading.Condition()
+        self._waiting: list[tuple[Conversation, dict[str, Any]]] = []
+        self._busy = False
+
+    def generate(self, conversations: Sequence[Conversation]) -> list[str]:
+        slots = [{} for _ in conversations]
+        with self._condition:
+            self._waiting += zip(conversations, slots)
+            while not all(slots) and self._busy:
+                self._condition.wait()
+            if all(slots):
+                return [self._answer(slot) for slot in slots]
+            batch, self._waiting, self._busy = self._waiting, [], True
+        try:
+            answers = generate_each(self.policy, [conversation for conversation, _ in batch])
+        except BaseException as exc:  # noqa: BLE001 - every waiting turn hears of it
+            answers = [exc] * len(batch)
+        with self._condition:
+            for (_, slot), answer in zip(batch, answers):
+                slot["answer"] = answer
+            self._busy = False
+            self._condition.notify_all()
+            while not all(slots):  # ours were in an earlier round that another thread answers
+                self._condition.wait()
+        return [self._answer(slot) for slot in slots]
+
+    @staticmethod
+    def _answer(slot: dict[str, Any]) -> str:
+        if isinstance(slot["answer"], BaseException):
+            raise slot["answer"]
+        return slot["answer"]
+
+
 def _agentic(rows: Sequence[dict[str, Any]], policy: Policy, config: RolloutConfig) -> list[Outcome]:
-    lock = None if getattr(policy, "thread_safe", False) else threading.Lock()
     if len(rows) == 1:
-        return [_episode(rows[0], policy, lock, config)]
+        return [_episode(rows[0], policy, config)]
+    policy = policy if getattr(policy, "thread_safe", False) else TurnBatcher(policy)
     with ThreadPoolExecutor(len(rows)) as pool:
-        return list(pool.map(lambda row: _episode(row, policy, lock, config), rows))
+        return list(pool.map(lambda row: _episode(row, policy, config), rows))
 
 
 # --------------------------------------------------------------------------- entry point
