@@ -9,6 +9,7 @@ answers (SRL_SWE_REQUIRE_DOCKER=1 turns the skip into a failure); a missing env 
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 
@@ -19,7 +20,8 @@ from swebench.harness.constants import END_TEST_OUTPUT, START_TEST_OUTPUT
 
 from srl_swe.patches import changed_lines
 from srl_swe.registry import load_env, read_tasks
-from srl_swe.tasks.synthesize import ROW_FIELDS, SynthesisConfig, make_eval_script, synthesize_tasks
+from srl_swe.tasks.mutations import find_mutations
+from srl_swe.tasks.synthesize import ROW_FIELDS, Bench, SynthesisConfig, Synthesizer, make_eval_script, synthesize_tasks
 
 ENV = "inflection"
 
@@ -120,3 +122,47 @@ def test_restate_of_the_shipped_tasks_moves_nothing(env, tmp_path):
     changed = restate_tasks(ENV, tasks_path=path)
     assert changed == {"rows": len(env.load_tasks()), "problem_statement": 0, "eval_script": 0}
     assert path.read_bytes() == env.tasks_path.read_bytes()
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("mode", ["755", "644"])
+def test_a_mutant_keeps_its_file_mode_in_patches_and_commits(env, tmp_path, mode):
+    """An executable source file (as in some sdists) stays executable: no mode change in either patch."""
+    shipped = read_tasks(env.tasks_path)[0]
+    synth = Synthesizer(env, SynthesisConfig(repeats=1, use_cache=False), tasks_path=tmp_path / "t.jsonl")
+    bench = Bench(env, synth.config)
+    try:
+        path = shipped["mutation"]["file"]
+        bench.sh(f"cd /testbed && chmod {mode} {path} && git -c user.name=t -c user.email=t@t commit -qam mode --allow-empty")
+        synth._baseline(bench)
+        mutation = next(m for m in find_mutations(synth.sources[path], path) if m.id == shipped["mutation"]["id"])
+        outcome = synth.check(bench, mutation)
+        assert outcome.kept, outcome.reason
+        for patch in (outcome.bug_patch, outcome.gold_patch):
+            assert "index " in patch and f" 100{mode}\n" in patch and "old mode" not in patch and "new mode" not in patch
+        assert bench.sh(f"cd /testbed && stat -c %a {path}").strip() == mode  # restored as it was
+    finally:
+        bench.close()
+
+
+@pytest.mark.docker
+def test_a_test_inside_the_fixed_file_never_enters_fail_to_pass(env, tmp_path):
+    """Doctests live in the module the fix edits and are not reset before grading: a patch could edit them instead."""
+    shipped = next(r for r in read_tasks(env.tasks_path) if r["mutation"]["function"] == "camelize")
+    path = shipped["mutation"]["file"]
+    outcomes = {}
+    for name, command in (("all", f"{env.test_command} --doctest-modules"),
+                          ("doctests only", f"{env.test_command} --doctest-modules {path}")):
+        spec = dataclasses.replace(env, test_command=command)
+        synth = Synthesizer(spec, SynthesisConfig(repeats=1, use_cache=False), tasks_path=tmp_path / "t.jsonl")
+        bench = Bench(spec, synth.config)
+        try:
+            synth._baseline(bench)
+            assert f"{path}::inflection.camelize" in synth.stable_pass  # the doctest runs and passes on clean code
+            mutation = next(m for m in find_mutations(synth.sources[path], path) if m.id == shipped["mutation"]["id"])
+            outcomes[name] = synth.check(bench, mutation)
+        finally:
+            bench.close()
+    assert outcomes["all"].kept and outcomes["all"].fail_to_pass
+    assert not any(t.startswith(f"{path}::") for t in outcomes["all"].fail_to_pass)
+    assert (outcomes["doctests only"].kept, outcomes["doctests only"].reason) == (False, "only tests inside the fixed file fail")

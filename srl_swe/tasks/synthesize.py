@@ -19,7 +19,8 @@ tests, ``git checkout`` back — no container per candidate):
    gold patch is applied with ``git apply`` (the tree must come back byte-identical) and the
    eval command runs once more;
 4. ``FAIL_TO_PASS`` = stable tests failing in every mutant run and passing with the gold
-   patch; ``PASS_TO_PASS`` = tests of the evaluated files passing in every run (baseline,
+   patch, except tests inside the file the fix edits (doctests: the harness does not reset
+   them, so a patch could edit the test instead of the code); ``PASS_TO_PASS`` = tests of the evaluated files passing in every run (baseline,
    mutant, gold). Tests whose status varies go into neither list. A bug with an empty
    ``FAIL_TO_PASS`` is dropped;
 5. diversity: at most ``max_per_function`` task per function, ``max_per_file`` per file and
@@ -179,6 +180,11 @@ def parse_test_log(log_parser: str, output: str) -> dict[str, str]:
     return parser(output, None)
 
 
+def file_of_test(test_id: str) -> str:
+    """The file part of a pytest node id (``pkg/mod.py::Class::test`` -> ``pkg/mod.py``)."""
+    return test_id.split("::")[0]
+
+
 def gradable(test_id: str) -> bool:
     """Whether a parsed test id is whole (balanced brackets: not cut at a space by the log parser)."""
     return test_id.count("[") == test_id.count("]")
@@ -318,6 +324,8 @@ class Synthesizer:
         self.env_commit = ""
         self.baseline_seconds = 0.0
         self.sources: dict[str, str] = {}
+        self.modes: dict[str, int] = {}
+        """Each tracked file's mode: a mutant is written with its file's mode, so patches carry no mode change."""
         self.rows: list[dict[str, Any]] = []
         """The tasks file's rows (those it held, then those appended)."""
         self.number = 0
@@ -326,9 +334,15 @@ class Synthesizer:
 
     # -------------------------------------------------------------- setup
 
-    def _ls(self, bench: Bench) -> list[str]:
-        out = bench.sh(f"cd {TESTBED} && git -c core.quotepath=off ls-files")
-        return [line for line in out.splitlines() if line.strip()]
+    def _ls(self, bench: Bench) -> dict[str, int]:
+        """Tracked path -> file mode (0o755 for executables, as git records them; 0o644 otherwise)."""
+        out = bench.sh(f"cd {TESTBED} && git -c core.quotepath=off ls-files -s")
+        modes = {}
+        for line in out.splitlines():
+            info, _, path = line.partition("\t")
+            if path:
+                modes[path] = 0o755 if info.startswith("100755") else 0o644
+        return modes
 
     def _baseline(self, bench: Bench) -> None:
         status = bench.sh(f"cd {TESTBED} && git status --porcelain --untracked-files=all")
@@ -336,6 +350,7 @@ class Synthesizer:
             raise SRLSweError(f"{self.spec.image}: /testbed is not clean at start:\n{status[:1000]}")
         self.env_commit = bench.sh(f"cd {TESTBED} && git rev-parse HEAD").strip().splitlines()[-1]
         files = self._ls(bench)
+        self.modes = files
         self.test_files = [f for f in files if self.spec.is_test_file(f)]
         sources = [f for f in files if f.endswith(".py") and self.spec.is_source_file(f)]
         for path in sources:
@@ -362,7 +377,7 @@ class Synthesizer:
     def _eval_files(self, fail_to_pass: Iterable[str]) -> list[str]:
         if self.config.eval_scope == "all":
             return []
-        return sorted({t.split("::")[0] for t in fail_to_pass})
+        return sorted({file_of_test(t) for t in fail_to_pass})
 
     def eval_command(self, files: list[str]) -> str:
         return self.spec.test_command_for(files) if files else self.spec.full_test_command
@@ -374,7 +389,7 @@ class Synthesizer:
         source = self.sources[m.file]
         out = Outcome(m, kept=False)
         try:
-            bench.sb.write_file(f"{TESTBED}/{m.file}", m.apply(source))
+            bench.sb.write_file(f"{TESTBED}/{m.file}", m.apply(source), mode=self.modes.get(m.file, 0o644))
             out.bug_patch, out.gold_patch = bench.patches(m.file)
             screen, _, timed_out, _ = bench.run_tests(self.spec.full_test_command)
             if timed_out:
@@ -418,6 +433,12 @@ class Synthesizer:
                          if all(r.get(t, "MISSING") not in PASSING for r in bug_runs) and gold.get(t) in PASSING)
             if not f2p:
                 out.reason = "failure not reproducible"
+                return out
+            # a test living in the file the fix edits (a doctest, a test inside a module) is not reset
+            # before grading: a patch could rewrite the test instead of the code
+            f2p = [t for t in f2p if file_of_test(t) != m.file]
+            if not f2p:
+                out.reason = "only tests inside the fixed file fail"
                 return out
             if any(gold.get(t) not in PASSING for t in self.stable_pass & evaluated):
                 out.reason = "gold patch does not restore every test"
