@@ -53,7 +53,8 @@ _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 _PYPI_RE = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)==(?P<version>[A-Za-z0-9][A-Za-z0-9.+!_-]*)$")
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 _FIELDS = ("name", "description", "source", "python", "install", "test_command", "test_files", "source_files",
-           "log_parser", "known_failing", "git_exclude", "repo", "timeout")
+           "log_parser", "known_failing", "git_exclude", "repo", "timeout", "system_packages")
+_DEBIAN_PACKAGE_RE = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
 _REQUIRED = ("name", "source", "python", "install", "test_command", "test_files", "source_files", "log_parser")
 
 
@@ -133,6 +134,8 @@ class EnvSpec:
     """Upstream ``owner/name`` (the SWE-bench ``repo`` field of its tasks); defaults to ``srl-swe/NAME``."""
     timeout: int = 900
     """Seconds the build-time test run may take before the build fails."""
+    system_packages: tuple[str, ...] = ()
+    """Debian packages the build installs before ``install`` (e.g. ``gcc``, ``libc6-dev``, ``python3-dev`` for C extensions)."""
     path: Path | None = field(default=None, compare=False)
     """The YAML file it was read from (None when built in code)."""
 
@@ -200,6 +203,8 @@ class EnvSpec:
             out["repo"] = self.repo
         if self.timeout != EnvSpec.timeout:
             out["timeout"] = self.timeout
+        if self.system_packages:
+            out["system_packages"] = list(self.system_packages)
         return out
 
     def to_yaml(self) -> str:
@@ -325,6 +330,10 @@ def parse_env(data: Any, where: str | Path = "<spec>", *, expect_name: str | Non
     timeout = data.get("timeout", EnvSpec.timeout)
     if not isinstance(timeout, int) or isinstance(timeout, bool) or timeout <= 0:
         raise EnvSpecError(where, "timeout", f"must be a positive integer of seconds, got {timeout!r}")
+    system_packages = _str_list(data, "system_packages", where, required=False)
+    for package in system_packages:
+        if not _DEBIAN_PACKAGE_RE.match(package):
+            raise EnvSpecError(where, "system_packages", f"{package!r} is not a Debian package name (e.g. gcc, libc6-dev)")
     repo = _str(data, "repo", where, required=False)
     if repo and not re.match(r"^[\w.-]+/[\w.-]+$", repo):
         raise EnvSpecError(where, "repo", f"must look like 'owner/name', got {repo!r}")
@@ -342,6 +351,7 @@ def parse_env(data: Any, where: str | Path = "<spec>", *, expect_name: str | Non
         git_exclude=_str_list(data, "git_exclude", where, required=False),
         repo=repo,
         timeout=timeout,
+        system_packages=system_packages,
         path=where if where.suffix in (".yaml", ".yml") else None,
     )
 

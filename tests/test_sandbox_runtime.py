@@ -7,6 +7,7 @@ turns the skip into a failure.
 from __future__ import annotations
 
 import os
+import re
 import time
 
 import pytest
@@ -149,9 +150,13 @@ def test_close_removes_the_container_and_is_idempotent(docker_client):
         box.run("true")
 
 
-def test_missing_image_is_a_clear_error(docker_client):
-    with pytest.raises(SandboxError, match="ensure_docker"):
-        Sandbox("srl-swe/no-such-image:latest", client=docker_client)
+@pytest.mark.parametrize("image, command", [("srl-swe/task.nosuch:0001", "srl-swe envs build nosuch --tasks"),
+                                            ("srl-swe/env.nosuch:latest", "srl-swe envs build nosuch`"),
+                                            ("srl-swe/no-such-image:latest", "docker pull")])
+def test_a_missing_image_names_the_command_that_makes_it(docker_client, image, command):
+    with pytest.raises(SandboxError, match=re.escape(f"image {image!r} is missing")) as error:
+        Sandbox(image, client=docker_client)
+    assert command in str(error.value)
 
 
 def test_persistent_shell_is_fast(sb):

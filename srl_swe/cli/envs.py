@@ -22,12 +22,14 @@ from gymnasium.envs.registration import registry as gym_registry
 
 from ..errors import SRLSweError
 from ..images import LABEL_ENV, LABEL_TASK, build_images, docker_client, env_image_status
+from ..onboarding import DEFAULT_PYTEST, propose_env
 from ..registry import EnvSpec, Registry, list_envs, load_env, load_spec_file, parse_env
 from ..tasks.validate import MODES, validate_env
 from .options import add_env_option, add_instance_ids_option, instance_ids
 
-DEFAULT_PYTEST = "pytest==8.4.2"
+DEFAULT_PYTEST_PIN = f"pytest=={DEFAULT_PYTEST}"
 """The pytest pinned by the specs `envs add` writes (and by the shipped envs)."""
+DEFAULT_TEST_COMMAND = "pytest -rA -p no:cacheprovider"
 
 
 # --------------------------------------------------------------------------- shared
@@ -160,35 +162,66 @@ def _default_source_files(package: str) -> list[str]:
     return [f"{module}/**/*.py", f"src/{module}/**/*.py"]
 
 
+def _from_pypi(args: argparse.Namespace) -> dict[str, Any]:
+    """Spec data for `envs add pypi:NAME[==VERSION]`: detected (onboarding.propose_env), then the flags given."""
+    if any(getattr(args, k) for k in ("pypi", "path", "git")):
+        raise SRLSweError("`envs add pypi:NAME` takes its source from the name: drop --pypi/--path/--git")
+    package, _, version = args.name[len("pypi:"):].partition("==")
+    if not package.strip():
+        raise SRLSweError("name a package: `srl-swe envs add pypi:NAME` or `pypi:NAME==VERSION`")
+    data, found = propose_env(package.strip(), version.strip() or None)
+    say = _progress(args) or (lambda line: None)
+    say(f"{data['source']['pypi']} (sha256 {found['sha256'][:12]}…): packages {', '.join(found['packages'])}; "
+        f"test extra {found['test_extra'] or 'none'}; pytest {found['pytest']}; doctests "
+        f"{'on' if found['doctest_modules'] else 'off'}; {found['native_sources']} C/Cython source(s)"
+        + (" -> system_packages" if found["native_sources"] else "") + f"; repo {found['repo'] or 'not linked'}")
+    if args.sha256 and args.sha256 != data["source"]["sha256"]:
+        raise SRLSweError(f"--sha256 {args.sha256} differs from PyPI's {data['source']['sha256']} for {data['source']['pypi']}")
+    data["name"] = args.env_name or data["name"]
+    given = {"install": args.install, "test_command": args.test_command, "test_files": args.test_files,
+             "source_files": args.source_files, "log_parser": args.log_parser, "python": args.python,
+             "description": args.description, "repo": args.repo}
+    data.update({key: value for key, value in given.items() if value})
+    return data
+
+
 def cmd_envs_add(args: argparse.Namespace) -> None:
+    if args.name.startswith("pypi:"):
+        _write_spec(args, _from_pypi(args))
+        return
     kinds = [k for k in ("pypi", "path", "git") if getattr(args, k)]
     if len(kinds) != 1:
-        raise SRLSweError("give exactly one source: --pypi NAME==VERSION, --path DIR or --git URL --ref REF")
+        raise SRLSweError("give exactly one source: pypi:NAME[==VERSION] as the name, or --pypi NAME==VERSION, "
+                          "--path DIR or --git URL --ref REF")
     source: dict[str, str] = {kinds[0]: getattr(args, kinds[0])}
     if args.git:
         source["ref"] = args.ref or ""
     if args.sha256:
         source["sha256"] = args.sha256
     package = args.pypi.split("==")[0] if args.pypi else args.name
-    registry = Registry(args.envs_dir)
     data = {
         "name": args.name,
         "description": args.description or "",
         "source": source,
-        "python": args.python,
-        "install": args.install or [f"pip install -e . {DEFAULT_PYTEST}"],
-        "test_command": args.test_command,
+        "python": args.python or "3.11",
+        "install": args.install or [f"pip install -e . {DEFAULT_PYTEST_PIN}"],
+        "test_command": args.test_command or DEFAULT_TEST_COMMAND,
         "test_files": args.test_files or ["tests/**/*.py", "test/**/*.py", "**/test_*.py"],
         "source_files": args.source_files or _default_source_files(package),
-        "log_parser": args.log_parser,
+        "log_parser": args.log_parser or "parse_log_pytest",
     }
     if args.repo:
         data["repo"] = args.repo
-    where = registry.spec_path(args.name)
-    spec: EnvSpec = parse_env(data, where, expect_name=args.name)
+    _write_spec(args, data)
+
+
+def _write_spec(args: argparse.Namespace, data: dict[str, Any]) -> None:
+    registry = Registry(args.envs_dir)
+    where = registry.spec_path(data["name"])
+    spec: EnvSpec = parse_env(data, where, expect_name=data["name"])
     path = registry.add(spec, overwrite=args.force)
     if not args.json:
-        print(f"wrote {path}: review test_files and source_files, then `srl-swe envs build {spec.name}`")
+        print(f"wrote {path}; next: `srl-swe envs build {spec.name}`, then `srl-swe tasks synthesize {spec.name}`")
     if args.build:
         results, errors = build_images([load_spec_file(path)], base=True, progress=_progress(args))
         _print_results(results, errors, args.json)
@@ -217,22 +250,27 @@ def cmd_envs_validate(args: argparse.Namespace) -> None:
 
 def register_envs(envs_subparsers) -> None:
     """Add `add`, `build` and `validate` to the `envs` command group."""
-    add = envs_subparsers.add_parser("add", help="register a repository environment (writes envs/NAME.yaml)")
-    add.add_argument("name", help="env name (lower case; names the images srl-swe/env.NAME)")
+    add = envs_subparsers.add_parser(
+        "add", help="register a repository environment (writes envs/NAME.yaml)",
+        description="`envs add pypi:NAME[==VERSION]` resolves the release on PyPI, pins its sdist's sha256, reads "
+                    "repo and description from the metadata and the test setup from the sdist (test extra, pytest "
+                    "configuration and version, doctests, src/ layout, C extensions -> system_packages); flags "
+                    "override what it finds. `envs add NAME --pypi|--path|--git ...` writes the flags as given.")
+    add.add_argument("name", help="pypi:PACKAGE[==VERSION], or the env name (lower case; names the images srl-swe/env.NAME)")
+    add.add_argument("--name", dest="env_name", help="with pypi:PACKAGE: the env name (default: the package's, lower case)")
     src = add.add_argument_group("source (exactly one)")
     src.add_argument("--pypi", metavar="NAME==VERSION", help="a PyPI sdist that includes its tests")
     src.add_argument("--path", metavar="DIR", help="a local directory")
     src.add_argument("--git", metavar="URL", help="a git repository (with --ref)")
     src.add_argument("--ref", help="git tag, branch or commit")
     src.add_argument("--sha256", help="expected sha256 of the sdist (pypi)")
-    add.add_argument("--test-command", default="pytest -rA -p no:cacheprovider",
-                     help="runs the suite in /testbed (default: %(default)s)")
+    add.add_argument("--test-command", help=f"runs the suite in /testbed (default: {DEFAULT_TEST_COMMAND})")
     add.add_argument("--install", action="append", metavar="CMD",
-                     help=f"install command, repeatable (default: pip install -e . {DEFAULT_PYTEST})")
+                     help=f"install command, repeatable (default: pip install -e . {DEFAULT_PYTEST_PIN})")
     add.add_argument("--test-files", action="append", metavar="GLOB", help="test file glob, repeatable")
     add.add_argument("--source-files", action="append", metavar="GLOB", help="library code glob, repeatable")
-    add.add_argument("--log-parser", default="parse_log_pytest", help="swebench log parser (default: %(default)s)")
-    add.add_argument("--python", default="3.11", help="Python version of the env image")
+    add.add_argument("--log-parser", help="swebench log parser (default: parse_log_pytest)")
+    add.add_argument("--python", help="Python version of the env image (default: 3.11)")
     add.add_argument("--description", default="", help="one line shown by `envs list`")
     add.add_argument("--repo", help="upstream owner/name")
     add.add_argument("--envs-dir", default=None, help="registry directory (default: envs/)")

@@ -183,6 +183,17 @@ def _unsendable(command: str) -> str | None:
     return None
 
 
+def how_to_build(image: str) -> str:
+    """The command that makes a missing image, by its name."""
+    match = re.match(r"srl-swe/(env|task)\.([^:]+)", image)
+    if match:
+        kind, env = match.groups()
+        return f"build it with `srl-swe envs build {env}{' --tasks' if kind == 'task' else ''}`"
+    if image == DEFAULT_IMAGE:
+        return "build it with `make docker` (srl_swe/resources/scripts/ensure_docker.sh)"
+    return "pull it (`docker pull`) or build it; SWE-bench images come from `srl-swe evaluate` (it pulls what is missing)"
+
+
 _disk_quota: dict[str, bool] = {}
 
 
@@ -347,9 +358,7 @@ class Sandbox:
             )
             self.container.start()
         except docker.errors.ImageNotFound as exc:
-            raise SandboxError(
-                f"image {self.image!r} is missing; build the base image with srl_swe/resources/scripts/ensure_docker.sh"
-            ) from exc
+            raise SandboxError(f"image {self.image!r} is missing; {how_to_build(self.image)}") from exc
         except docker.errors.APIError as exc:
             if "storage-opt" in str(exc) and _disk_quota.get("supported"):  # xfs mounted without pquota
                 _disk_quota["supported"] = False

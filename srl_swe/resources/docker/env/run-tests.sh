@@ -22,7 +22,8 @@ fi
 if ((rc != 0)); then
     echo "[tests] ERROR: the test suite FAILED at the pinned version (exit $rc). Failing tests:"
     grep -E '^(FAILED|ERROR) ' /srl-swe/build-tests.log | head -n 20
-    echo "[tests] If they fail for environmental reasons, list their ids under known_failing in the spec."
+    echo "[tests] A missing test dependency (ModuleNotFoundError) goes into the spec's install (its test extra);"
+    echo "[tests] tests that fail for other environmental reasons go under known_failing in the spec."
     exit 1
 fi
 dirty=$(git status --porcelain --untracked-files=all)
