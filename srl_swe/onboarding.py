@@ -316,12 +316,17 @@ BUILD_FIXES: tuple[tuple[str, str], ...] = (
     (r"ModuleNotFoundError: No module named|ImportError while importing test module",
      "a test dependency is missing: install the package's test extra (e.g. `pip install -e '.[tests]' pytest=={pytest}`, "
      "as `envs add pypi:NAME` writes it) or the missing module in `install` of {spec}"),
+    (r"ERROR collecting (\S+)",
+     "the test module {match} cannot even be collected here; if that is environmental (a platform or build it "
+     "asserts at import), add `--ignore={match}` to test_command in {spec}"),
 )
 
 
 def likely_fix(log: str, spec_path: str, env: str) -> str:
     """The change an env build's log points to, and the command to run after it ('' when none is recognised)."""
     for pattern, fix in BUILD_FIXES:
-        if re.search(pattern, log):
-            return f"{fix.format(spec=spec_path, pytest=DEFAULT_PYTEST)}; then `srl-swe envs build {env}`"
+        found = re.search(pattern, log)
+        if found:
+            detail = found.group(1) if found.groups() else ""
+            return f"{fix.format(spec=spec_path, pytest=DEFAULT_PYTEST, match=detail)}; then `srl-swe envs build {env}`"
     return ""

@@ -146,6 +146,8 @@ def test_sdist_layouts_are_read_without_a_network():
     ("E   ModuleNotFoundError: No module named 'freezegun'", "test extra"),
     ("error: command '/usr/bin/gcc' failed: No such file or directory", "system_packages: [gcc, libc6-dev, python3-dev]"),
     ("ERROR: This version of pytest is 8.4.2, required is 9.0", "another pytest"),
+    ("_____ ERROR collecting bitarray/test_free_threading.py _____\nE   AssertionError: assert None",
+     "add `--ignore=bitarray/test_free_threading.py` to test_command"),
 ])
 def test_a_failed_build_names_the_fix_and_the_next_command(log, fix):
     hint = likely_fix(f"[tests] ...\n{log}\n", "envs/x.yaml", "x")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+from dataclasses import replace
 
 import pytest
 from conftest import docker_client_or_skip
@@ -166,3 +167,33 @@ def test_a_test_inside_the_fixed_file_never_enters_fail_to_pass(env, tmp_path):
     assert outcomes["all"].kept and outcomes["all"].fail_to_pass
     assert not any(t.startswith(f"{path}::") for t in outcomes["all"].fail_to_pass)
     assert (outcomes["doctests only"].kept, outcomes["doctests only"].reason) == (False, "only tests inside the fixed file fail")
+
+
+@pytest.mark.docker
+def test_screening_with_the_line_map_keeps_the_same_tasks_as_the_whole_suite(env, tmp_path):
+    """Same seed, same candidates: the tests that reach a mutant's lines decide as the whole suite does."""
+    kept, screens = {}, {}
+    for screen in ("suite", "coverage"):
+        config = SynthesisConfig(max_tasks=50, seed=3, repeats=1, max_candidates=10, use_cache=False,
+                                 cache_dir=tmp_path / screen, screen=screen)
+        synth = Synthesizer(env, config, tasks_path=tmp_path / f"{screen}.jsonl")
+        report = synth.run()
+        kept[screen] = [(row["mutation"]["id"], row["FAIL_TO_PASS"], row["PASS_TO_PASS"]) for row in synth.rows]
+        screens[screen] = report.screens
+        assert report.unnamed_tests > 0  # inflection's parametrized ids hold spaces: counted, never silently dropped
+    assert kept["coverage"] == kept["suite"] and kept["suite"]
+    assert screens["suite"] == {"whole suite": sum(screens["suite"].values())}
+    assert screens["coverage"]["line map"] > 0 and sum(screens["coverage"].values()) == sum(screens["suite"].values())
+    assert list((tmp_path / "coverage").glob("inflection-*.linemap.json"))  # measured once, cached for reruns
+
+
+@pytest.mark.docker
+def test_a_stopped_run_keeps_whole_rows_and_says_why(env, tmp_path):
+    config = SynthesisConfig(max_tasks=50, seed=0, repeats=1, use_cache=False, cache_dir=tmp_path, max_seconds=0)
+    report = Synthesizer(env, config, tasks_path=tmp_path / "t.jsonl").run()
+    assert report.stopped == "max_seconds (0 s)" and report.tried == 0
+    synth = Synthesizer(env, replace(config, max_seconds=None), tasks_path=tmp_path / "t.jsonl")
+    synth.on_update = lambda r: r.kept and synth.request_stop("SIGTERM")
+    report = synth.run()
+    assert report.stopped == "SIGTERM" and len(report.kept) == 1
+    assert [row["instance_id"] for row in read_tasks(tmp_path / "t.jsonl")] == report.kept  # whole rows only

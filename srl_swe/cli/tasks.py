@@ -2,8 +2,8 @@
 
 ::
 
-    srl-swe tasks synthesize NAME [--max-tasks N] [--seed S] [--workers W] [--repeats R]
-                                  [--kinds K,K] [--max-candidates N] [--out FILE] [--no-cache] [--json]
+    srl-swe tasks synthesize NAME [--max-tasks N] [--seed S] [--workers W] [--repeats R] [--screen coverage|suite]
+                                  [--kinds K,K] [--max-candidates N] [--max-seconds S] [--out FILE] [--no-cache] [--json]
     srl-swe tasks restate NAME [--out FILE] [--json]
 
 :func:`register` adds the group to the top-level parser (called by :func:`srl_swe.cli.build_parser`).
@@ -12,12 +12,19 @@ Validation through the SWE-bench harness is ``srl-swe envs validate NAME``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import signal
 import sys
+from pathlib import Path
+from typing import Callable, Iterator
+
+from tqdm import tqdm
 
 from ..errors import SRLSweError
 from ..tasks.mutations import MUTATION_KINDS
-from ..tasks.synthesize import SynthesisConfig, restate_tasks, synthesize_tasks
+from ..registry import load_env
+from ..tasks.synthesize import SynthesisConfig, SynthesisReport, Synthesizer, restate_tasks
 
 
 def cmd_tasks_synthesize(args: argparse.Namespace) -> None:
@@ -28,16 +35,54 @@ def cmd_tasks_synthesize(args: argparse.Namespace) -> None:
             raise SRLSweError(f"unknown mutation kind(s) {', '.join(unknown)}; known: {', '.join(MUTATION_KINDS)}")
     config = SynthesisConfig(max_tasks=args.max_tasks, seed=args.seed, workers=args.workers, repeats=args.repeats,
                              max_candidates=args.max_candidates, kinds=kinds, use_cache=not args.no_cache,
-                             eval_scope=args.eval_scope)
-    progress = None if args.json else (lambda line: print(line, file=sys.stderr, flush=True))
-    report = synthesize_tasks(args.name, config, tasks_path=args.out, progress=progress)
+                             eval_scope=args.eval_scope, screen=args.screen, max_seconds=args.max_seconds)
+    bar = None if args.json else tqdm(total=args.max_tasks, desc=f"{args.name} tasks", unit="task", file=sys.stderr,
+                                      dynamic_ncols=True)
+
+    def say(line: str) -> None:
+        if bar is not None:
+            bar.write(line, file=sys.stderr)
+
+    def update(report: SynthesisReport) -> None:
+        if bar is not None:
+            bar.n = min(args.max_tasks, report.existing + len(report.kept))
+            bar.set_postfix(tried=report.tried, left=max(0, report.candidates - report.tried), refresh=False)
+            bar.refresh()
+
+    synthesizer = Synthesizer(load_env(args.name), config, tasks_path=Path(args.out) if args.out else None,
+                              progress=say, on_update=update)
+    with stop_on_signals(synthesizer.request_stop):
+        report = synthesizer.run()
+    if bar is not None:
+        bar.close()
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
         return
     total = report.existing + len(report.kept)
     rejected = ", ".join(f"{reason} {count}" for reason, count in report.rejected.most_common()) or "none"
+    screens = ", ".join(f"{how} {count}" for how, count in report.screens.most_common()) or "none"
     print(f"{args.name}: kept {len(report.kept)} new task(s) ({total} in {report.path}); tried {report.tried} "
-          f"of {report.candidates} untried candidates in {report.seconds:.0f}s; rejected: {rejected}")
+          f"of {report.candidates} untried candidates in {report.seconds:.0f}s; rejected: {rejected}; screened: {screens}"
+          + (f"; stopped early ({report.stopped}): run the same command again to go on" if report.stopped else ""))
+
+
+@contextlib.contextmanager
+def stop_on_signals(stop: Callable[[str], None]) -> Iterator[None]:
+    """SIGINT and SIGTERM ask ``stop`` to end the run cleanly (no traceback); a second one is not caught."""
+    previous = {}
+
+    def handler(signum: int, frame) -> None:
+        stop(signal.Signals(signum).name)
+        for sig, old in previous.items():  # a second signal acts at once
+            signal.signal(sig, old)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        previous[sig] = signal.signal(sig, handler)
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 def cmd_tasks_restate(args: argparse.Namespace) -> None:
@@ -66,6 +111,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     synth.add_argument("--max-candidates", type=int, default=None, help="try at most this many candidates")
     synth.add_argument("--eval-scope", choices=["files", "all"], default="files",
                        help="eval scripts run the failing tests' files (default) or the whole suite")
+    synth.add_argument("--screen", choices=["coverage", "suite"], default="coverage",
+                       help="screen a mutant with the tests that reach its lines (default; measured once per env) "
+                            "or with the whole suite")
+    synth.add_argument("--max-seconds", type=float, default=None,
+                       help="stop taking candidates after this many seconds (kept tasks stay; rerun to go on)")
     synth.add_argument("--out", default=None, help="tasks file (default envs/tasks/NAME.jsonl)")
     synth.add_argument("--no-cache", action="store_true", help="retry candidates rejected by earlier runs")
     synth.add_argument("--json", action="store_true", help="print the run's report as JSON")

@@ -54,6 +54,8 @@ from ..files import append_line, drop_torn_line, write_atomic
 from ..harness import eval_script, reset_test_files
 from ..registry import TASK_IMAGE_PREFIX, load_env, read_tasks
 from ..sandbox import Sandbox, SandboxConfig
+from . import line_map
+from .line_map import LineMap
 from .mutations import Mutation, find_mutations, sample_mutations
 from .problem import write_problem_statement
 
@@ -113,6 +115,12 @@ class SynthesisConfig:
     """Memory limit of each sandbox."""
     test_timeout: float | None = None
     """Seconds a test run may take (None: 5 x the baseline's duration + 30)."""
+    screen: str = "coverage"
+    """``coverage``: screen a mutant with only the tests that executed its lines on the clean code (a line map
+    measured once per env commit, :mod:`srl_swe.tasks.line_map`); lines that run at import time, and envs whose
+    tests do not run under pytest, get the whole suite. ``suite``: always the whole suite."""
+    max_seconds: float | None = None
+    """Stop taking new candidates after this many seconds (what is kept stays; a rerun goes on)."""
     use_cache: bool = True
     """Remember rejected candidates (per env commit) so that reruns skip them."""
     cache_dir: Path | None = None
@@ -138,6 +146,8 @@ class Outcome:
     gold_patch: str = ""
     base_commit: str = ""
     failure_output: str = ""
+    screen: str = ""
+    """How it was screened (see :attr:`SynthesisReport.screens`)."""
     seconds: float = 0.0
 
 
@@ -157,12 +167,19 @@ class SynthesisReport:
     """Rejection reasons and their counts."""
     baseline_tests: int = 0
     unstable_tests: list[str] = field(default_factory=list)
+    unnamed_tests: int = 0
+    """Tests pytest counted that the log parser cannot name (ids with spaces): never part of a task."""
+    screens: Counter = field(default_factory=Counter)
+    """How candidates were screened: ``line map``, ``whole suite``, ``no test reaches``."""
+    stopped: str = ""
+    """Why the run ended before ``max_tasks`` or the candidates ran out (``max_seconds``, a signal); '' otherwise."""
     seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return {"env": self.env, "path": str(self.path), "kept": self.kept, "existing": self.existing,
                 "tried": self.tried, "candidates": self.candidates, "rejected": dict(self.rejected),
                 "baseline_tests": self.baseline_tests, "unstable_tests": self.unstable_tests,
+                "unnamed_tests": self.unnamed_tests, "screens": dict(self.screens), "stopped": self.stopped,
                 "seconds": round(self.seconds, 1)}
 
 
@@ -183,6 +200,14 @@ def parse_test_log(log_parser: str, output: str) -> dict[str, str]:
 def file_of_test(test_id: str) -> str:
     """The file part of a pytest node id (``pkg/mod.py::Class::test`` -> ``pkg/mod.py``)."""
     return test_id.split("::")[0]
+
+
+def unnamed_tests(output: str, statuses: dict[str, str]) -> int:
+    """Tests pytest's summary counts as passed that the parsed statuses cannot name whole (cut at a space)."""
+    summary = [line for line in output.splitlines() if re.search(r"\b\d+ passed\b", line)]
+    passed = int(re.search(r"\b(\d+) passed\b", summary[-1]).group(1)) if summary else 0
+    named = sum(1 for t, status in statuses.items() if status == "PASSED" and gradable(t))
+    return max(0, passed - named)
 
 
 def gradable(test_id: str) -> bool:
@@ -218,12 +243,12 @@ def make_eval_script(test_command: str, base_commit: str, test_files: Iterable[s
     return eval_script(setup, test_command, reset=reset_test_files(base_commit, sorted(test_files)))
 
 
-def _cache_path(config: SynthesisConfig, env_name: str, env_commit: str) -> Path:
+def _cache_path(config: SynthesisConfig, env_name: str, env_commit: str, kind: str = "rejected.jsonl") -> Path:
     root = config.cache_dir
     if root is None:
         base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
         root = base / "srl-swe" / "tasks"
-    return Path(root) / f"{env_name}-{env_commit[:12]}.rejected.jsonl"
+    return Path(root) / f"{env_name}-{env_commit[:12]}.{kind}"
 
 
 def _read_cache(path: Path) -> dict[str, str]:
@@ -312,12 +337,22 @@ class Synthesizer:
     """Screens candidates for one env in ``config.workers`` sandboxes; see the module doc."""
 
     def __init__(self, spec: Any, config: SynthesisConfig, *, tasks_path: Path | None = None,
-                 progress: Callable[[str], None] | None = None, client: Any = None):
+                 progress: Callable[[str], None] | None = None, client: Any = None,
+                 on_update: Callable[[SynthesisReport], None] | None = None):
         self.spec = spec
         self.config = config
         self.path = Path(tasks_path) if tasks_path is not None else Path(spec.tasks_path)
         self.progress = progress or (lambda msg: log.info("%s", msg))
+        self.on_update = on_update or (lambda report: None)
+        """Called after each decided candidate (a progress bar's hook)."""
+        self.stop = threading.Event()
+        self.stop_reason = ""
+        self.started = time.monotonic()
         self.client = client
+        self.line_map: LineMap | None = None
+        self.unnamed = 0
+        self.args_file = False
+        """Whether the env's pytest reads arguments from a file (``@FILE``, pytest 8.2+): screens name single tests."""
         self.stable_pass: set[str] = set()
         self.unstable: set[str] = set()
         self.test_files: list[str] = []
@@ -367,12 +402,59 @@ class Synthesizer:
             self.baseline_seconds = max(self.baseline_seconds, seconds)
             self.progress(f"baseline run {i + 1}/{self.config.repeats}: {len(status_map)} tests in {seconds:.1f}s")
         names = set().union(*runs)
+        self.unnamed = unnamed_tests(output, runs[-1])
+        if self.unnamed:
+            self.progress(f"{self.unnamed} test(s) that pytest ran cannot be named by {self.spec.log_parser} (ids with "
+                          "spaces or newlines, cut by the parser): they never enter a task")
         # ids the log parser cut at a space (`test_x[a b]` -> `test_x[a`) may stand for several
         # tests at once: the harness cannot grade them reliably, so they never enter a task
         self.stable_pass = {t for t in names if all(r.get(t) in PASSING for r in runs) and gradable(t)}
         self.unstable = {t for t in names if len({r.get(t) in PASSING for r in runs}) > 1}
         if self.config.test_timeout is None:
             bench.timeout = 5 * self.baseline_seconds + 30
+        if self.config.screen == "coverage":
+            self._map_lines(bench)
+
+    def _map_lines(self, bench: Bench) -> None:
+        """Measure (or read from the cache) which tests reach which lines; without it every screen runs the suite."""
+        if not line_map.can_map(self.spec.test_command):
+            self.progress("the test command does not run pytest: every candidate is screened with the whole suite")
+            return
+        version = bench.sh(f"cd {TESTBED} && python -c 'import pytest; print(pytest.__version__)'").strip().splitlines()[-1]
+        self.args_file = tuple(int(x) for x in re.findall(r"\d+", version)[:2]) >= (8, 2)
+        cache = _cache_path(self.config, self.spec.name, self.env_commit, "linemap.json")
+        self.line_map = line_map.load_cached(cache) if self.config.use_cache else None
+        if self.line_map is not None:
+            self.progress(f"line map of {len(self.line_map.tests)} tests read from {cache}")
+            return
+        line_map.install(bench.sb)
+        _, output, timed_out, seconds = bench.run_tests(line_map.command(self.spec.full_test_command))
+        try:
+            if timed_out:
+                raise SRLSweError("the measured test run timed out")
+            text = bench.sb.read_file("/tmp/srl-line-map.json")
+            assert isinstance(text, str)
+            self.line_map = line_map.parse(text)
+        except SRLSweError as exc:
+            log.warning("no line map (%s): every candidate is screened with the whole suite\n%s", exc, output[-2000:])
+            self.progress(f"no line map ({exc}): every candidate is screened with the whole suite")
+            return
+        line_map.save(self.line_map, cache)
+        self.progress(f"line map: {len(self.line_map.tests)} tests over {len(self.line_map.files)} files, "
+                      f"measured in {seconds:.1f}s")
+
+    def _screen(self, bench: Bench, m: Mutation) -> tuple[str, set[str]]:
+        """(test command, stable tests it must show passing) of a mutant's screening run; '' when no test reaches it."""
+        reaching = self.line_map.tests_reaching(m.file, m.line, m.end_line) if self.line_map else None
+        if reaching is None:
+            return self.spec.full_test_command, self.stable_pass
+        expected = reaching & self.stable_pass
+        if not expected:
+            return "", expected
+        if self.args_file:
+            bench.sb.write_file("/tmp/srl-screen-tests.txt", "".join(f"{t}\n" for t in sorted(expected)))
+            return f"{self.spec.full_test_command} @/tmp/srl-screen-tests.txt", expected
+        return self.spec.test_command_for(sorted({file_of_test(t) for t in expected})), expected
 
     def _eval_files(self, fail_to_pass: Iterable[str]) -> list[str]:
         if self.config.eval_scope == "all":
@@ -389,13 +471,21 @@ class Synthesizer:
         source = self.sources[m.file]
         out = Outcome(m, kept=False)
         try:
+            screen_command, expected = self._screen(bench, m)
+            out.screen = ("no test reaches" if not screen_command else
+                          "whole suite" if expected is self.stable_pass else "line map")
+            if not screen_command:  # no stable test executed these lines on the clean code: none can fail
+                out.reason = "no test fails"
+                return out
             bench.sb.write_file(f"{TESTBED}/{m.file}", m.apply(source), mode=self.modes.get(m.file, 0o644))
             out.bug_patch, out.gold_patch = bench.patches(m.file)
-            screen, _, timed_out, _ = bench.run_tests(self.spec.full_test_command)
+            screen, _, timed_out, _ = bench.run_tests(screen_command)
             if timed_out:
                 out.reason = "timeout"
                 return out
-            failed = {t for t in self.stable_pass if screen.get(t, "MISSING") not in PASSING}
+            failed = {t for t in expected if screen.get(t, "MISSING") not in PASSING}
+            # a stable test that never executes the mutated lines runs as on the clean code: it passes
+            screen = {**dict.fromkeys(self.stable_pass - expected, "PASSED"), **screen}
             reported = {t for t in failed if screen.get(t) in FAILING}
             if not reported:
                 out.reason = "no test fails"
@@ -456,7 +546,8 @@ class Synthesizer:
             try:
                 bench.restore()
             except Exception:  # noqa: BLE001
-                log.warning("could not restore /testbed after %s", m.id, exc_info=True)
+                if not self.stop.is_set():  # after a stop request the sandbox is gone on purpose
+                    log.warning("could not restore /testbed after %s", m.id, exc_info=True)
             out.seconds = time.monotonic() - t0
 
     # -------------------------------------------------------------- rows
@@ -494,7 +585,7 @@ class Synthesizer:
     # -------------------------------------------------------------- driver
 
     def run(self) -> SynthesisReport:
-        t_start = time.monotonic()
+        t_start = self.started = time.monotonic()
         cfg = self.config
         if self.path.is_file() and drop_torn_line(self.path):
             self.progress(f"{self.path}: dropped a partly written last row (a killed run); its mutation is tried again")
@@ -511,6 +602,7 @@ class Synthesizer:
             benches.append(Bench(self.spec, cfg, client=self.client))
             self._baseline(benches[0])
             report.baseline_tests = len(self.stable_pass)
+            report.unnamed_tests = self.unnamed
             report.unstable_tests = sorted(self.unstable)
             done_ids = {row.get("mutation", {}).get("id") for row in existing}
             candidates = [m for path in sorted(self.sources)
@@ -536,7 +628,7 @@ class Synthesizer:
             base = cfg.limits(len({m.file for m in candidates}))
             # diversity first: the strict limits, then (only when the file is still short) looser ones
             for relax in range(3):
-                if len(self.rows) >= cfg.max_tasks or not ordered:
+                if len(self.rows) >= cfg.max_tasks or not ordered or self._stopping(report):
                     break
                 limits = (base[0] + relax, base[1] + relax * max(1, base[1] // 2), base[2] * (1 + relax))
                 if relax:
@@ -591,12 +683,17 @@ class Synthesizer:
         try:
             for i, m in enumerate(ordered):
                 with lock:
-                    while i not in results and any(t.is_alive() for t in threads):
-                        ready.wait(timeout=5)
+                    while i not in results and any(t.is_alive() for t in threads) and not self._stopping(report):
+                        ready.wait(timeout=1)
+                    if report.stopped:
+                        break
                     if i not in results:
                         skipped.extend(ordered[i:])  # every worker is gone
                         break
                     outcome = results.pop(i)
+                if outcome is not None:
+                    report.screens[outcome.screen or "whole suite"] += 1
+                self.on_update(report)
                 if outcome is None or (outcome.kept and not allowed(m)):
                     skipped.append(m)
                     if outcome is not None:
@@ -630,18 +727,37 @@ class Synthesizer:
                     break
         finally:
             stop.set()
+            if report.stopped:  # the candidates in flight are dropped: their containers go now, not after their tests
+                for bench in benches:
+                    bench.close()
             for thread in threads:
                 thread.join()
-        return skipped
+            self.on_update(report)
+        return [] if report.stopped else skipped
+
+    def _stopping(self, report: SynthesisReport) -> bool:
+        """Whether to stop taking candidates (a stop request or ``max_seconds``); notes why in ``report.stopped``."""
+        if not report.stopped:
+            if self.stop.is_set():
+                report.stopped = self.stop_reason or "stop requested"
+            elif self.config.max_seconds is not None and time.monotonic() - self.started > self.config.max_seconds:
+                report.stopped = f"max_seconds ({self.config.max_seconds:g} s)"
+        return bool(report.stopped)
+
+    def request_stop(self, reason: str) -> None:
+        """End the run after the current step (safe from a signal handler): kept rows stay, a rerun goes on."""
+        self.stop_reason = self.stop_reason or reason
+        self.stop.set()
 
 
 def synthesize_tasks(name: str, config: SynthesisConfig | None = None, *, tasks_path: str | Path | None = None,
-                     progress: Callable[[str], None] | None = None, client: Any = None) -> SynthesisReport:
+                     progress: Callable[[str], None] | None = None, client: Any = None,
+                     on_update: Callable[[SynthesisReport], None] | None = None) -> SynthesisReport:
     """Synthesize validated tasks for the registered env ``name``; see the module doc."""
 
     spec = load_env(name)
     return Synthesizer(spec, config or SynthesisConfig(), tasks_path=Path(tasks_path) if tasks_path else None,
-                       progress=progress, client=client).run()
+                       progress=progress, client=client, on_update=on_update).run()
 
 
 def _without_addresses(text: str) -> str:

@@ -1,0 +1,26 @@
+"""pytest plugin, run inside a synthesis sandbox: which lines each test executes (coverage.py).
+
+Loaded with ``-p pytest_line_map`` (PYTHONPATH holds this folder and a copy of coverage.py).
+Measuring starts when pytest imports the plugin, before any conftest imports the library, so
+lines that run at import or collection land in the empty context; each test's setup, call and
+teardown run in a context named by its node id. The data file is ``$SRL_SWE_LINE_MAP``.
+"""
+import os
+
+import coverage
+import pytest
+
+_coverage = coverage.Coverage(data_file=os.environ["SRL_SWE_LINE_MAP"], include=[os.getcwd() + "/*"])
+_coverage.start()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    _coverage.switch_context(item.nodeid)
+    yield
+    _coverage.switch_context("")
+
+
+def pytest_unconfigure(config):
+    _coverage.stop()
+    _coverage.save()
