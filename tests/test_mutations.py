@@ -293,3 +293,16 @@ def test_recursion_is_folded_and_carets_dropped():
     text = write_problem_statement("pkg", ["tests/test_mod.py::test_clamp"], output, "")
     assert "pkg/mod.py, in clamp  [40 times]" in text and text.count("pkg/mod.py, in clamp") == 1
     assert "^^^" not in text and "RecursionError" in text
+
+
+def test_no_shipped_problem_statement_quotes_a_line_its_fix_adds():
+    """The check the shipped pool passes: every task's statement is free of the gold patch's added lines."""
+    from srl_swe.registry import list_envs
+
+    rows = [row for spec in list_envs() for row in spec.load_tasks()]
+    assert len(rows) >= 60
+    for row in rows:
+        added = [line[1:].strip() for line in row["patch"].splitlines() if line.startswith("+") and not line.startswith("+++")]
+        statement = {line.strip().lstrip("E>").strip() for line in row["problem_statement"].splitlines()}
+        for line in added:
+            assert len(line) < 8 or line not in statement, (row["instance_id"], line)
