@@ -130,7 +130,7 @@ def test_restate_of_the_shipped_tasks_moves_nothing(env, tmp_path):
 def test_a_mutant_keeps_its_file_mode_in_patches_and_commits(env, tmp_path, mode):
     """An executable source file (as in some sdists) stays executable: no mode change in either patch."""
     shipped = read_tasks(env.tasks_path)[0]
-    synth = Synthesizer(env, SynthesisConfig(repeats=1, use_cache=False), tasks_path=tmp_path / "t.jsonl")
+    synth = Synthesizer(env, SynthesisConfig(repeats=1, use_cache=False, screen="suite"), tasks_path=tmp_path / "t.jsonl")
     bench = Bench(env, synth.config)
     try:
         path = shipped["mutation"]["file"]
@@ -155,7 +155,7 @@ def test_a_test_inside_the_fixed_file_never_enters_fail_to_pass(env, tmp_path):
     for name, command in (("all", f"{env.test_command} --doctest-modules"),
                           ("doctests only", f"{env.test_command} --doctest-modules {path}")):
         spec = dataclasses.replace(env, test_command=command)
-        synth = Synthesizer(spec, SynthesisConfig(repeats=1, use_cache=False), tasks_path=tmp_path / "t.jsonl")
+        synth = Synthesizer(spec, SynthesisConfig(repeats=1, use_cache=False, screen="suite"), tasks_path=tmp_path / "t.jsonl")
         bench = Bench(spec, synth.config)
         try:
             synth._baseline(bench)

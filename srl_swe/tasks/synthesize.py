@@ -692,7 +692,7 @@ class Synthesizer:
                         break
                     outcome = results.pop(i)
                 if outcome is not None:
-                    report.screens[outcome.screen or "whole suite"] += 1
+                    report.screens[outcome.screen or "not screened (error)"] += 1
                 self.on_update(report)
                 if outcome is None or (outcome.kept and not allowed(m)):
                     skipped.append(m)
@@ -786,7 +786,7 @@ def restate_tasks(name: str, *, tasks_path: str | Path | None = None, progress: 
     changed = {"rows": len(rows), "problem_statement": 0, "eval_script": 0}
     if not rows:
         return changed
-    synth = Synthesizer(spec, SynthesisConfig(repeats=1), tasks_path=path, progress=say, client=client)
+    synth = Synthesizer(spec, SynthesisConfig(repeats=1, screen="suite"), tasks_path=path, progress=say, client=client)
     bench = Bench(spec, synth.config, client=client)
     try:
         synth._baseline(bench)
