@@ -174,7 +174,7 @@ def test_screening_with_the_line_map_keeps_the_same_tasks_as_the_whole_suite(env
     """Same seed, same candidates: the tests that reach a mutant's lines decide as the whole suite does."""
     kept, screens = {}, {}
     for screen in ("suite", "coverage"):
-        config = SynthesisConfig(max_tasks=50, seed=3, repeats=1, max_candidates=10, use_cache=False,
+        config = SynthesisConfig(max_tasks=50, seed=3, repeats=3, max_candidates=8, use_cache=False,
                                  cache_dir=tmp_path / screen, screen=screen)
         synth = Synthesizer(env, config, tasks_path=tmp_path / f"{screen}.jsonl")
         report = synth.run()

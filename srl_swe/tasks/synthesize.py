@@ -11,11 +11,13 @@ tests, ``git checkout`` back — no container per candidate):
 
 1. baseline: the whole suite runs ``repeats`` times on the clean code; tests that do not
    pass every time are *unstable* and never enter a task;
-2. screen: the mutant runs the whole suite once; it goes on when 1..``max_fail_to_pass``
+2. screen: the mutant runs the suite once (with a line map, :mod:`srl_swe.tasks.line_map`, only
+   the stable tests that execute its lines); it goes on when 1..``max_fail_to_pass``
    stable tests fail (FAILED/ERROR, or vanished because their file no longer imports), at
    least one of them reported as failing, and the run did not time out;
 3. confirm: the eval command (the suite restricted to the failing tests' files, exactly as
-   the row's ``eval_script`` runs it) runs ``repeats - 1`` more times on the mutant; then the
+   the row's ``eval_script`` runs it) runs once more on the mutant, and the screened tests
+   ``repeats - 2`` more times (with a line map, only those that reach the mutant); then the
    gold patch is applied with ``git apply`` (the tree must come back byte-identical) and the
    eval command runs once more;
 4. ``FAIL_TO_PASS`` = stable tests failing in every mutant run and passing with the gold
@@ -496,12 +498,18 @@ class Synthesizer:
                 return out
             files = self._eval_files(failed)
             command = self.eval_command(files)
-            bug_runs = [screen]
-            for _ in range(self.config.repeats - 1):
-                status_map, _, timed_out, _ = bench.run_tests(command)
+            bug_runs, eval_runs = [screen], []
+            for repeat in range(self.config.repeats - 1):
+                # the row's own eval command once, as grading runs it; later repeats rerun only the screened tests
+                narrow = repeat > 0 and expected is not self.stable_pass
+                status_map, _, timed_out, _ = bench.run_tests(screen_command if narrow else command)
                 if timed_out:
                     out.reason = "timeout"
                     return out
+                if narrow:
+                    status_map = {**dict.fromkeys(self.stable_pass - expected, "PASSED"), **status_map}
+                else:
+                    eval_runs.append(status_map)
                 bug_runs.append(status_map)
             # what a problem statement is written from: the failing tests again, short tracebacks
             ids = [t for t in sorted(failed) if t.count("[") == t.count("]") and " " not in t][:5]
@@ -517,7 +525,7 @@ class Synthesizer:
                 out.reason = "gold run timed out"
                 return out
             evaluated = set(gold)
-            for run in bug_runs[1:]:
+            for run in eval_runs:
                 evaluated |= set(run)
             f2p = sorted(t for t in failed & evaluated
                          if all(r.get(t, "MISSING") not in PASSING for r in bug_runs) and gold.get(t) in PASSING)
