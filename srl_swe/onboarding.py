@@ -17,8 +17,8 @@ import json
 import os
 import re
 import shlex
+import sys
 import tarfile
-import tomllib
 import urllib.error
 import urllib.request
 from urllib.parse import urljoin
@@ -31,6 +31,11 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from .errors import SRLSweError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
 
 PYPI_JSON = "https://pypi.org/pypi"
 """Root of PyPI's JSON API (``NAME/json``, ``NAME/VERSION/json``); ``$SRL_SWE_PYPI_JSON`` names a mirror's instead."""

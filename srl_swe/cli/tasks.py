@@ -36,6 +36,7 @@ def cmd_tasks_synthesize(args: argparse.Namespace) -> None:
     config = SynthesisConfig(max_tasks=args.max_tasks, seed=args.seed, workers=args.workers, repeats=args.repeats,
                              max_candidates=args.max_candidates, kinds=kinds, use_cache=not args.no_cache,
                              eval_scope=args.eval_scope, screen=args.screen, max_seconds=args.max_seconds)
+    spec = load_env(args.name)  # a bad spec is an error line of its own, before any progress bar
     bar = None if args.json else tqdm(total=args.max_tasks, desc=f"{args.name} tasks", unit="task", file=sys.stderr,
                                       dynamic_ncols=True)
 
@@ -49,12 +50,13 @@ def cmd_tasks_synthesize(args: argparse.Namespace) -> None:
             bar.set_postfix(tried=report.tried, left=max(0, report.candidates - report.tried), refresh=False)
             bar.refresh()
 
-    synthesizer = Synthesizer(load_env(args.name), config, tasks_path=Path(args.out) if args.out else None,
-                              progress=say, on_update=update)
-    with stop_on_signals(synthesizer.request_stop):
-        report = synthesizer.run()
-    if bar is not None:
-        bar.close()
+    synthesizer = Synthesizer(spec, config, tasks_path=Path(args.out) if args.out else None, progress=say, on_update=update)
+    try:
+        with stop_on_signals(synthesizer.request_stop):
+            report = synthesizer.run()
+    finally:
+        if bar is not None:
+            bar.close()  # ends the bar's line: an error goes on a line of its own
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
         return

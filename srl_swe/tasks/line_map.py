@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import coverage
-
 from ..errors import SRLSweError
 from ..files import write_atomic
 from ..resources import resource
@@ -62,6 +60,8 @@ def can_map(test_command: str) -> bool:
 
 def install(sandbox: Any) -> None:
     """Copy coverage.py (the host's, same CPython minor version as the env images) and the plugin into ``sandbox``."""
+    import coverage  # noqa: PLC0415 - the `sandbox` extra: the CLI starts without it
+
     package = Path(coverage.__file__).parent
     for path in sorted(package.rglob("*")):
         if path.is_file() and "__pycache__" not in path.parts:
