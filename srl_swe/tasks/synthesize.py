@@ -37,6 +37,7 @@ reproducible from its seed (up to flaky tests).
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -424,7 +425,8 @@ class Synthesizer:
             return
         version = bench.sh(f"cd {TESTBED} && python -c 'import pytest; print(pytest.__version__)'").strip().splitlines()[-1]
         self.args_file = tuple(int(x) for x in re.findall(r"\d+", version)[:2]) >= (8, 2)
-        cache = _cache_path(self.config, self.spec.name, self.env_commit, "linemap.json")
+        command_key = hashlib.sha256(self.spec.full_test_command.encode()).hexdigest()[:8]  # the map depends on it too
+        cache = _cache_path(self.config, self.spec.name, self.env_commit, f"linemap-{command_key}.json")
         self.line_map = line_map.load_cached(cache) if self.config.use_cache else None
         if self.line_map is not None:
             self.progress(f"line map of {len(self.line_map.tests)} tests read from {cache}")
