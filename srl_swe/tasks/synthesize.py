@@ -19,7 +19,8 @@ tests, ``git checkout`` back — no container per candidate):
    the row's ``eval_script`` runs it) runs once more on the mutant, and the screened tests
    ``repeats - 2`` more times (with a line map, only those that reach the mutant); then the
    gold patch is applied with ``git apply`` (the tree must come back byte-identical) and the
-   eval command runs once more;
+   eval command runs once more (once per command: the fixed tree is the clean tree, so later
+   tasks with the same eval command reuse that run);
 4. ``FAIL_TO_PASS`` = stable tests failing in every mutant run and passing with the gold
    patch, except tests inside the file the fix edits (doctests: the harness does not reset
    them, so a patch could edit the test instead of the code); ``PASS_TO_PASS`` = tests of the evaluated files passing in every run (baseline,
@@ -353,6 +354,8 @@ class Synthesizer:
         self.started = time.monotonic()
         self.client = client
         self.line_map: LineMap | None = None
+        self.clean_runs: dict[str, dict[str, str]] = {}
+        """Statuses of each eval command on the clean code (= with a gold patch, which restores it byte for byte)."""
         self.unnamed = 0
         self.args_file = False
         """Whether the env's pytest reads arguments from a file (``@FILE``, pytest 8.2+): screens name single tests."""
@@ -522,10 +525,14 @@ class Synthesizer:
             # gold: apply the fix with git; the tree must be the env commit's again
             bench.sb.write_file("/tmp/srl-gold.diff", out.gold_patch)
             bench.sh(f"cd {TESTBED} && git apply /tmp/srl-gold.diff && git diff --quiet HEAD")
-            gold, _, timed_out, _ = bench.run_tests(command)
-            if timed_out:
-                out.reason = "gold run timed out"
-                return out
+            # the fixed tree is the env commit byte for byte: its run of an eval command is a clean run, made once
+            gold = self.clean_runs.get(command)
+            if gold is None:
+                gold, _, timed_out, _ = bench.run_tests(command)
+                if timed_out:
+                    out.reason = "gold run timed out"
+                    return out
+                self.clean_runs[command] = gold
             evaluated = set(gold)
             for run in eval_runs:
                 evaluated |= set(run)
