@@ -6,7 +6,7 @@
 #   1. installs the engine (`docker.io`: dockerd, containerd, runc, tini) if dockerd is missing,
 #   2. starts dockerd in the background (log: $SRL_SWE_DOCKERD_LOG) and waits until it answers; its
 #      data root is a btrfs file system in a sparse, loop-mounted file, so that the sandboxes' disk
-#      limit (`--storage-opt size`, btrfs quota groups) holds: overlay2 on ext4 cannot limit a
+#      limit (`--storage-opt size`, btrfs simple quotas) holds: overlay2 on ext4 cannot limit a
 #      container's disk, and this kernel family has no XFS quotas. Where that cannot be set up
 #      (no loop devices, no btrfs), the daemon keeps its usual data root and only the sandboxes'
 #      per-file limit holds (they warn once),
