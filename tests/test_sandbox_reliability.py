@@ -192,8 +192,21 @@ time.sleep(600)
 """
 
 
-def _start_runner() -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen([sys.executable, "-c", RUNNER], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+THREADED_RUNNER = """
+import threading, time
+from srl_swe.sandbox import Sandbox
+from srl_swe.sandbox.runtime import install_exit_hooks
+install_exit_hooks()  # as the CLI does, in the main thread
+box = []
+worker = threading.Thread(target=lambda: box.append(Sandbox()))  # as agentic rollouts start theirs
+worker.start(); worker.join()
+print(box[0].id, flush=True)
+time.sleep(600)
+"""
+
+
+def _start_runner(code: str = RUNNER) -> tuple[subprocess.Popen, str]:
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, text=True)
     cid = proc.stdout.readline().strip()
     assert cid, "the runner did not start a sandbox"
     return proc, cid
@@ -210,8 +223,9 @@ def test_sigkilled_runner_leaves_an_orphan_that_reap_removes(docker_client):  # 
     assert not docker_client.containers.list(all=True, filters={"id": cid})
 
 
-def test_sigterm_to_the_runner_removes_its_container(docker_client):  # noqa: F811
-    proc, cid = _start_runner()
+@pytest.mark.parametrize("code", [RUNNER, THREADED_RUNNER], ids=["main-thread", "worker-thread"])
+def test_sigterm_to_the_runner_removes_its_container(docker_client, code):  # noqa: F811
+    proc, cid = _start_runner(code)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=30) == -signal.SIGTERM
     assert not docker_client.containers.list(all=True, filters={"id": cid})

@@ -8,6 +8,7 @@ import argparse
 import sys
 
 from ..errors import SRLSweError
+from ..sandbox.runtime import install_exit_hooks
 from . import data, envs, evaluate, models, replay, rollout, tasks, train, trajectories
 
 
@@ -30,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    install_exit_hooks()  # here, in the main thread: rollouts and evaluations start their sandboxes in worker threads
     try:
         args.func(args)
     except SRLSweError as exc:

@@ -148,8 +148,12 @@ def _close_all() -> None:
             log.debug("closing %s at exit failed", sandbox, exc_info=True)
 
 
-def _install_exit_hooks() -> None:
-    """Close every live sandbox at interpreter exit and on SIGTERM (then die by SIGTERM as before)."""
+def install_exit_hooks() -> None:
+    """Close every live sandbox at interpreter exit and on SIGTERM (then die by SIGTERM as before).
+
+    Runs when the first sandbox starts; a program whose sandboxes start in worker threads calls it
+    from its main thread first (the CLI does), since only that thread may set a signal handler.
+    """
     global _hooks_installed
     with _hooks_lock:
         if _hooks_installed:
@@ -296,7 +300,7 @@ class Sandbox:
         self._control: ShellSession | None = None
         self._cwd = self.config.workdir
         self._closed = False
-        _install_exit_hooks()
+        install_exit_hooks()
         _reap_dead_owners_once(self.client)
         _LIVE.add(self)
         try:
