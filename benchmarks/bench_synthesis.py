@@ -31,12 +31,14 @@ def main() -> int:
     parser.add_argument("--candidates", type=int, default=40, help="candidates each run tries (the same ones)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--repeats", type=int, default=SynthesisConfig.repeats)
+    parser.add_argument("--screens", nargs="+", default=["suite", "coverage"], choices=["suite", "coverage"],
+                        help="which runs to make (both for the ratio)")
     args = parser.parse_args()
     spec = load_env(args.env)
     print(f"{datetime.date.today()} on {platform.node()} ({os.cpu_count()} CPUs, {platform.processor() or platform.machine()}); "
           f"env {spec.name}, seed {args.seed}, first {args.candidates} candidates, repeats {args.repeats}, 1 worker")
     runs = {}
-    for screen in ("suite", "coverage"):
+    for screen in args.screens:
         with tempfile.TemporaryDirectory() as tmp:
             config = SynthesisConfig(max_tasks=10_000, seed=args.seed, repeats=args.repeats, max_candidates=args.candidates,
                                      use_cache=True, cache_dir=Path(tmp) / "cache", screen=screen, max_per_function=10_000,
@@ -49,6 +51,8 @@ def main() -> int:
         runs[screen] = (seconds, report, kept)
         print(f"{screen:9} {seconds:8.1f} s  tried {report.tried:4}  kept {len(kept):3}  "
               f"{len(kept) / seconds * 3600:8.1f} tasks/CPU-hour  screens {dict(report.screens)}", flush=True)
+    if len(runs) < 2:
+        return 0
     (slow, _, kept_suite), (fast, _, kept_map) = runs["suite"], runs["coverage"]
     rate = lambda seconds, kept: len(kept) / seconds  # noqa: E731
     print(f"ratio (line map / whole suite): {rate(fast, kept_map) / max(rate(slow, kept_suite), 1e-9):.2f}x tasks per "
