@@ -400,7 +400,7 @@ def build_env(spec: EnvSpec, *, rebuild: bool = False, client=None, progress: Pr
             _, cached = _stream_build(client, context=context, tag=spec.image, buildargs=buildargs, labels=labels,
                                       log_path=log_path, nocache=rebuild, progress=progress, prefix=f"[env.{spec.name}]")
         except BuildError as exc:
-            log = exc.tail + (log_path.read_text(errors="replace") if log_path.is_file() else "")
+            log = log_path.read_text(errors="replace") if log_path.is_file() else exc.tail
             hint = likely_fix(log, str(spec.path or f"envs/{spec.name}.yaml"), spec.name)
             raise BuildError(exc.image, exc.step, exc.reason, exc.log_path, exc.tail, hint) from None
     seconds = round(time.monotonic() - start, 1)

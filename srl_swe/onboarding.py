@@ -10,14 +10,12 @@ fails, :func:`likely_fix` reads the build log and names the change and the comma
 """
 from __future__ import annotations
 
-import configparser
 import hashlib
 import io
 import json
 import os
 import re
 import shlex
-import sys
 import tarfile
 import urllib.error
 import urllib.request
@@ -31,11 +29,8 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from .errors import SRLSweError
+from .evaluation.integrity import pytest_section
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
 
 PYPI_JSON = "https://pypi.org/pypi"
 """Root of PyPI's JSON API (``NAME/json``, ``NAME/VERSION/json``); ``$SRL_SWE_PYPI_JSON`` names a mirror's instead."""
@@ -160,32 +155,17 @@ def sdist_files(data: bytes, filename: str) -> dict[str, bytes]:
 
 def _pytest_options(files: dict[str, bytes]) -> tuple[str, str]:
     """(addopts, minversion) of the first pytest configuration pytest itself would read."""
-    def text(name: str) -> str:
-        return files[name].decode("utf-8", errors="replace")
-
     for name in ("pytest.ini", "pyproject.toml", "tox.ini", "setup.cfg"):
-        if name not in files:
+        section = pytest_section(name, files[name].decode("utf-8", errors="replace")) if name in files else None
+        if not isinstance(section, dict):  # absent, no pytest section, or unparsable
             continue
-        if name == "pyproject.toml":
-            try:
-                tool = tomllib.loads(text(name)).get("tool", {})
-            except tomllib.TOMLDecodeError:
+        if name == "pyproject.toml":  # [tool.pytest.ini_options], or pytest 9's own [tool.pytest]
+            section = section.get("ini_options", section)
+            if not section:
                 continue
-            table = tool.get("pytest", {})
-            table = table.get("ini_options", table) if isinstance(table, dict) else {}
-            if table:
-                addopts = table.get("addopts", "")
-                return (" ".join(addopts) if isinstance(addopts, list) else str(addopts)), str(table.get("minversion", ""))
-            continue
-        parser = configparser.ConfigParser(interpolation=None, strict=False)
-        try:
-            parser.read_string(text(name))
-        except configparser.Error:
-            continue
-        section = {"pytest.ini": "pytest", "tox.ini": "pytest", "setup.cfg": "tool:pytest"}[name]
-        if parser.has_section(section) or (name == "pytest.ini" and parser.has_section("tool:pytest")):
-            options = parser[section if parser.has_section(section) else "tool:pytest"]
-            return " ".join(options.get("addopts", "").split()), options.get("minversion", "")
+            addopts = section.get("addopts", "")
+            return (" ".join(addopts) if isinstance(addopts, list) else str(addopts)), str(section.get("minversion", ""))
+        return " ".join(section.get("addopts", "").split()), section.get("minversion", "")
     return "", ""
 
 

@@ -209,7 +209,7 @@ def can_limit_disk(client: Any) -> bool:
         except Exception:  # noqa: BLE001 - no info: assume no quota support
             info = {}
         status = dict(info.get("DriverStatus") or [])
-        _disk_quota["supported"] = (info.get("Driver") == "btrfs"  # quota groups: the root ensure_docker.sh sets up
+        _disk_quota["supported"] = (info.get("Driver") == "btrfs"  # simple quotas: the root ensure_docker.sh sets up
                                     or info.get("Driver") == "overlay2" and status.get("Backing Filesystem") == "xfs")
         if not _disk_quota["supported"]:
             log.warning("the Docker storage (%s on %s) cannot limit a container's disk: only the per-file limit "

@@ -450,18 +450,24 @@ class Synthesizer:
         self.progress(f"line map: {len(self.line_map.tests)} tests over {len(self.line_map.files)} files, "
                       f"measured in {seconds:.1f}s")
 
-    def _screen(self, bench: Bench, m: Mutation) -> tuple[str, set[str]]:
-        """(test command, stable tests it must show passing) of a mutant's screening run; '' when no test reaches it."""
+    def _screen(self, bench: Bench, m: Mutation) -> tuple[str, str, set[str]]:
+        """(how, test command, stable tests it must show passing) of a mutant's screening run (see
+        :attr:`SynthesisReport.screens`); the command is '' when no test reaches the mutant."""
         reaching = self.line_map.tests_reaching(m.file, m.line, m.end_line) if self.line_map else None
         if reaching is None:
-            return self.spec.full_test_command, self.stable_pass
+            return "whole suite", self.spec.full_test_command, self.stable_pass
         expected = reaching & self.stable_pass
         if not expected:
-            return "", expected
+            return "no test reaches", "", expected
         if self.args_file:
             bench.sb.write_file("/tmp/srl-screen-tests.txt", "".join(f"{t}\n" for t in sorted(expected)))
-            return f"{self.spec.full_test_command} @/tmp/srl-screen-tests.txt", expected
-        return self.spec.test_command_for(sorted({file_of_test(t) for t in expected})), expected
+            return "line map", f"{self.spec.full_test_command} @/tmp/srl-screen-tests.txt", expected
+        return "line map", self.spec.test_command_for(sorted({file_of_test(t) for t in expected})), expected
+
+    def _as_clean(self, statuses: dict[str, str], expected: set[str]) -> dict[str, str]:
+        """A narrowed run's statuses, with the stable tests it left out as passing: they never execute the mutated
+        lines, so they run as on the clean code."""
+        return {**dict.fromkeys(self.stable_pass - expected, "PASSED"), **statuses}
 
     def _eval_files(self, fail_to_pass: Iterable[str]) -> list[str]:
         if self.config.eval_scope == "all":
@@ -478,9 +484,7 @@ class Synthesizer:
         source = self.sources[m.file]
         out = Outcome(m, kept=False)
         try:
-            screen_command, expected = self._screen(bench, m)
-            out.screen = ("no test reaches" if not screen_command else
-                          "whole suite" if expected is self.stable_pass else "line map")
+            out.screen, screen_command, expected = self._screen(bench, m)
             if not screen_command:  # no stable test executed these lines on the clean code: none can fail
                 out.reason = "no test fails"
                 return out
@@ -491,8 +495,7 @@ class Synthesizer:
                 out.reason = "timeout"
                 return out
             failed = {t for t in expected if screen.get(t, "MISSING") not in PASSING}
-            # a stable test that never executes the mutated lines runs as on the clean code: it passes
-            screen = {**dict.fromkeys(self.stable_pass - expected, "PASSED"), **screen}
+            screen = self._as_clean(screen, expected)
             reported = {t for t in failed if screen.get(t) in FAILING}
             if not reported:
                 out.reason = "no test fails"
@@ -506,18 +509,18 @@ class Synthesizer:
             bug_runs, eval_runs = [screen], []
             for repeat in range(self.config.repeats - 1):
                 # the row's own eval command once, as grading runs it; later repeats rerun only the screened tests
-                narrow = repeat > 0 and expected is not self.stable_pass
+                narrow = repeat > 0 and out.screen == "line map"
                 status_map, _, timed_out, _ = bench.run_tests(screen_command if narrow else command)
                 if timed_out:
                     out.reason = "timeout"
                     return out
                 if narrow:
-                    status_map = {**dict.fromkeys(self.stable_pass - expected, "PASSED"), **status_map}
+                    status_map = self._as_clean(status_map, expected)
                 else:
                     eval_runs.append(status_map)
                 bug_runs.append(status_map)
             # what a problem statement is written from: the failing tests again, short tracebacks
-            ids = [t for t in sorted(failed) if t.count("[") == t.count("]") and " " not in t][:5]
+            ids = [t for t in sorted(failed) if gradable(t) and " " not in t][:5]
             if ids:
                 _, out.failure_output, _, _ = bench.run_tests(
                     f"{self.spec.full_test_command} --tb=short " + " ".join(shlex.quote(t) for t in ids))
