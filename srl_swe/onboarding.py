@@ -29,7 +29,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from .errors import SRLSweError
-from .evaluation.integrity import pytest_section
+from .pytest_config import pytest_section
 
 
 PYPI_JSON = "https://pypi.org/pypi"

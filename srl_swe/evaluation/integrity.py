@@ -22,22 +22,17 @@ other than pytest, for which only (1), (2) and the marker check apply.
 """
 from __future__ import annotations
 
-import configparser
 import json
 import re
 import shlex
-import sys
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
 from ..globs import matches
+from ..pytest_config import pytest_section
 from ..patches import split_patch
 from ..resources import resource
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
 
 MACHINERY_FILES = ("**/conftest.py", "**/pytest.ini", "**/.pytest.ini", "**/sitecustomize.py", "**/usercustomize.py",
                    "**/*.pth", "**/*.egg-info/**", "**/*.dist-info/**")
@@ -91,23 +86,6 @@ def split_machinery(patch: str) -> tuple[str, list[str]]:
 def config_files(patch: str) -> list[str]:
     """Paths of :data:`CONFIG_FILES` the patch touches."""
     return [path for path, _ in split_patch(patch) if matches(path, CONFIG_FILES)]
-
-
-def pytest_section(path: str, text: str | None) -> Any:
-    """The settings pytest reads from ``text`` (a file at ``path``): None when it has none; a file that cannot be
-    parsed gives its text, so any change to it counts as a change of the section."""
-    if text is None:
-        return None
-    name = path.rsplit("/", 1)[-1]
-    try:
-        if name == "pyproject.toml":
-            return tomllib.loads(text).get("tool", {}).get("pytest")
-        parser = configparser.RawConfigParser(strict=False, interpolation=None)
-        parser.read_string(text)
-    except (tomllib.TOMLDecodeError, configparser.Error):
-        return text
-    section = "tool:pytest" if name == "setup.cfg" else "pytest"
-    return dict(parser.items(section)) if parser.has_section(section) else None
 
 
 def changed_pytest_configs(paths: list[str], read_base: Callable[[str], str | None],
