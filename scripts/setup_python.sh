@@ -12,7 +12,7 @@ if [[ ! -f $STAMP || "$(cat $STAMP)" != "$want" ]]; then
     .venv/bin/python -m pip install -q --upgrade pip
     # torch first, from the CPU wheel (a plain requirement would drag in a CUDA build)
     .venv/bin/python -m pip install -q -c constraints.txt "torch==2.13.0"
-    .venv/bin/python -m pip install -q -c constraints.txt -e ".[train,sandbox,dev]"
+    .venv/bin/python -m pip install -q -c constraints.txt -e ".[train,sandbox,ray,dev]"
     echo "$want" > $STAMP
     echo "python environment ready in .venv"
 fi

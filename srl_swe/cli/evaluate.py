@@ -27,7 +27,7 @@ from ..evaluation.engine import ENGINES, EvaluationConfig, evaluate
 from ..evaluation.regrade import regrade, regrade_run, regrade_warnings
 from ..evaluation.report import collect, write_report
 from ..records import read_text
-from .options import add_instance_ids_option, add_instances_option, instance_ids
+from .options import add_backend_options, add_instance_ids_option, add_instances_option, backend_config, instance_ids
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
@@ -37,7 +37,8 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         instances=args.instances, predictions=args.predictions, run_id=args.run_id, workers=args.workers,
         engine=args.engine, output_dir=args.output_dir, instance_ids=instance_ids(args.instance_ids), split=args.split,
         timeout=args.timeout, namespace=args.namespace or None, pull=not args.no_pull,
-        skip_missing_images=args.skip_missing_images, network=args.network, setting=args.setting)
+        skip_missing_images=args.skip_missing_images, network=args.network, setting=args.setting,
+        backend=backend_config(args))
     quiet = args.json
     say = (lambda msg: None) if quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
     progress = (lambda o: None) if quiet else (
@@ -119,6 +120,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--network", action="store_true", help="give eval containers network access (off by default)")
     evaluate.add_argument("--setting", default="", help="label for results tables (default: the rollout mode, if recorded)")
     evaluate.add_argument("--json", action="store_true", help="print the summary as JSON")
+    add_backend_options(evaluate)
     evaluate.set_defaults(func=cmd_evaluate)
     actions = evaluate.add_subparsers(dest="evaluate_command", metavar="[regrade | convert]",
                                       help="instead of evaluating: grade a saved log again, or convert classic rows")

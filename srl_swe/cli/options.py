@@ -10,6 +10,9 @@ from __future__ import annotations
 import argparse
 from typing import Sequence
 
+from ..backend import BACKENDS, BackendConfig
+from ..errors import SRLSweError
+
 ROWS_HELP = "SWE-bench rows: a .json/.jsonl/.parquet file or a Hugging Face dataset name"
 
 
@@ -34,3 +37,20 @@ def instance_ids(values: Sequence[str] | None) -> list[str] | None:
     """The ids given to ``--instance-ids``, commas split; None when none were given."""
     ids = [i.strip() for chunk in (values or []) for i in chunk.split(",") if i.strip()]
     return ids or None
+
+
+def add_backend_options(parser: argparse.ArgumentParser) -> None:
+    """``--backend local|ray`` and ``--ray-address``: where the command's independent units run."""
+    parser.add_argument("--backend", choices=BACKENDS, default="local",
+                        help="local: threads of this process on this machine's engine; ray: one Ray task per unit, "
+                             "on any node of the cluster (pip install 'srl-swe[ray]')")
+    parser.add_argument("--ray-address", default=None, metavar="HOST:PORT",
+                        help="with --backend ray: a running cluster to join ('auto' finds the local one); "
+                             "default: start a Ray runtime for this command")
+
+
+def backend_config(args: argparse.Namespace) -> BackendConfig:
+    """The :class:`BackendConfig` of ``--backend`` and ``--ray-address``."""
+    if args.ray_address and args.backend != "ray":
+        raise SRLSweError("--ray-address needs --backend ray")
+    return BackendConfig(args.backend, ray_address=args.ray_address)

@@ -35,15 +35,16 @@ import io
 import json
 import logging
 import sys
+import tempfile
 import time
 import traceback
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
+from ..backend import BackendConfig, run_each
 from ..errors import SRLSweError
 from ..files import write_atomic
 from ..harness import run_harness
@@ -91,6 +92,8 @@ class EvaluationConfig:
     memory: str = "4g"
     setting: str = ""
     """A label for results tables (oracle-file, end-to-end, agentic, ...); read from the predictions' sidecar when empty."""
+    backend: BackendConfig = field(default_factory=BackendConfig)
+    """Where instances run (srl-swe engine): threads here, or Ray tasks that ship the harness's files back."""
 
 
 @dataclass
@@ -375,21 +378,49 @@ def evaluate_instance(row: dict[str, Any], prediction: dict[str, Any], log_dir: 
 # --------------------------------------------------------------------------- engines
 
 
+def _evaluate_unit(row: dict[str, Any], prediction: dict[str, Any], log_dir: str, timeout: float,
+                   sandbox: SandboxConfig, ship: bool, pull: bool) -> tuple[InstanceOutcome, dict[str, bytes]]:
+    """One instance as a backend unit. Where the run's folder may be on another machine (``ship``), the image is
+    made available on this node first and the harness's files are written into a scratch folder and returned, for
+    the driver to write into the run's folder; otherwise they go straight into ``log_dir``."""
+    if not ship:
+        return evaluate_instance(row, prediction, Path(log_dir), timeout=timeout, sandbox=sandbox), {}
+    problems = ensure_images([row], pull=pull)
+    if problems:
+        return InstanceOutcome(row["instance_id"], row["repo"], "missing_image", problems[row["instance_id"]]), {}
+    with tempfile.TemporaryDirectory(prefix="srl-swe-eval-") as scratch:
+        outcome = evaluate_instance(row, prediction, Path(scratch), timeout=timeout, sandbox=sandbox)
+        return outcome, {path.name: path.read_bytes() for path in Path(scratch).iterdir() if path.is_file()}
+
+
+def _store_shipped(log_dir: Path, files: dict[str, bytes]) -> None:
+    """Write a remote unit's files into the run's folder, report.json last: it marks the instance finished."""
+    from swebench.harness.constants import LOG_REPORT
+
+    log_dir.mkdir(parents=True, exist_ok=True)
+    for name in sorted(files, key=lambda name: name == LOG_REPORT):
+        write_atomic(log_dir / name, files[name])
+
+
 def _run_ours(todo: list[tuple[dict[str, Any], dict[str, Any]]], run_dir: Path, config: EvaluationConfig,
               progress: Callable[[InstanceOutcome], None]) -> list[InstanceOutcome]:
     sandbox = SandboxConfig(network=config.network, cpus=config.cpus, memory=config.memory,
                             command_timeout=config.timeout, notes=False)
+    ship = config.backend.name != "local"
+    folders = {row["instance_id"]: run_dir / model_dir_name(pred["model_name_or_path"]) / row["instance_id"]
+               for row, pred in todo}
+    jobs = [(row, pred, str(folders[row["instance_id"]]), config.timeout, sandbox, ship, config.pull) for row, pred in todo]
     outcomes: list[InstanceOutcome] = []
-    with ThreadPoolExecutor(max_workers=max(1, config.workers)) as pool:
-        futures = {pool.submit(evaluate_instance, row, pred, run_dir / model_dir_name(pred["model_name_or_path"]) / row["instance_id"],
-                               timeout=config.timeout, sandbox=sandbox): row for row, pred in todo}
-        for future in as_completed(futures):
-            row = futures[future]
-            try:
-                outcomes.append(future.result())
-            except Exception as exc:  # noqa: BLE001 - a crashed worker costs its own instance only
-                outcomes.append(InstanceOutcome(row["instance_id"], row["repo"], "error", f"{type(exc).__name__}: {exc}"))
-            progress(outcomes[-1])
+    for (row, *_), result, error in run_each(_evaluate_unit, jobs, config.backend, workers=config.workers,
+                                             cpus=config.cpus, memory=config.memory):
+        if error is not None:  # a crashed unit costs its own instance only
+            outcomes.append(InstanceOutcome(row["instance_id"], row["repo"], "error", f"{type(error).__name__}: {error}"))
+        else:
+            outcome, files = result
+            if files:
+                _store_shipped(folders[row["instance_id"]], files)
+            outcomes.append(outcome)
+        progress(outcomes[-1])
     return outcomes
 
 
@@ -432,6 +463,9 @@ def evaluate(config: EvaluationConfig, *, say: Callable[[str], None] = lambda ms
     """Evaluate ``config.predictions`` on ``config.instances``; see the module docstring."""
     if config.engine not in ENGINES:
         raise SRLSweError(f"unknown engine {config.engine!r}; choose one of {', '.join(ENGINES)}")
+    if config.engine == "swebench" and config.backend.name != "local":
+        raise SRLSweError("the swebench engine runs its own process pool on this machine; "
+                          f"--backend {config.backend.name} needs --engine srl-swe")
     start = time.perf_counter()
     output = Path(config.output_dir)
     output.mkdir(parents=True, exist_ok=True)
@@ -461,7 +495,7 @@ def evaluate(config: EvaluationConfig, *, say: Callable[[str], None] = lambda ms
     if with_assets and config.engine == "srl-swe":
         raise SRLSweError(f"{len(with_assets)} instance(s) carry image_assets (binary test baselines the harness downloads), "
                           f"which this engine does not stage: {', '.join(with_assets[:5])}; use --engine swebench")
-    if todo:
+    if todo and config.backend.name == "local":  # on Ray each node makes its own images available
         problems = ensure_images([row for row, _ in todo], pull=config.pull, say=say)
         if problems and not config.skip_missing_images:
             images = sorted({row["image"] for row, _ in todo if row["instance_id"] in problems})
@@ -471,7 +505,9 @@ def evaluate(config: EvaluationConfig, *, say: Callable[[str], None] = lambda ms
         outcomes += [InstanceOutcome(row["instance_id"], row["repo"], "missing_image", problems[row["instance_id"]])
                      for row, _ in todo if row["instance_id"] in problems]
         todo = [(row, pred) for row, pred in todo if row["instance_id"] not in problems]
-        say(f"evaluating {len(todo)} instance(s) with the {config.engine} engine, {config.workers} worker(s)")
+    if todo:
+        say(f"evaluating {len(todo)} instance(s) with the {config.engine} engine, {config.workers} worker(s)"
+            + (f" on {config.backend.name}" if config.backend.name != "local" else ""))
         if config.engine == "swebench":
             outcomes += _run_swebench(todo, run_dir, output, config)
         else:

@@ -250,9 +250,15 @@ def _reap_dead_owners_once(client: Any) -> None:
         if _reaped:
             return
         _reaped = True
+    reap_dead_owners(client)
+
+
+def reap_dead_owners(client: Any = None) -> None:
+    """:func:`reap` the containers of dead owners on this host, never failing: cleaning up others' leftovers must
+    not stop the caller (a Ray worker calls it before each unit, the first sandbox of a process once)."""
     try:
         reap(client=client)
-    except Exception:  # noqa: BLE001 - cleaning up others' leftovers must never stop this command
+    except Exception:  # noqa: BLE001 - see above
         log.debug("reaping orphaned sandboxes failed", exc_info=True)
 
 

@@ -1,0 +1,182 @@
+"""The Ray backend on a real local cluster (loopback, 2 CPUs): same results and files as the local backend,
+workers killed mid-unit retried with nothing lost, runs resumed across backends, no container left."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from srl_swe.backend import BackendConfig, memory_bytes, run_each
+from srl_swe.errors import SRLSweError
+from srl_swe.evaluation.engine import EvaluationConfig, evaluate, instance_reports
+from srl_swe.sandbox import LABEL_MANAGED
+from srl_swe.sandbox.runtime import LABEL_OWNER_PID, _owner_gone
+
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # read when ray is imported: servers on 127.0.0.1
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+ray = pytest.importorskip("ray")
+
+REPO = Path(__file__).resolve().parent.parent
+TASKS = REPO / "srl_swe" / "resources" / "envs" / "tasks" / "inflection.jsonl"
+IDS = ["srl-swe__inflection-0001", "srl-swe__inflection-0002"]
+HARMLESS = "diff --git a/NOTES.txt b/NOTES.txt\nnew file mode 100644\n--- /dev/null\n+++ b/NOTES.txt\n@@ -0,0 +1 @@\n+applies, fixes nothing\n"
+NOT_A_PATCH = "diff --git a/no_such_file.py b/no_such_file.py\n--- a/no_such_file.py\n+++ b/no_such_file.py\n@@ -1 +1 @@\n-x\n+y\n"
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A Ray cluster of this test process: 2 CPUs, every server on 127.0.0.1. Yields its address."""
+    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=128 * 2**20, log_to_driver=False)
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # this module is not importable in workers
+    address = ray.get_runtime_context().gcs_address
+    assert address.startswith("127.0.0.1:")
+    yield address
+    ray.shutdown()
+
+
+RAY = BackendConfig("ray")
+
+
+def double(x: int) -> int:
+    if x < 0:
+        raise ValueError(f"negative: {x}")
+    return 2 * x
+
+
+def die_once(marker: str) -> int:
+    """Kills its own worker the first time (as the OOM killer or a lost node would), then returns its pid."""
+    if not os.path.exists(marker):
+        Path(marker).write_text(str(os.getpid()))
+        os.kill(os.getpid(), signal.SIGKILL)
+    return os.getpid()
+
+
+def test_backend_config_and_memory_sizes():
+    with pytest.raises(SRLSweError, match="unknown backend 'k8s'"):
+        BackendConfig("k8s")
+    assert memory_bytes("4g") == 4 * 2**30 and memory_bytes("512m") == 512 * 2**20 and memory_bytes("1024") == 1024
+    assert memory_bytes("1.5GB") == int(1.5 * 2**30)
+    with pytest.raises(SRLSweError, match="not a memory size: 'lots'"):
+        memory_bytes("lots")
+
+
+def test_ray_and_local_give_the_same_results_and_errors(cluster):
+    jobs = [(1,), (-2,), (3,)]
+    for backend in (BackendConfig(), RAY):
+        got = {job: (result, type(error).__name__ if error else None, str(error) if error else None)
+               for job, result, error in run_each(double, jobs, backend, workers=2, cpus=1, memory="64m")}
+        assert got == {(1,): (2, None, None), (-2,): (None, "ValueError", "negative: -2"), (3,): (6, None, None)}
+
+
+def test_a_unit_whose_worker_dies_runs_again_in_another(cluster, tmp_path):
+    marker = tmp_path / "died"
+    [(job, pid, error)] = list(run_each(die_once, [(str(marker),)], RAY, workers=1, memory="64m"))
+    assert error is None and pid != int(marker.read_text())  # a new worker finished what the killed one began
+
+
+def test_a_unit_whose_worker_keeps_dying_is_an_error_not_a_hang(cluster, tmp_path):
+    marker = tmp_path / "died"
+    [(job, result, error)] = list(run_each(die_once, [(str(marker),)], BackendConfig("ray", max_retries=0),
+                                           workers=1, memory="64m"))
+    assert result is None and isinstance(error, SRLSweError) and "ray could not finish this unit" in str(error)
+
+
+# --------------------------------------------------------------------------- evaluation on Ray (Docker)
+
+
+def _predictions(path: Path, patches: list[str]) -> str:
+    path.write_text("".join(json.dumps({"instance_id": iid, "model_name_or_path": "m", "model_patch": patch}) + "\n"
+                            for iid, patch in zip(IDS, patches)))
+    return str(path)
+
+
+def _evaluate(tmp: Path, predictions: str, backend: BackendConfig, run_id: str = "r", ids: list[str] = IDS):
+    return evaluate(EvaluationConfig(instances=str(TASKS), predictions=predictions, run_id=run_id, output_dir=str(tmp),
+                                     instance_ids=ids, workers=2, memory="1g", backend=backend))
+
+
+def _files(summary) -> dict[str, set[str]]:
+    return {folder.name: {path.name for path in folder.iterdir()} for folder in Path(summary.log_dir).glob("*/*")}
+
+
+def _started_by_ray(labels: dict) -> bool:
+    """Whether a container's owner is a Ray worker, or a process that died (a killed worker)."""
+    try:
+        return b"ray::" in Path(f"/proc/{labels.get(LABEL_OWNER_PID)}/cmdline").read_bytes()
+    except OSError:
+        return _owner_gone(labels)
+
+
+def _worker_containers(client) -> list:
+    """Managed containers of Ray workers (other processes of the machine may run sandboxes of their own)."""
+    return [c for c in client.containers.list(all=True, sparse=True, filters={"label": f"{LABEL_MANAGED}=true"})
+            if _started_by_ray(c.attrs.get("Labels") or {})]
+
+
+def test_evaluation_on_ray_writes_what_the_local_backend_writes(cluster, inflection_tasks, docker_client, tmp_path):
+    for name, patches in (("gold", None), ("partial", [HARMLESS, NOT_A_PATCH])):
+        predictions = "gold" if patches is None else _predictions(tmp_path / f"{name}.jsonl", patches)
+        local = _evaluate(tmp_path / f"{name}-local", predictions, BackendConfig())
+        remote = _evaluate(tmp_path / f"{name}-ray", predictions, RAY)
+        mine, theirs = local.to_dict(), remote.to_dict()
+        for key in ("resolved_ids", "unresolved_ids", "not_applied_ids", "error_ids", "total", "per_repository"):
+            assert mine[key] == theirs[key], key
+        assert instance_reports(local) == instance_reports(remote)
+        assert _files(local) == _files(remote)
+    assert mine["unresolved_ids"] == [IDS[0]] and mine["not_applied_ids"] == [IDS[1]]
+    assert not _worker_containers(docker_client)
+
+
+def test_a_worker_killed_mid_instance_is_retried_and_nothing_is_lost(cluster, inflection_tasks, docker_client, tmp_path):
+    killed: list[int] = []
+
+    def kill_the_first_worker_with_a_container() -> None:
+        deadline = time.monotonic() + 120
+        while not killed and time.monotonic() < deadline:
+            for container in _worker_containers(docker_client):
+                killed.append(int(container.attrs["Labels"][LABEL_OWNER_PID]))
+                os.kill(killed[0], signal.SIGKILL)
+                return
+            time.sleep(0.1)
+
+    killer = threading.Thread(target=kill_the_first_worker_with_a_container)
+    killer.start()
+    summary = _evaluate(tmp_path, "gold", RAY).to_dict()
+    killer.join()
+    assert killed, "no worker container appeared"
+    assert summary["resolved_ids"] == IDS and summary["error_ids"] == []
+    for iid in IDS:  # one whole set of files each, written once
+        report = tmp_path / "logs" / "run_evaluation" / "r" / "gold" / iid / "report.json"
+        assert json.loads(report.read_text())[iid]["resolved"] is True
+    assert not _worker_containers(docker_client)  # the killed worker's container was removed too
+
+
+def test_a_run_resumes_across_backends(cluster, inflection_tasks, docker_client, tmp_path):
+    first = _evaluate(tmp_path, "gold", BackendConfig(), ids=IDS[:1]).to_dict()
+    assert first["evaluated_now"] == 1
+    second = _evaluate(tmp_path, "gold", RAY).to_dict()
+    assert second["evaluated_now"] == 1 and second["resolved_ids"] == IDS  # the local backend's instance is kept
+    third = _evaluate(tmp_path, "gold", BackendConfig()).to_dict()
+    assert third["evaluated_now"] == 0 and third["resolved_ids"] == IDS
+
+
+def test_cli_evaluate_joins_a_running_cluster(cluster, inflection_tasks, tmp_path):
+    done = subprocess.run([sys.executable, "-m", "srl_swe.cli", "evaluate", "--instances", str(TASKS), "--run-id", "cli",
+                           "--instance-ids", IDS[0], "--output-dir", str(tmp_path), "--backend", "ray",
+                           "--ray-address", cluster, "--json"], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["resolved_ids"] == [IDS[0]]
+
+
+def test_cli_refuses_an_address_without_the_ray_backend(capsys):
+    from srl_swe.cli import main
+
+    assert main(["evaluate", "--instances", str(TASKS), "--run-id", "x", "--ray-address", "127.0.0.1:1"]) != 0
+    assert "--ray-address needs --backend ray" in capsys.readouterr().err
