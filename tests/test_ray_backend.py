@@ -180,3 +180,41 @@ def test_cli_refuses_an_address_without_the_ray_backend(capsys):
 
     assert main(["evaluate", "--instances", str(TASKS), "--run-id", "x", "--ray-address", "127.0.0.1:1"]) != 0
     assert "--ray-address needs --backend ray" in capsys.readouterr().err
+
+
+def _log_layout(work_dir: Path, run_ids: dict[str, str]) -> set[tuple[str, ...]]:
+    """(mode, model, instance, file) of every harness log under a validation's work dir."""
+    root = work_dir / "logs" / "run_evaluation"
+    return {(run_ids[path.relative_to(root).parts[0]],) + path.relative_to(root).parts[1:]
+            for path in root.rglob("*") if path.is_file()}
+
+
+def test_validation_on_ray_gives_the_local_verdicts_and_logs(cluster, inflection_tasks, docker_client, tmp_path):
+    from srl_swe.tasks.validate import validate_env
+
+    reports = {name: validate_env("inflection", instance_ids=IDS, work_dir=tmp_path / name, modes=("gold", "no-patch"),
+                                  backend=backend) for name, backend in (("local", BackendConfig()), ("ray", RAY))}
+    assert reports["local"].ok and reports["ray"].ok
+    for mode in ("gold", "no-patch"):
+        mine, theirs = reports["local"].runs[mode], reports["ray"].runs[mode]
+        assert (mine.resolved, mine.unresolved, mine.errors, mine.mismatches) == \
+               (theirs.resolved, theirs.unresolved, theirs.errors, theirs.mismatches)
+    assert reports["ray"].runs["gold"].resolved == IDS and reports["ray"].runs["no-patch"].unresolved == IDS
+    layouts = [_log_layout(report.work_dir, {run.run_id: mode for mode, run in report.runs.items()})
+               for report in reports.values()]
+    assert layouts[0] == layouts[1] and ("gold", "gold", IDS[0], "report.json") in layouts[0]
+    assert not _worker_containers(docker_client)
+
+
+def test_recording_on_ray_matches_the_local_recording(cluster, inflection_tasks, docker_client, tmp_path):
+    from srl_swe.agent.recorder import record_trajectories
+    from srl_swe.trajectory import load_trajectories
+
+    rows = inflection_tasks[:1]
+    for name, backend in (("local", BackendConfig()), ("ray", RAY)):
+        summary = record_trajectories(rows, tmp_path / f"{name}.jsonl", workers=1, backend=backend)
+        assert summary["recorded"] == 1 and summary["failed"] == []
+    [mine], [theirs] = (load_trajectories(tmp_path / f"{name}.jsonl").trajectories for name in ("local", "ray"))
+    assert [turn.action for turn in mine.turns] == [turn.action for turn in theirs.turns] and mine.turns
+    assert mine.metadata["resolved"] and theirs.metadata["resolved"] and mine.metadata["patch"] == theirs.metadata["patch"]
+    assert not _worker_containers(docker_client)

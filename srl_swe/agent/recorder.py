@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import logging
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
@@ -11,6 +10,7 @@ from typing import Any, Callable, Iterator, Sequence
 from tqdm import tqdm
 
 from ..actions import parse_action
+from ..backend import BackendConfig, run_each
 from ..errors import FormatError
 from ..files import append_line, drop_torn_line
 from ..gym.live import LiveConfig, SWEEnv
@@ -73,8 +73,17 @@ def record_episode(env: SWEEnv, actions: Iterator[str], *, task_id: str | None =
     return Episode(trajectory, reward, info)
 
 
+def record_expert(task: dict[str, Any], config: LiveConfig) -> Episode:
+    """The scripted expert's episode on ``task`` in a live sandbox of its own (one backend unit)."""
+    env = SWEEnv(task=task, config=config)
+    try:
+        return record_episode(env, ScriptedExpert(task).actions())
+    finally:
+        env.close()
+
+
 def record_trajectories(tasks: Sequence[dict[str, Any]], out: str | Path, *, workers: int = 2, max_steps: int = 30,
-                        say: Callable[[str], None] = lambda line: None) -> dict[str, Any]:
+                        backend: BackendConfig | None = None, say: Callable[[str], None] = lambda line: None) -> dict[str, Any]:
     """Record the scripted expert on each task in a live sandbox into ``out``, resumably.
 
     Tasks already in ``out`` are skipped. Each resolved episode is appended as one synced line, so a
@@ -95,25 +104,18 @@ def record_trajectories(tasks: Sequence[dict[str, Any]], out: str | Path, *, wor
     already = len(done)
     say(f"{len(tasks)} tasks, {already} already recorded in {out}, recording {len(todo)}")
 
-    def record(task: dict[str, Any]) -> Episode:
-        env = SWEEnv(task=task, config=LiveConfig(max_steps=max_steps))
-        try:
-            return record_episode(env, ScriptedExpert(task).actions())
-        finally:
-            env.close()
-
     failures = []
     out.parent.mkdir(parents=True, exist_ok=True)
-    with out.open("a", encoding="utf-8") as handle, ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = {pool.submit(record, t): t["instance_id"] for t in todo}
-        for future in tqdm(as_completed(futures), total=len(futures), desc="recording"):
-            try:
-                episode = future.result()
-            except Exception as exc:  # noqa: BLE001 - one task's failure must not lose the others
-                failures.append(f"{futures[future]}: {exc}")
+    config = LiveConfig(max_steps=max_steps)
+    units = run_each(record_expert, [(task, config) for task in todo], backend or BackendConfig(), workers=workers,
+                     cpus=config.sandbox.cpus, memory=config.sandbox.memory)
+    with out.open("a", encoding="utf-8") as handle:
+        for (task, _), episode, error in tqdm(units, total=len(todo), desc="recording"):
+            if error is not None:  # one task's failure must not lose the others
+                failures.append(f"{task['instance_id']}: {error}")
                 continue
             if not episode.trajectory.metadata["resolved"]:
-                failures.append(f"{futures[future]}: the scripted expert did not resolve it "
+                failures.append(f"{task['instance_id']}: the scripted expert did not resolve it "
                                 f"({episode.info.get('infra_error') or 'tests fail'})")
                 continue
             done[episode.trajectory.id] = episode.trajectory

@@ -25,7 +25,7 @@ from ..images import LABEL_ENV, LABEL_TASK, build_images, docker_client, env_ima
 from ..onboarding import DEFAULT_PYTEST, propose_env
 from ..registry import EnvSpec, Registry, list_envs, load_env, load_spec_file, parse_env
 from ..tasks.validate import MODES, validate_env
-from .options import add_env_option, add_instance_ids_option, instance_ids
+from .options import add_backend_options, add_env_option, add_instance_ids_option, backend_config, instance_ids
 
 DEFAULT_PYTEST_PIN = f"pytest=={DEFAULT_PYTEST}"
 """The pytest pinned by the specs `envs add` writes (and by the shipped envs)."""
@@ -232,7 +232,7 @@ def _write_spec(args: argparse.Namespace, data: dict[str, Any]) -> None:
 def cmd_envs_validate(args: argparse.Namespace) -> None:
     spec = load_env(args.name)  # a clear error for an unknown env before anything else
     report = validate_env(spec.name, workers=args.workers, instance_ids=instance_ids(args.instance_ids), modes=args.modes or MODES,
-                          progress=lambda line: print(line, file=sys.stderr, flush=True))
+                          backend=backend_config(args), progress=lambda line: print(line, file=sys.stderr, flush=True))
     if args.json:
         print(json.dumps(report.to_dict(), indent=2, default=str))
     else:
@@ -288,6 +288,7 @@ def register_envs(envs_subparsers) -> None:
     validate.add_argument("name", help="registered env (envs/NAME.yaml) whose tasks to validate")
     validate.add_argument("--json", action="store_true", help="print the validation report as JSON")
     validate.add_argument("--workers", type=int, default=2, help="harness workers (default 2)")
+    add_backend_options(validate)
     add_instance_ids_option(validate, "only these tasks")
     validate.add_argument("--mode", action="append", choices=MODES, dest="modes",
                           help="gold, empty or no-patch (repeatable; default: all three)")

@@ -11,7 +11,7 @@ from ..agent.verify import verify_trajectory
 from ..errors import SRLSweError
 from ..evaluation.convert import load_task_rows
 from ..trajectory import load_trajectories
-from .options import add_env_option, add_instances_option
+from .options import add_backend_options, add_env_option, add_instances_option, backend_config
 
 def _task_index(env_names: list[str] | None, instances: str | None) -> dict[str, dict[str, Any]]:
     """instance_id -> SWE-bench row (``--instances`` or ``--env``)."""
@@ -20,7 +20,7 @@ def _task_index(env_names: list[str] | None, instances: str | None) -> dict[str,
 
 def cmd_trajectories_record(args: argparse.Namespace) -> None:
     tasks = list(_task_index((args.env or []) + args.env_names, args.instances).values())
-    summary = record_trajectories(tasks, args.out, workers=args.workers, max_steps=args.max_steps,
+    summary = record_trajectories(tasks, args.out, workers=args.workers, max_steps=args.max_steps, backend=backend_config(args),
                                   say=lambda line: print(line, file=sys.stderr if args.json else sys.stdout))
     if args.json:
         print(json.dumps(summary, indent=2))
@@ -65,6 +65,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     record.add_argument("--workers", type=int, default=2, help="episodes recorded in parallel sandboxes")
     record.add_argument("--max-steps", type=int, default=30, help="actions per episode before it is cut off")
     record.add_argument("--json", action="store_true", help="print {out, tasks, already_recorded, recorded, trajectories, failed} as JSON")
+    add_backend_options(record)
     record.set_defaults(func=cmd_trajectories_record)
     verify = traj.add_parser("verify", help="re-execute trajectories and compare observations")
     verify.add_argument("file", help="trajectory file (canonical JSONL) to replay and check")

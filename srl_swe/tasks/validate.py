@@ -36,6 +36,7 @@ import json
 import os
 import sys
 import tarfile
+import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -43,6 +44,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from .. import images
+from ..backend import BackendConfig, run_each
 from ..errors import SRLSweError
 from ..files import write_atomic
 from ..harness import run_harness
@@ -281,6 +283,52 @@ def run_no_patch(dataset: Path, ids: list[str], work_dir: Path, run_id: str, wor
     return result
 
 
+RUNNERS = {"gold": run_gold, "empty": run_empty, "no-patch": run_no_patch}
+
+
+def validate_unit(mode: str, row: dict[str, Any], env_name: str, run_id: str, timeout: int,
+                  build: bool) -> tuple[RunResult, dict[str, bytes]]:
+    """One task in one mode as a backend unit on whatever node runs it: its task image made available there, the
+    harness run on it alone in a scratch folder; returns the verdict and the harness's logs (paths relative to
+    the work dir), which the driver writes into the run's folder."""
+    iid = row["instance_id"]
+    if build:
+        _, problems = ensure_task_images(load_env(env_name), [row])
+        if problems:
+            return RunResult(mode, run_id, 1, errors=[iid], mismatches={iid: problems[iid]}), {}
+    with tempfile.TemporaryDirectory(prefix="srl-swe-validate-") as scratch:
+        work = Path(scratch)
+        dataset = work / "dataset.json"
+        dataset.write_text(json.dumps([row], ensure_ascii=False))
+        result = RUNNERS[mode](dataset, [iid], work, run_id, 1, timeout)
+        return result, {str(path.relative_to(work)): path.read_bytes()
+                        for path in (work / "logs").rglob("*") if path.is_file()}
+
+
+def _run_mode_on(backend: BackendConfig, mode: str, rows: list[dict[str, Any]], env_name: str, out: Path,
+                 run_id: str, workers: int, timeout: int, build: bool) -> RunResult:
+    """A mode's harness run with one unit per task (Ray): the verdicts merged, the logs written under ``out``."""
+    t0 = time.monotonic()
+    merged = RunResult(mode, run_id, len(rows), workers=workers)
+    jobs = [(mode, row, env_name, run_id, timeout, build) for row in rows]
+    for (_, row, *_), shipped, error in run_each(validate_unit, jobs, backend, workers=workers, cpus=1, memory="4g"):
+        if error is not None:
+            merged.errors.append(row["instance_id"])
+            merged.mismatches[row["instance_id"]] = f"the harness could not evaluate it ({type(error).__name__}: {error})"
+            continue
+        result, files = shipped
+        for name in ("resolved", "unresolved", "empty_patch", "errors"):
+            getattr(merged, name).extend(getattr(result, name))
+        merged.mismatches.update(result.mismatches)
+        for relative, data in files.items():
+            (out / relative).parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(out / relative, data)
+    for name in ("resolved", "unresolved", "empty_patch", "errors"):
+        getattr(merged, name).sort()
+    merged.seconds = time.monotonic() - t0
+    return merged
+
+
 # --------------------------------------------------------------------------- the job
 
 
@@ -291,8 +339,13 @@ def default_work_dir(env: str, stamp: str) -> Path:
 def validate_env(name: str, *, workers: int = 2, instance_ids: Iterable[str] | None = None,
                  tasks_path: str | Path | None = None, work_dir: str | Path | None = None,
                  modes: Iterable[str] = MODES, timeout: int = 900, build: bool = True,
-                 progress: Callable[[str], None] | None = None) -> ValidationReport:
-    """Run the real harness over env ``name``'s tasks (gold must resolve 100 %, no fix 0 %); see the module doc."""
+                 backend: BackendConfig | None = None, progress: Callable[[str], None] | None = None) -> ValidationReport:
+    """Run the real harness over env ``name``'s tasks (gold must resolve 100 %, no fix 0 %); see the module doc.
+
+    On Ray (``backend``) each task of each mode is one unit: the harness runs on the node that holds it, with that
+    task alone, and its logs come back into the same folders; the harness's run-level report of each mode is not
+    written (``summary.json`` has the merged verdicts)."""
+    backend = backend or BackendConfig()
 
     say = progress or (lambda msg: None)
     t0 = time.monotonic()
@@ -317,14 +370,16 @@ def validate_env(name: str, *, workers: int = 2, instance_ids: Iterable[str] | N
     out.mkdir(parents=True, exist_ok=True)
     ids = [r["instance_id"] for r in rows]
     report = ValidationReport(name, ids, out)
-    if build:
+    if build and backend.name == "local":  # on Ray each unit makes its image available on its own node
         report.built_images, report.image_problems = ensure_task_images(spec, rows, jobs=workers, progress=say)
     dataset = out / "dataset.json"
     write_atomic(dataset, json.dumps(rows, indent=1, ensure_ascii=False))
-    runners = {"gold": run_gold, "empty": run_empty, "no-patch": run_no_patch}
     for mode in modes:
-        say(f"{name}: harness run '{mode}' over {len(ids)} task(s) with {workers} worker(s)")
-        result = runners[mode](dataset, ids, out, f"{name}-{mode}-{stamp}", workers, timeout)
+        say(f"{name}: harness run '{mode}' over {len(ids)} task(s) with {workers} worker(s)"
+            + (f" on {backend.name}" if backend.name != "local" else ""))
+        run_id = f"{name}-{mode}-{stamp}"
+        result = (RUNNERS[mode](dataset, ids, out, run_id, workers, timeout) if backend.name == "local"
+                  else _run_mode_on(backend, mode, rows, name, out, run_id, workers, timeout, build))
         report.runs[mode] = result
         say(f"{name}: {mode}: {len(result.resolved)}/{len(ids)} resolved in {result.seconds:.0f}s"
             + (f"; MISMATCHES: {result.mismatches}" if result.mismatches else ""))
