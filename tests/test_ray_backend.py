@@ -179,7 +179,7 @@ def test_cli_refuses_an_address_without_the_ray_backend(capsys):
     from srl_swe.cli import main
 
     assert main(["evaluate", "--instances", str(TASKS), "--run-id", "x", "--ray-address", "127.0.0.1:1"]) != 0
-    assert "--ray-address needs --backend ray" in capsys.readouterr().err
+    assert "--ray-address needs the ray backend" in capsys.readouterr().err
 
 
 def _log_layout(work_dir: Path, run_ids: dict[str, str]) -> set[tuple[str, ...]]:
@@ -217,4 +217,48 @@ def test_recording_on_ray_matches_the_local_recording(cluster, inflection_tasks,
     [mine], [theirs] = (load_trajectories(tmp_path / f"{name}.jsonl").trajectories for name in ("local", "ray"))
     assert [turn.action for turn in mine.turns] == [turn.action for turn in theirs.turns] and mine.turns
     assert mine.metadata["resolved"] and theirs.metadata["resolved"] and mine.metadata["patch"] == theirs.metadata["patch"]
+    assert not _worker_containers(docker_client)
+
+
+# --------------------------------------------------------------------------- live episodes on Ray
+
+
+def test_agentic_rollouts_on_ray_give_the_local_predictions(cluster, inflection_tasks, docker_client, tmp_path):
+    from helpers import read_jsonl
+
+    from srl_swe.rollout import OraclePolicy, RolloutConfig, run_rollout
+
+    rows = inflection_tasks
+    summary = run_rollout(rows, OraclePolicy(rows), RolloutConfig(mode="agentic", backend=RAY), tmp_path / "p.jsonl",
+                          batch_size=2, progress=False)
+    assert (summary.written, summary.failed) == (2, [])
+    assert {p["instance_id"]: p["model_patch"] for p in read_jsonl(tmp_path / "p.jsonl")} == \
+           {r["instance_id"]: r["patch"] for r in rows}  # the expert's edits, diffed by git on the actor's node
+    assert not _worker_containers(docker_client)
+
+
+def test_a_graded_live_episode_in_an_actor_resolves_and_a_dead_actor_is_an_infra_error(cluster, inflection_tasks,
+                                                                                        docker_client):
+    from srl_swe.agent.recorder import record_episode
+    from srl_swe.agent.scripted_expert import ScriptedExpert
+    from srl_swe.gym.live import SWEEnv
+    from srl_swe.gym.remote import open_env
+
+    task = inflection_tasks[0]
+    env = open_env(SWEEnv, RAY, task=task)
+    try:
+        episode = record_episode(env, ScriptedExpert(task).actions())  # what RLVR runs: graded on the actor's node
+    finally:
+        env.close()
+    assert episode.reward == 1.0 and episode.info["resolved"] and episode.info["reward_valid"]
+
+    env = open_env(SWEEnv, RAY, task=task)
+    try:
+        env.reset()
+        [container] = [c for c in _worker_containers(docker_client)]
+        os.kill(int(container.attrs["Labels"][LABEL_OWNER_PID]), signal.SIGKILL)
+        _, reward, terminated, _, info = env.step('<function=execute_bash>\n<parameter=command>ls</parameter>\n</function>')
+    finally:
+        env.close()
+    assert terminated and reward == 0.0 and info["reward_valid"] is False and "died" in info["infra_error"]
     assert not _worker_containers(docker_client)

@@ -39,18 +39,19 @@ def instance_ids(values: Sequence[str] | None) -> list[str] | None:
     return ids or None
 
 
-def add_backend_options(parser: argparse.ArgumentParser) -> None:
-    """``--backend local|ray`` and ``--ray-address``: where the command's independent units run."""
-    parser.add_argument("--backend", choices=BACKENDS, default="local",
-                        help="local: threads of this process on this machine's engine; ray: one Ray task per unit, "
-                             "on any node of the cluster (pip install 'srl-swe[ray]')")
+def add_backend_options(parser: argparse.ArgumentParser, flag: str = "--backend") -> None:
+    """``--backend local|ray`` (``flag``, where a command's ``--backend`` already names something else) and
+    ``--ray-address``: where the command's independent units run; ``args.units_backend``, ``args.ray_address``."""
+    parser.add_argument(flag, dest="units_backend", choices=BACKENDS, default="local",
+                        help="local: threads of this process on this machine's engine; ray: one Ray task or actor per "
+                             "unit, on any node of the cluster (pip install 'srl-swe[ray]')")
     parser.add_argument("--ray-address", default=None, metavar="HOST:PORT",
-                        help="with --backend ray: a running cluster to join ('auto' finds the local one); "
+                        help="with ray: a running cluster to join ('auto' finds the local one); "
                              "default: start a Ray runtime for this command")
 
 
 def backend_config(args: argparse.Namespace) -> BackendConfig:
-    """The :class:`BackendConfig` of ``--backend`` and ``--ray-address``."""
-    if args.ray_address and args.backend != "ray":
-        raise SRLSweError("--ray-address needs --backend ray")
-    return BackendConfig(args.backend, ray_address=args.ray_address)
+    """The :class:`BackendConfig` of :func:`add_backend_options`'s flags."""
+    if args.ray_address and args.units_backend != "ray":
+        raise SRLSweError("--ray-address needs the ray backend")
+    return BackendConfig(args.units_backend, ray_address=args.ray_address)

@@ -23,7 +23,7 @@ from ..models import DEFAULT_MODEL
 from ..rollout.modes import MODES, RolloutConfig
 from ..rollout.policies import BACKENDS, GenerationConfig, PolicyConfig, make_policy
 from ..rollout.runner import run_rollout, select_rows
-from .options import add_env_option, add_instance_ids_option, add_instances_option, instance_ids
+from .options import add_backend_options, add_env_option, add_instance_ids_option, add_instances_option, backend_config, instance_ids
 
 
 def cmd_rollout(args: argparse.Namespace) -> None:
@@ -33,7 +33,8 @@ def cmd_rollout(args: argparse.Namespace) -> None:
         raise SRLSweError("no tasks selected (check --instances/--env/--instance-ids)")
     config = RolloutConfig(mode=args.mode, prompts_dir=args.prompts, repo_dir=args.repo_dir, max_files=args.max_files,
                            snippets=args.snippets, max_steps=args.max_steps, command_timeout=args.command_timeout,
-                           scaffold=args.scaffold, test_globs=tuple(args.test_globs))
+                           scaffold=args.scaffold, test_globs=tuple(args.test_globs),
+                           backend=backend_config(args))
     generation = GenerationConfig(max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_p=args.top_p,
                                   seed=args.seed)
     policy_config = PolicyConfig(model=args.model, backend=args.backend, name=args.model_name, generation=generation,
@@ -115,6 +116,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     mode.add_argument("--max-steps", type=int, default=RolloutConfig.max_steps, help="agentic: tool calls per episode (default %(default)s)")
     mode.add_argument("--command-timeout", type=float, default=RolloutConfig.command_timeout, help="agentic: seconds per tool call (default %(default)s)")
     mode.add_argument("--scaffold", default=RolloutConfig.scaffold, help="agentic: agent scaffold under agents/ or a YAML path (default %(default)s)")
+    add_backend_options(mode, "--env-backend")
 
     p.add_argument("--grade", action="store_true", help="also grade each patch with the task's tests (into the details)")
     p.add_argument("--max-consecutive-failures", type=int, default=5,

@@ -24,10 +24,12 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from ..agent.recorder import record_episode
+from ..backend import BackendConfig
 from ..core import Conversation
 from ..errors import SRLSweError
 from ..globs import DEFAULT_TEST_FILES, globs_of_test_files
 from ..gym.live import LiveConfig, SWEEnv
+from ..gym.remote import open_env
 from ..sandbox.runtime import RepositoryError, SandboxError
 from ..scaffold import DEFAULT_SCAFFOLD
 from .edits import THINK_RE, edit_answer
@@ -76,6 +78,8 @@ class RolloutConfig:
     """agentic: seconds one tool call may run."""
     scaffold: str = DEFAULT_SCAFFOLD
     """agentic: the agent scaffold (tools, prompts) under agents/."""
+    backend: BackendConfig = field(default_factory=BackendConfig)
+    """agentic: where each episode's sandbox runs (``ray``: an actor per episode on some node; the policy stays here)."""
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -299,7 +303,7 @@ def _episode(row: dict[str, Any], policy: Policy, config: RolloutConfig) -> Outc
 
     if not row.get("image"):
         return Outcome(row["instance_id"], None, details, "agentic mode runs in the task's Docker image, and the row has no 'image'")
-    env = RolloutEnv(task=row, config=LiveConfig(max_steps=config.max_steps, command_timeout=config.command_timeout,
+    env = open_env(RolloutEnv, config.backend, task=row, config=LiveConfig(max_steps=config.max_steps, command_timeout=config.command_timeout,
                                                  scaffold=config.scaffold, test_globs=tuple(config.test_globs)))
     try:
         episode = record_episode(env, turns(env))

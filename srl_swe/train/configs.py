@@ -229,3 +229,8 @@ class RLVRRunConfig(GRPOConfigFields, RunConfig):
     whole group of live episodes, so it is off by default)."""
     max_refill_rounds: int = 2
     """Extra generation rounds allowed to refill a batch with informative groups."""
+    backend: str = "local"
+    """Where each episode's sandbox and grading run: ``local`` (this machine's engine) or ``ray`` (an actor per
+    episode on some node of the cluster; the policy stays here)."""
+    ray_address: str | None = None
+    """With ``backend: ray``: a running cluster (``HOST:PORT``); None starts a Ray runtime for this run."""

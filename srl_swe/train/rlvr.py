@@ -14,9 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from ..agent.recorder import record_episode
+from ..backend import BackendConfig
 from ..evaluation.convert import load_task_rows
 from ..files import write_atomic
 from ..gym.live import LiveConfig, SWEEnv, task_messages
+from ..gym.remote import open_env
 from ..models import resolve_model
 from ..rollout.policies import GenerationConfig, TransformersPolicy
 from ..scaffold import load_scaffold
@@ -62,8 +64,9 @@ class EpisodeRollout:
         prompt_ids = tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=True, return_dict=False)
         completion: list[int] = []
         mask: list[int] = []
-        env = SWEEnv(task=self.tasks_by_issue[prompt[-1]["content"]],
-                     config=LiveConfig(max_steps=self.config.max_turns, scaffold=self.config.scaffold))
+        env = open_env(SWEEnv, BackendConfig(self.config.backend, ray_address=self.config.ray_address),
+                       task=self.tasks_by_issue[prompt[-1]["content"]],
+                       config=LiveConfig(max_steps=self.config.max_turns, scaffold=self.config.scaffold))
 
         def turns():
             """The policy's turns; it stops when the episode's token budget is spent (the loop then grades)."""
