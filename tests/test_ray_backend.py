@@ -262,3 +262,11 @@ def test_a_graded_live_episode_in_an_actor_resolves_and_a_dead_actor_is_an_infra
         env.close()
     assert terminated and reward == 0.0 and info["reward_valid"] is False and "died" in info["infra_error"]
     assert not _worker_containers(docker_client)
+
+
+def test_a_node_without_the_task_image_builds_it_before_grading(cluster, inflection_tasks, docker_client, tmp_path):
+    image = inflection_tasks[1]["image"]
+    docker_client.images.remove(image, force=True)
+    summary = _evaluate(tmp_path, "gold", RAY, ids=IDS[1:]).to_dict()
+    assert summary["resolved_ids"] == IDS[1:] and summary["missing_image_ids"] == []
+    assert docker_client.images.get(image)

@@ -12,8 +12,10 @@ from tqdm import tqdm
 from ..actions import parse_action
 from ..backend import BackendConfig, run_each
 from ..errors import FormatError
+from ..evaluation.engine import ensure_images
 from ..files import append_line, drop_torn_line
 from ..gym.live import LiveConfig, SWEEnv
+from ..sandbox.runtime import SandboxError
 from ..trajectory import load_trajectories, write_jsonl
 from ..trajectory.model import Task, Trajectory, Turn
 from .scripted_expert import ScriptedExpert
@@ -82,6 +84,15 @@ def record_expert(task: dict[str, Any], config: LiveConfig) -> Episode:
         env.close()
 
 
+def record_expert_on_node(task: dict[str, Any], config: LiveConfig) -> Episode:
+    """:func:`record_expert` on a node of a cluster, which may lack the task's image: it is built (registered envs)
+    or pulled there first."""
+    problems = ensure_images([task])
+    if problems:
+        raise SandboxError(problems[task["instance_id"]])
+    return record_expert(task, config)
+
+
 def record_trajectories(tasks: Sequence[dict[str, Any]], out: str | Path, *, workers: int = 2, max_steps: int = 30,
                         backend: BackendConfig | None = None, say: Callable[[str], None] = lambda line: None) -> dict[str, Any]:
     """Record the scripted expert on each task in a live sandbox into ``out``, resumably.
@@ -107,7 +118,9 @@ def record_trajectories(tasks: Sequence[dict[str, Any]], out: str | Path, *, wor
     failures = []
     out.parent.mkdir(parents=True, exist_ok=True)
     config = LiveConfig(max_steps=max_steps)
-    units = run_each(record_expert, [(task, config) for task in todo], backend or BackendConfig(), workers=workers,
+    backend = backend or BackendConfig()
+    units = run_each(record_expert if backend.name == "local" else record_expert_on_node, [(task, config) for task in todo],
+                     backend, workers=workers,
                      cpus=config.sandbox.cpus, memory=config.sandbox.memory)
     with out.open("a", encoding="utf-8") as handle:
         for (task, _), episode, error in tqdm(units, total=len(todo), desc="recording"):

@@ -37,7 +37,8 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         instances=args.instances, predictions=args.predictions, run_id=args.run_id, workers=args.workers,
         engine=args.engine, output_dir=args.output_dir, instance_ids=instance_ids(args.instance_ids), split=args.split,
         timeout=args.timeout, namespace=args.namespace or None, pull=not args.no_pull,
-        skip_missing_images=args.skip_missing_images, network=args.network, setting=args.setting,
+        skip_missing_images=args.skip_missing_images, network=args.network, setting=args.setting, cpus=args.cpus,
+        memory=args.memory,
         backend=backend_config(args))
     quiet = args.json
     say = (lambda msg: None) if quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
@@ -118,6 +119,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--no-pull", action="store_true", help="never pull a missing image")
     evaluate.add_argument("--skip-missing-images", action="store_true", help="evaluate the rest when images are missing")
     evaluate.add_argument("--network", action="store_true", help="give eval containers network access (off by default)")
+    evaluate.add_argument("--cpus", type=float, default=EvaluationConfig.cpus,
+                          help="CPU limit of each eval container (default %(default)s); on Ray also what each instance "
+                               "asks of its node, so a node runs CPUS_OF_NODE / CPUS instances at once")
+    evaluate.add_argument("--memory", default=EvaluationConfig.memory,
+                          help="memory limit of each eval container (default %(default)s); on Ray also asked of the node")
     evaluate.add_argument("--setting", default="", help="label for results tables (default: the rollout mode, if recorded)")
     evaluate.add_argument("--json", action="store_true", help="print the summary as JSON")
     add_backend_options(evaluate)

@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..backend import BackendConfig, connect_ray, memory_bytes
+from ..evaluation.engine import ensure_images
 from ..sandbox.runtime import SandboxError, install_exit_hooks, reap_dead_owners
 from ..scaffold import load_scaffold
 from .live import LiveConfig
@@ -31,6 +32,10 @@ class EnvHost:
     def __init__(self, env_class: type, kwargs: dict[str, Any]):
         install_exit_hooks()
         reap_dead_owners()
+        if kwargs.get("task"):  # a node that lacks the task's image builds it (registered envs) or pulls it
+            problems = ensure_images([kwargs["task"]])
+            if problems:
+                raise SandboxError(next(iter(problems.values())))
         self.env = env_class(**kwargs)
 
     def _state(self) -> dict[str, Any]:
