@@ -1,4 +1,4 @@
-.PHONY: setup docker demo test bench data
+.PHONY: setup docker test-tools demo test bench data
 
 # Python environment in .venv (CPU torch from the local wheel; never vllm). Idempotent.
 setup:
@@ -8,11 +8,15 @@ setup:
 docker:
 	bash srl_swe/resources/scripts/ensure_docker.sh
 
+# Debian packages only the tests need (a local image registry). Idempotent.
+test-tools:
+	bash scripts/ensure_test_tools.sh
+
 demo: setup
 	.venv/bin/srl-swe demo
 
 # Lint (ruff), then every test; Docker tests fail (instead of skipping) when the daemon is missing under `make test`.
-test: setup docker
+test: setup docker test-tools
 	.venv/bin/ruff check .
 	SRL_SWE_REQUIRE_DOCKER=1 .venv/bin/python -m pytest -q
 

@@ -23,10 +23,11 @@ import logging
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 from .errors import SRLSweError
+from .image_registry import REGISTRY_ENV, configured_registry
 from .sandbox.runtime import install_exit_hooks, reap_dead_owners
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,9 @@ class BackendConfig:
     """A running cluster (``HOST:PORT`` or ``auto``); None starts a Ray runtime for this process."""
     max_retries: int = 3
     """Ray: how often a unit whose worker died is run again (its own exceptions are never retried)."""
+    registry: str | None = field(default_factory=configured_registry)
+    """A registry (``HOST:PORT``) from which units pull the images their node lacks (:mod:`srl_swe.image_registry`);
+    set in every Ray worker that runs a unit. Default: ``SRL_SWE_REGISTRY``."""
 
     def __post_init__(self) -> None:
         if self.name not in BACKENDS:
@@ -117,11 +121,18 @@ def connect_ray(address: str | None) -> Any:
     return ray
 
 
-def _unit(fn: Callable[..., Any], job: tuple[Any, ...]) -> Any:
-    """One unit inside a Ray worker: remove the containers of dead owners on this node first (an earlier attempt
-    that was killed), remove this unit's own containers if the worker is told to stop (SIGTERM), then run it."""
+def prepare_worker(registry: str | None) -> None:
+    """In a Ray worker, before a unit or an episode: remove this unit's containers if the worker is told to stop
+    (SIGTERM) and the containers of dead owners on this node (an earlier attempt that was killed); name the registry
+    that missing images come from."""
     install_exit_hooks()
     reap_dead_owners()
+    if registry:
+        os.environ[REGISTRY_ENV] = registry
+
+
+def _unit(fn: Callable[..., Any], job: tuple[Any, ...], registry: str | None) -> Any:
+    prepare_worker(registry)
     return fn(*job)
 
 
@@ -154,7 +165,7 @@ def _run_ray(fn: Callable[..., Any], jobs: list[Any], backend: BackendConfig, *,
         while waiting or running:
             while waiting and len(running) < max(1, workers):
                 job = waiting.pop(0)
-                running[unit.remote(fn, job)] = job
+                running[unit.remote(fn, job, backend.registry)] = job
             done, _ = ray.wait(list(running), num_returns=1)
             job = running.pop(done[0])
             try:

@@ -19,8 +19,6 @@ from srl_swe.evaluation.engine import EvaluationConfig, evaluate, instance_repor
 from srl_swe.sandbox import LABEL_MANAGED
 from srl_swe.sandbox.runtime import LABEL_OWNER_PID, _owner_gone
 
-os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # read when ray is imported: servers on 127.0.0.1
-os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 ray = pytest.importorskip("ray")
 
 REPO = Path(__file__).resolve().parent.parent
@@ -31,14 +29,9 @@ NOT_A_PATCH = "diff --git a/no_such_file.py b/no_such_file.py\n--- a/no_such_fil
 
 
 @pytest.fixture(scope="module")
-def cluster():
-    """A Ray cluster of this test process: 2 CPUs, every server on 127.0.0.1. Yields its address."""
-    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=128 * 2**20, log_to_driver=False)
+def cluster(ray_cluster):
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # this module is not importable in workers
-    address = ray.get_runtime_context().gcs_address
-    assert address.startswith("127.0.0.1:")
-    yield address
-    ray.shutdown()
+    return ray_cluster
 
 
 RAY = BackendConfig("ray")

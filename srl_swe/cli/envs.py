@@ -21,9 +21,11 @@ from typing import Any
 from gymnasium.envs.registration import registry as gym_registry
 
 from ..errors import SRLSweError
+from ..image_registry import transfer
 from ..images import LABEL_ENV, LABEL_TASK, build_images, docker_client, env_image_status
 from ..onboarding import DEFAULT_PYTEST, propose_env
-from ..registry import EnvSpec, Registry, list_envs, load_env, load_spec_file, parse_env
+from ..registry import EnvSpec, Registry, list_envs, load_env, load_spec_file, parse_env, read_tasks
+from ..sandbox.runtime import DEFAULT_IMAGE
 from ..tasks.validate import MODES, validate_env
 from .options import add_backend_options, add_env_option, add_instance_ids_option, backend_config, instance_ids
 
@@ -98,6 +100,27 @@ def cmd_images_list(args: argparse.Namespace) -> None:
             print(f"{row['image']:48} {row['size_mb']:>8.1f} MB  {row['created'][:19]}")
 
 
+def cmd_images_transfer(args: argparse.Namespace) -> None:
+    """`images push|pull --registry HOST:PORT`: the base, env and (--tasks) task images of the envs named (all)."""
+    names = list(args.image or [])
+    if args.base:
+        names.append(DEFAULT_IMAGE)
+    if args.env or not names:
+        for spec in _specs(args.env):
+            names.append(spec.image)
+            if args.tasks and spec.tasks_path.is_file():
+                names += [row["image"] for row in read_tasks(spec.tasks_path)]
+    push = args.images_command == "push"
+    failures = transfer(list(dict.fromkeys(names)), args.registry, docker_client(timeout=600), push=push,
+                        progress=_progress(args) or (lambda line: None))
+    if args.json:
+        print(json.dumps({"registry": args.registry, "images": len(set(names)), "failed": failures}, indent=2))
+    for failure in failures:
+        print(f"error: {failure}", file=sys.stderr)
+    if failures:
+        raise SRLSweError(f"{len(failures)} of {len(set(names))} image(s) could not be {'pushed' if push else 'pulled'}")
+
+
 def add_build_options(build: argparse.ArgumentParser) -> None:
     """The options of `images build` and `envs build` (the same job, named by flag or by argument)."""
     build.add_argument("--tasks", action="store_true", help="also build the task images of each env")
@@ -119,6 +142,19 @@ def register_images(subparsers) -> None:
     add_env_option(build, "only these envs (repeatable; default: all)")
     add_build_options(build)
     build.set_defaults(func=cmd_images_build)
+    for verb, what in (("push", "send images to a registry"), ("pull", "fetch images from a registry")):
+        transfer_parser = sub.add_parser(verb, help=f"{what} (HOST:PORT), under their own names",
+                                         description=f"{what.capitalize()} so that other machines (Ray nodes) can "
+                                                     "use them. Default: every registered env's image.")
+        transfer_parser.add_argument("--registry", required=True, metavar="HOST:PORT",
+                                     help="the registry (plain HTTP only on loopback; elsewhere TLS or the daemon's "
+                                          "insecure-registries)")
+        add_env_option(transfer_parser, "only these envs (repeatable; default: all)")
+        transfer_parser.add_argument("--tasks", action="store_true", help="also the task images of each env")
+        transfer_parser.add_argument("--base", action="store_true", help=f"also the base image {DEFAULT_IMAGE}")
+        transfer_parser.add_argument("--image", action="append", metavar="NAME", help="this image (repeatable)")
+        transfer_parser.add_argument("--json", action="store_true", help="print {registry, images, failed} as JSON")
+        transfer_parser.set_defaults(func=cmd_images_transfer)
     listing = sub.add_parser("list", help="list the local srl-swe/* images and their sizes")
     listing.add_argument("--json", action="store_true", help="print the list as JSON")
     listing.set_defaults(func=cmd_images_list)

@@ -8,10 +8,12 @@ stay accepted for one release: ``--tasks FILE`` and ``--instance-id ID``.
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Sequence
 
 from ..backend import BACKENDS, BackendConfig
 from ..errors import SRLSweError
+from ..image_registry import REGISTRY_ENV, configured_registry
 
 ROWS_HELP = "SWE-bench rows: a .json/.jsonl/.parquet file or a Hugging Face dataset name"
 
@@ -48,10 +50,15 @@ def add_backend_options(parser: argparse.ArgumentParser, flag: str = "--backend"
     parser.add_argument("--ray-address", default=None, metavar="HOST:PORT",
                         help="with ray: a running cluster to join ('auto' finds the local one); "
                              "default: start a Ray runtime for this command")
+    parser.add_argument("--registry", default=None, metavar="HOST:PORT",
+                        help=f"pull the images a node lacks from this registry before building them "
+                             f"(`srl-swe images push`; default: ${REGISTRY_ENV})")
 
 
 def backend_config(args: argparse.Namespace) -> BackendConfig:
     """The :class:`BackendConfig` of :func:`add_backend_options`'s flags."""
     if args.ray_address and args.units_backend != "ray":
         raise SRLSweError("--ray-address needs the ray backend")
-    return BackendConfig(args.units_backend, ray_address=args.ray_address)
+    if args.registry:  # this process's own image lookups (the local backend, the driver) use it too
+        os.environ[REGISTRY_ENV] = args.registry
+    return BackendConfig(args.units_backend, ray_address=args.ray_address, registry=configured_registry())

@@ -48,7 +48,8 @@ from ..backend import BackendConfig, run_each
 from ..errors import SRLSweError
 from ..files import write_atomic
 from ..harness import run_harness
-from ..images import docker_client
+from ..image_registry import pull_missing
+from ..images import docker_client, image_exists
 from ..predictions import load_predictions, recorded_mode
 from ..registry import list_envs
 from ..sandbox.runtime import SandboxConfig
@@ -241,6 +242,8 @@ def ensure_images(rows: list[dict[str, Any]], *, pull: bool = True, client: Any 
             missing[row["image"]].append(row)
     if not missing:
         return {}
+    pull_missing(list(missing), client)  # a configured registry first (srl_swe.image_registry); then build or pull
+    missing = {image: group for image, group in missing.items() if not image_exists(image, client)}
     problems: dict[str, str] = {}
     envs = {spec.repo: spec for spec in list_envs() if spec.repo}
     ours: dict[str, list[dict[str, Any]]] = defaultdict(list)  # registered envs' task images: built, not pulled

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..backend import BackendConfig, connect_ray, memory_bytes
+from ..backend import BackendConfig, connect_ray, memory_bytes, prepare_worker
 from ..evaluation.engine import ensure_images
-from ..sandbox.runtime import SandboxError, install_exit_hooks, reap_dead_owners
+from ..sandbox.runtime import SandboxError, reap_dead_owners
 from ..scaffold import load_scaffold
 from .live import LiveConfig
 
@@ -29,9 +29,8 @@ from .live import LiveConfig
 class EnvHost:
     """Inside the actor: the env itself. Each call returns the state the driver mirrors (task, messages, steps)."""
 
-    def __init__(self, env_class: type, kwargs: dict[str, Any]):
-        install_exit_hooks()
-        reap_dead_owners()
+    def __init__(self, env_class: type, kwargs: dict[str, Any], registry: str | None):
+        prepare_worker(registry)
         if kwargs.get("task"):  # a node that lacks the task's image builds it (registered envs) or pulls it
             problems = ensure_images([kwargs["task"]])
             if problems:
@@ -68,7 +67,7 @@ class RemoteEnv:
         self.steps_taken = 0
         host = self._ray.remote(EnvHost).options(num_cpus=self.config.sandbox.cpus,
                                                  memory=memory_bytes(self.config.sandbox.memory), max_restarts=0)
-        self._actor = host.remote(env_class, kwargs)
+        self._actor = host.remote(env_class, kwargs, backend.registry)
 
     def _call(self, method: str, *args: Any) -> Any:
         try:

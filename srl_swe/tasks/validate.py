@@ -48,6 +48,7 @@ from ..backend import BackendConfig, run_each
 from ..errors import SRLSweError
 from ..files import write_atomic
 from ..harness import run_harness
+from ..image_registry import pull_missing
 from ..registry import load_env, read_tasks
 from ..resources import cache_dir
 
@@ -293,7 +294,9 @@ def validate_unit(mode: str, row: dict[str, Any], env_name: str, run_id: str, ti
     the work dir), which the driver writes into the run's folder."""
     iid = row["instance_id"]
     if build:
-        _, problems = ensure_task_images(load_env(env_name), [row])
+        spec = load_env(env_name)
+        pull_missing([spec.image, row["image"]], images.docker_client())  # from a configured registry, if any
+        _, problems = ensure_task_images(spec, [row])
         if problems:
             return RunResult(mode, run_id, 1, errors=[iid], mismatches={iid: problems[iid]}), {}
     with tempfile.TemporaryDirectory(prefix="srl-swe-validate-") as scratch:
