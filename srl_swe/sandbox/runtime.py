@@ -27,6 +27,7 @@ import logging
 import os
 import posixpath
 import re
+import resource
 import signal
 import socket
 import tarfile
@@ -92,6 +93,12 @@ class SandboxConfig:
     elsewhere only ``file_size_limit`` holds (a warning says so, once). The image's own files do not count."""
     file_size_limit: int = 2 * 2**30
     """Largest file, in bytes, any process in the container may write (``RLIMIT_FSIZE``): on every daemon."""
+    open_files: int = 8192
+    """Most files a process in the container may hold open (``RLIMIT_NOFILE``)."""
+    user_processes: int = 32768
+    """``RLIMIT_NPROC``, counted per user across the host (``pids_limit`` bounds the container's own processes). Both
+    are set, at most this process's own limits, rather than left to the engine: Docker passes on its daemon's, Podman
+    asks for 1048576 of each, which a host without CAP_SYS_RESOURCE refuses."""
     log_limit: str = "10m"
     """Size of the container's own log (what PID 1 prints) that the daemon keeps (json-file ``max-size``, one file)."""
     command_timeout: float = 120.0
@@ -220,6 +227,19 @@ def can_limit_disk(client: Any) -> bool:
 def _storage_limit(client: Any, size: str) -> dict[str, Any]:
     """``storage_opt`` for ``containers.create`` when this daemon can limit a writable layer, else nothing."""
     return {"storage_opt": {"size": size}} if size and can_limit_disk(client) else {}
+
+
+def _rlimits(cfg: SandboxConfig) -> list[Any]:
+    """``nofile`` and ``nproc`` as configured, no higher than this process's own hard limits."""
+    import docker
+
+    limits = []
+    for name, which, wanted in (("nofile", resource.RLIMIT_NOFILE, cfg.open_files),
+                                ("nproc", resource.RLIMIT_NPROC, cfg.user_processes)):
+        hard = resource.getrlimit(which)[1]
+        value = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        limits.append(docker.types.Ulimit(name=name, soft=value, hard=value))
+    return limits
 
 
 def _from_the_client(exc: BaseException) -> bool:
@@ -355,7 +375,8 @@ class Sandbox:
                 memswap_limit=cfg.memory,
                 nano_cpus=int(cfg.cpus * 1e9),
                 pids_limit=cfg.pids_limit,
-                ulimits=[docker.types.Ulimit(name="fsize", soft=cfg.file_size_limit, hard=cfg.file_size_limit)],
+                ulimits=[docker.types.Ulimit(name="fsize", soft=cfg.file_size_limit, hard=cfg.file_size_limit),
+                         *_rlimits(cfg)],
                 log_config=docker.types.LogConfig(type="json-file", config={"max-size": cfg.log_limit, "max-file": "1"}),
                 **_storage_limit(self.client, cfg.disk),
                 cap_drop=list(cfg.cap_drop),
