@@ -1,4 +1,4 @@
-.PHONY: setup docker test-tools demo test bench data
+.PHONY: setup docker podman test-tools demo test bench data
 
 # Python environment in .venv (CPU torch from the local wheel; never vllm). Idempotent.
 setup:
@@ -8,6 +8,10 @@ setup:
 docker:
 	bash srl_swe/resources/scripts/ensure_docker.sh
 
+# Podman's Docker-compatible API service, with the base image (SRL_SWE_CONTAINER_ENGINE=podman uses it). Idempotent.
+podman: docker
+	bash srl_swe/resources/scripts/ensure_podman.sh
+
 # Debian packages only the tests need (a local image registry). Idempotent.
 test-tools:
 	bash scripts/ensure_test_tools.sh
@@ -16,9 +20,11 @@ demo: setup
 	.venv/bin/srl-swe demo
 
 # Lint (ruff), then every test; Docker tests fail (instead of skipping) when the daemon is missing under `make test`.
-test: setup docker test-tools
+# Then the sandbox suites, a live episode and an evaluation again on Podman.
+test: setup docker podman test-tools
 	.venv/bin/ruff check .
 	SRL_SWE_REQUIRE_DOCKER=1 .venv/bin/python -m pytest -q
+	SRL_SWE_REQUIRE_DOCKER=1 SRL_SWE_CONTAINER_ENGINE=podman .venv/bin/python -m pytest -q -m both_engines
 
 bench: setup docker
 	.venv/bin/python benchmarks/bench_core.py

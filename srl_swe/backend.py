@@ -28,6 +28,7 @@ from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 from .errors import SRLSweError
 from .image_registry import REGISTRY_ENV, configured_registry
+from .sandbox.engines import engine_environment, select_engine
 from .sandbox.runtime import install_exit_hooks, reap_dead_owners
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,9 @@ class BackendConfig:
     registry: str | None = field(default_factory=configured_registry)
     """A registry (``HOST:PORT``) from which units pull the images their node lacks (:mod:`srl_swe.image_registry`);
     set in every Ray worker that runs a unit. Default: ``SRL_SWE_REGISTRY``."""
+    engine_env: dict[str, str] = field(default_factory=engine_environment)
+    """The variables that select the container engine (Docker or Podman, :mod:`srl_swe.sandbox.engines`), set in
+    every Ray worker that runs a unit, so that its containers run on the same kind of engine as this process's."""
 
     def __post_init__(self) -> None:
         if self.name not in BACKENDS:
@@ -121,33 +125,37 @@ def connect_ray(address: str | None) -> Any:
     return ray
 
 
-def prepare_worker(registry: str | None) -> None:
-    """In a Ray worker, before a unit or an episode: remove this unit's containers if the worker is told to stop
-    (SIGTERM) and the containers of dead owners on this node (an earlier attempt that was killed); name the registry
-    that missing images come from."""
+def prepare_worker(backend: BackendConfig) -> None:
+    """In a Ray worker, before a unit or an episode: select the driver's container engine and registry; remove this
+    unit's containers if the worker is told to stop (SIGTERM), and the containers of dead owners on this node (an
+    earlier attempt that was killed)."""
+    os.environ.update(backend.engine_env)
+    if backend.registry:
+        os.environ[REGISTRY_ENV] = backend.registry
+    select_engine()
     install_exit_hooks()
     reap_dead_owners()
-    if registry:
-        os.environ[REGISTRY_ENV] = registry
 
 
-def _unit(fn: Callable[..., Any], job: tuple[Any, ...], registry: str | None) -> Any:
-    prepare_worker(registry)
+def _unit(fn: Callable[..., Any], job: tuple[Any, ...], backend: BackendConfig) -> Any:
+    prepare_worker(backend)
     return fn(*job)
 
 
-def _reap_node() -> str:
+def _reap_node(backend: BackendConfig) -> str:
+    os.environ.update(backend.engine_env)
+    select_engine()
     reap_dead_owners()
     return os.uname().nodename
 
 
-def _reap_every_node(ray: Any) -> None:
+def _reap_every_node(ray: Any, backend: BackendConfig) -> None:
     """After a stage: on each live node, remove the containers whose worker died (a unit's last attempt)."""
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     reaper = ray.remote(_reap_node)
     refs = [reaper.options(num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False))
-            .remote() for node in ray.nodes() if node.get("Alive")]
+            .remote(backend) for node in ray.nodes() if node.get("Alive")]
     try:
         ray.get(refs, timeout=120)
     except Exception:  # noqa: BLE001 - cleanup after the stage must not lose its results
@@ -165,7 +173,7 @@ def _run_ray(fn: Callable[..., Any], jobs: list[Any], backend: BackendConfig, *,
         while waiting or running:
             while waiting and len(running) < max(1, workers):
                 job = waiting.pop(0)
-                running[unit.remote(fn, job, backend.registry)] = job
+                running[unit.remote(fn, job, backend)] = job
             done, _ = ray.wait(list(running), num_returns=1)
             job = running.pop(done[0])
             try:
@@ -177,4 +185,4 @@ def _run_ray(fn: Callable[..., Any], jobs: list[Any], backend: BackendConfig, *,
     finally:
         for ref in running:  # a stop (Ctrl-C, an error of the stage): cancel what is still out, kill their workers
             ray.cancel(ref, force=True)
-        _reap_every_node(ray)
+        _reap_every_node(ray, backend)

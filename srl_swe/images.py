@@ -42,6 +42,8 @@ from .errors import InvalidRecordError, SRLSweError
 from .onboarding import likely_fix
 from .registry import TASK_IMAGE_PREFIX, EnvSpec
 from .resources import cache_dir, resource
+from .sandbox.engines import engine_client
+from .sandbox.runtime import container_rlimits
 
 BASE_IMAGE = os.environ.get("SRL_SWE_BASE_IMAGE", "srl-swe/base:bookworm")
 """The image every env image is built FROM (made by ``srl_swe/resources/scripts/ensure_docker.sh``)."""
@@ -142,18 +144,8 @@ class BuildResult:
 
 
 def docker_client(timeout: int = 600):
-    """A Docker SDK client for a daemon that answers; else an error saying how to start one."""
-    try:
-        import docker
-    except ImportError as exc:
-        raise SRLSweError("the docker SDK is missing: pip install 'srl-swe[sandbox]'") from exc
-    try:
-        client = docker.from_env(timeout=timeout)
-        client.ping()
-    except Exception as exc:  # noqa: BLE001 - any failure means no usable daemon
-        raise SRLSweError(f"no Docker daemon answers ({type(exc).__name__}: {exc}); "
-                          "run srl_swe/resources/scripts/ensure_docker.sh") from None
-    return client
+    """A client of the selected container engine (Docker or Podman) that answers; else an error saying how to start it."""
+    return engine_client(timeout)
 
 
 def image_exists(tag: str, client=None) -> bool:
@@ -509,7 +501,7 @@ def task_base_commit(spec: EnvSpec, patch: str, *, reverse: bool = False, client
             tar.addfile(info, io.BytesIO(data))
     container = client.containers.create(spec.image, command=["bash", "/tmp/apply-bug.sh", "/tmp/bug.patch"],
                                          environment={"BUG_PATCH_REVERSE": "1" if reverse else "0"},
-                                         network_disabled=True)
+                                         network_disabled=True, ulimits=container_rlimits())
     try:
         container.put_archive("/tmp", payload.getvalue())
         container.start()

@@ -12,11 +12,14 @@ from pathlib import Path
 import pytest
 
 from srl_swe.sandbox import DEFAULT_IMAGE, LABEL_MANAGED
-from srl_swe.sandbox.runtime import LABEL_OWNER_PID, _owner_gone
+from srl_swe.sandbox.engines import engine_name, how_to_start, select_engine
+from srl_swe.sandbox.runtime import LABEL_OWNER_PID, _owner_gone, how_to_build
 
 # read when ray is imported: a Ray runtime of the tests listens on 127.0.0.1 only
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+
+select_engine()  # SRL_SWE_CONTAINER_ENGINE=podman runs the container tests on Podman (DOCKER_HOST points at it)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = (REPO_ROOT / ".." / "shared" / "data").resolve()
@@ -58,9 +61,9 @@ def docker_client_or_skip(timeout: int = 30):
         try:
             client.images.get(DEFAULT_IMAGE)
         except docker.errors.ImageNotFound:
-            why = f"image {DEFAULT_IMAGE} is missing: run srl_swe/resources/scripts/ensure_docker.sh"
+            why = f"image {DEFAULT_IMAGE} is missing from {engine_name()}: {how_to_build(DEFAULT_IMAGE)}"
     except Exception as exc:  # noqa: BLE001 - any failure means no usable daemon
-        why = f"no Docker daemon answers ({type(exc).__name__}): run srl_swe/resources/scripts/ensure_docker.sh"
+        why = f"no {engine_name()} engine answers ({type(exc).__name__}): {how_to_start()}"
     if why:
         if os.environ.get("SRL_SWE_REQUIRE_DOCKER") == "1":
             pytest.fail(why)

@@ -40,6 +40,7 @@ def built(inflection_tasks):
     return _rows()
 
 
+@pytest.mark.both_engines
 def test_gold_resolves_every_task_and_a_rerun_evaluates_nothing(built, tmp_path):
     config = EvaluationConfig(instances=str(TASKS), predictions="gold", run_id="gold", output_dir=str(tmp_path),
                               instance_ids=IDS, workers=2)
@@ -73,12 +74,14 @@ def test_cli_convert_writes_harness_rows(shared_data, tmp_path, capsys):
     assert len(rows) == 50 and all(r["image"].startswith("swebench/sweb.eval.x86_64.") and r["eval_script"] for r in rows)
 
 
+@pytest.mark.both_engines
 def test_empty_patches_resolve_nothing(built, tmp_path):
     summary = evaluate(EvaluationConfig(instances=str(TASKS), predictions="empty", run_id="empty",
                                         output_dir=str(tmp_path), instance_ids=IDS)).to_dict()
     assert summary["resolved"] == 0 and summary["empty"] == 2 and summary["empty_patch_ids"] == IDS
 
 
+@pytest.mark.both_engines
 def test_one_engine_matches_the_swebench_harness_report_for_report(built, tmp_path):
     """gold, a patch that applies but fixes nothing, a patch that does not apply: both engines agree."""
     rows = built

@@ -57,8 +57,8 @@ def task(docker_client):
             tar.addfile(info, io.BytesIO(data))
     buf.seek(0)
     docker_client.images.build(fileobj=buf, custom_context=True, tag=IMAGE, rm=True)
-    base = docker_client.containers.run(IMAGE, "git -C /testbed rev-parse HEAD", remove=True, network_mode="none").decode().strip()
     with Sandbox(IMAGE, client=docker_client) as sandbox:
+        base = sandbox.exec("git -C /testbed rev-parse HEAD").output.strip()
         sandbox.write_file(BUG.module, sandbox.read_file(BUG.module).replace(BUG.fix_old, BUG.fix_new))
         gold = sandbox.diff()
     return {
@@ -92,6 +92,7 @@ def fix_action(task):
     return act("str_replace_editor", command="str_replace", path=task["_module"], old_str=BUG.fix_old, new_str=BUG.fix_new)
 
 
+@pytest.mark.both_engines
 def test_check_env_passes(task):
     env = SWEEnv(task=task, max_steps=3)
     try:
@@ -100,6 +101,7 @@ def test_check_env_passes(task):
         env.close()
 
 
+@pytest.mark.both_engines
 def test_solving_the_task_earns_reward_one(task, make_env):
     env = make_env(max_steps=10)
     obs, info = env.reset(seed=0)

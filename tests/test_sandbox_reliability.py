@@ -18,10 +18,11 @@ from pathlib import Path
 import pytest
 
 from srl_swe.sandbox import DEFAULT_IMAGE, LABEL_MANAGED, Sandbox, SandboxConfig, reap
+from srl_swe.sandbox.engines import engine_name
 from srl_swe.sandbox.runtime import LABEL_OWNER_PID, SandboxError, can_limit_disk
 
 
-pytestmark = pytest.mark.docker
+pytestmark = [pytest.mark.docker, pytest.mark.both_engines]  # make test runs it on Docker, then Podman
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -155,8 +156,12 @@ def test_files_and_the_container_log_have_limits(docker_client):  # noqa: F811
     with Sandbox(DEFAULT_IMAGE, config, client=docker_client) as sandbox:
         r = sandbox.run("head -c 5000000 /dev/zero > /tmp/big; echo status $?; stat -c %s /tmp/big")
         assert "File size limit exceeded" in r.output and r.output.endswith(f"{2**20}\n")
-        host = sandbox.container.attrs["HostConfig"]
-        assert host["LogConfig"] == {"Type": "json-file", "Config": {"max-size": "1m", "max-file": "1"}}
+        if engine_name() == "podman":  # Podman keeps the limit in its own inspect field
+            libpod = docker_client.api._get(docker_client.api.base_url + f"/v4.0.0/libpod/containers/{sandbox.id}/json")
+            assert libpod.json()["HostConfig"]["LogConfig"]["Size"] == "1MB"
+        else:
+            host = sandbox.container.attrs["HostConfig"]
+            assert host["LogConfig"] == {"Type": "json-file", "Config": {"max-size": "1m", "max-file": "1"}}
 
 
 

@@ -13,9 +13,10 @@ import time
 import pytest
 
 from srl_swe.sandbox import DEFAULT_IMAGE, LABEL_MANAGED, CommandResult, Sandbox, SandboxConfig, SandboxError
+from srl_swe.sandbox.engines import init_process
 from srl_swe.sandbox.runtime import LABEL_OWNER_PID, LABEL_SESSION
 
-pytestmark = pytest.mark.docker
+pytestmark = [pytest.mark.docker, pytest.mark.both_engines]  # make test runs it on Docker, then Podman
 
 
 @pytest.fixture(scope="module")
@@ -137,7 +138,7 @@ def test_container_limits_and_labels(sb, docker_client):
     labels = attrs["Config"]["Labels"]
     assert labels[LABEL_MANAGED] == "true" and labels[LABEL_OWNER_PID] == str(os.getpid())
     assert labels[LABEL_SESSION] == sb.session_id
-    assert sb.run("ps -o comm= -p 1").output.strip() == "docker-init"  # zombies get reaped
+    assert sb.run("ps -o comm= -p 1").output.strip() == init_process()  # zombies get reaped
 
 
 def test_close_removes_the_container_and_is_idempotent(docker_client):

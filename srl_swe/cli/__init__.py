@@ -8,12 +8,16 @@ import argparse
 import sys
 
 from ..errors import SRLSweError
+from ..sandbox.engines import ENGINE_ENV, ENGINES, select_engine
 from ..sandbox.runtime import install_exit_hooks
 from . import data, envs, evaluate, models, replay, rollout, tasks, train, trajectories
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="srl-swe", description=__doc__.splitlines()[0])
+    parser.add_argument("--container-engine", choices=ENGINES, default=None,
+                        help=f"the engine of every container this command starts or builds (default: ${ENGINE_ENV}, "
+                             "else docker); podman: start its API service with `make podman`")
     sub = parser.add_subparsers(dest="command", required=True)
 
     data.register(sub)
@@ -31,6 +35,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    try:
+        select_engine(args.container_engine)
+    except SRLSweError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     install_exit_hooks()  # here, in the main thread: rollouts and evaluations start their sandboxes in worker threads
     try:
         args.func(args)

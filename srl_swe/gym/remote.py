@@ -29,8 +29,8 @@ from .live import LiveConfig
 class EnvHost:
     """Inside the actor: the env itself. Each call returns the state the driver mirrors (task, messages, steps)."""
 
-    def __init__(self, env_class: type, kwargs: dict[str, Any], registry: str | None):
-        prepare_worker(registry)
+    def __init__(self, env_class: type, kwargs: dict[str, Any], backend: BackendConfig):
+        prepare_worker(backend)
         if kwargs.get("task"):  # a node that lacks the task's image builds it (registered envs) or pulls it
             problems = ensure_images([kwargs["task"]])
             if problems:
@@ -67,7 +67,7 @@ class RemoteEnv:
         self.steps_taken = 0
         host = self._ray.remote(EnvHost).options(num_cpus=self.config.sandbox.cpus,
                                                  memory=memory_bytes(self.config.sandbox.memory), max_restarts=0)
-        self._actor = host.remote(env_class, kwargs, backend.registry)
+        self._actor = host.remote(env_class, kwargs, backend)
 
     def _call(self, method: str, *args: Any) -> Any:
         try:

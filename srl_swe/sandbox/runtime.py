@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import SRLSweError
+from .engines import engine_client, engine_name
 from .shell import OutputCapture, ShellGone, ShellOutput, ShellSession
 
 log = logging.getLogger(__name__)
@@ -201,7 +202,8 @@ def how_to_build(image: str) -> str:
         kind, env = match.groups()
         return f"build it with `srl-swe envs build {env}{' --tasks' if kind == 'task' else ''}`"
     if image == DEFAULT_IMAGE:
-        return "build it with `make docker` (srl_swe/resources/scripts/ensure_docker.sh)"
+        return ("load it with `make podman` (srl_swe/resources/scripts/ensure_podman.sh)" if engine_name() == "podman"
+                else "build it with `make docker` (srl_swe/resources/scripts/ensure_docker.sh)")
     return "pull it (`docker pull`) or build it; SWE-bench images come from `srl-swe evaluate` (it pulls what is missing)"
 
 
@@ -229,10 +231,12 @@ def _storage_limit(client: Any, size: str) -> dict[str, Any]:
     return {"storage_opt": {"size": size}} if size and can_limit_disk(client) else {}
 
 
-def _rlimits(cfg: SandboxConfig) -> list[Any]:
-    """``nofile`` and ``nproc`` as configured, no higher than this process's own hard limits."""
+def container_rlimits(cfg: SandboxConfig | None = None) -> list[Any]:
+    """``nofile`` and ``nproc`` as configured (``SandboxConfig`` defaults when None), no higher than this process's
+    own hard limits: the ``ulimits`` of any container this project starts (see ``SandboxConfig.user_processes``)."""
     import docker
 
+    cfg = cfg or SandboxConfig()
     limits = []
     for name, which, wanted in (("nofile", resource.RLIMIT_NOFILE, cfg.open_files),
                                 ("nproc", resource.RLIMIT_NPROC, cfg.user_processes)):
@@ -294,17 +298,9 @@ def _process_start_time(pid: int) -> str | None:
 
 def _client(timeout: int = 120) -> Any:
     try:
-        import docker
-    except ImportError as exc:  # pragma: no cover - the sandbox extra is not installed
-        raise SandboxError("the docker SDK is missing: pip install 'srl-swe[sandbox]'") from exc
-    try:
-        client = docker.from_env(timeout=timeout)
-        client.ping()
-    except Exception as exc:  # noqa: BLE001 - any failure here means "no daemon"
-        raise SandboxError(
-            f"no Docker daemon answers ({exc}); start one with srl_swe/resources/scripts/ensure_docker.sh"
-        ) from exc
-    return client
+        return engine_client(timeout)
+    except SRLSweError as exc:
+        raise SandboxError(str(exc)) from None
 
 
 # --------------------------------------------------------------------------- the sandbox
@@ -376,7 +372,7 @@ class Sandbox:
                 nano_cpus=int(cfg.cpus * 1e9),
                 pids_limit=cfg.pids_limit,
                 ulimits=[docker.types.Ulimit(name="fsize", soft=cfg.file_size_limit, hard=cfg.file_size_limit),
-                         *_rlimits(cfg)],
+                         *container_rlimits(cfg)],
                 log_config=docker.types.LogConfig(type="json-file", config={"max-size": cfg.log_limit, "max-file": "1"}),
                 **_storage_limit(self.client, cfg.disk),
                 cap_drop=list(cfg.cap_drop),
