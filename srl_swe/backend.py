@@ -149,7 +149,7 @@ def _reap_node(backend: BackendConfig) -> str:
     return os.uname().nodename
 
 
-def _reap_every_node(ray: Any, backend: BackendConfig) -> None:
+def reap_every_node(ray: Any, backend: BackendConfig) -> None:
     """After a stage: on each live node, remove the containers whose worker died (a unit's last attempt)."""
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
@@ -185,4 +185,4 @@ def _run_ray(fn: Callable[..., Any], jobs: list[Any], backend: BackendConfig, *,
     finally:
         for ref in running:  # a stop (Ctrl-C, an error of the stage): cancel what is still out, kill their workers
             ray.cancel(ref, force=True)
-        _reap_every_node(ray, backend)
+        reap_every_node(ray, backend)

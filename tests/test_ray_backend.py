@@ -263,3 +263,22 @@ def test_a_node_without_the_task_image_builds_it_before_grading(cluster, inflect
     summary = _evaluate(tmp_path, "gold", RAY, ids=IDS[1:]).to_dict()
     assert summary["resolved_ids"] == IDS[1:] and summary["missing_image_ids"] == []
     assert docker_client.images.get(image)
+
+
+def test_synthesis_with_ray_workers_keeps_the_local_tasks(cluster, inflection_tasks, docker_client, tmp_path):
+    """Same seed and candidates: checks in actors on the cluster (with the driver's baseline and line map) keep the
+    same tasks, in the same order, as local workers."""
+    from srl_swe.registry import load_env
+    from srl_swe.tasks.synthesize import SynthesisConfig, Synthesizer
+
+    kept = {}
+    for name, backend in (("local", BackendConfig()), ("ray", RAY)):
+        config = SynthesisConfig(max_tasks=50, seed=3, repeats=2, max_candidates=6, workers=2, use_cache=False,
+                                 cache_dir=tmp_path / name, backend=backend)
+        synth = Synthesizer(load_env("inflection"), config, tasks_path=tmp_path / f"{name}.jsonl")
+        report = synth.run()
+        assert report.tried == 6 and not report.rejected.get("error"), report.to_dict()
+        kept[name] = [(row["mutation"]["id"], row["FAIL_TO_PASS"], row["PASS_TO_PASS"], row["base_commit"])
+                      for row in synth.rows]
+    assert kept["ray"] == kept["local"] and kept["local"]
+    assert not _worker_containers(docker_client)

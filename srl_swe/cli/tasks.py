@@ -4,6 +4,7 @@
 
     srl-swe tasks synthesize NAME [--max-tasks N] [--seed S] [--workers W] [--repeats R] [--screen coverage|suite]
                                   [--kinds K,K] [--max-candidates N] [--max-seconds S] [--out FILE] [--no-cache] [--json]
+                                  [--backend ray [--ray-address HOST:PORT]]
     srl-swe tasks restate NAME [--out FILE] [--json]
 
 :func:`register` adds the group to the top-level parser (called by :func:`srl_swe.cli.build_parser`).
@@ -25,6 +26,7 @@ from ..errors import SRLSweError
 from ..tasks.mutations import MUTATION_KINDS
 from ..registry import load_env
 from ..tasks.synthesize import SynthesisConfig, SynthesisReport, Synthesizer, restate_tasks
+from .options import add_backend_options, backend_config
 
 
 def cmd_tasks_synthesize(args: argparse.Namespace) -> None:
@@ -35,7 +37,8 @@ def cmd_tasks_synthesize(args: argparse.Namespace) -> None:
             raise SRLSweError(f"unknown mutation kind(s) {', '.join(unknown)}; known: {', '.join(MUTATION_KINDS)}")
     config = SynthesisConfig(max_tasks=args.max_tasks, seed=args.seed, workers=args.workers, repeats=args.repeats,
                              max_candidates=args.max_candidates, kinds=kinds, use_cache=not args.no_cache,
-                             eval_scope=args.eval_scope, screen=args.screen, max_seconds=args.max_seconds)
+                             eval_scope=args.eval_scope, screen=args.screen, max_seconds=args.max_seconds,
+                             backend=backend_config(args))
     spec = load_env(args.name)  # a bad spec is an error line of its own, before any progress bar
     bar = None if args.json else tqdm(total=args.max_tasks, desc=f"{args.name} tasks", unit="task", file=sys.stderr,
                                       dynamic_ncols=True)
@@ -107,6 +110,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     synth.add_argument("--max-tasks", type=int, default=12, help="stop when the tasks file holds this many (default 12)")
     synth.add_argument("--seed", type=int, default=0, help="seed of the candidate order (default 0)")
     synth.add_argument("--workers", type=int, default=1, help="sandboxes screening candidates in parallel (default 1)")
+    add_backend_options(synth)
     synth.add_argument("--repeats", type=int, default=3,
                        help="runs of the clean and of the buggy code; flaky tests are dropped (default 3)")
     synth.add_argument("--kinds", default=None, help="comma-separated mutation kinds (default: all)")

@@ -53,9 +53,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from .. import images
+from ..backend import BackendConfig, connect_ray, memory_bytes, prepare_worker, reap_every_node
 from ..errors import SRLSweError
 from ..files import append_line, drop_torn_line, write_atomic
 from ..harness import eval_script, reset_test_files
+from ..image_registry import pull_missing
 from ..registry import TASK_IMAGE_PREFIX, load_env, read_tasks
 from ..sandbox import Sandbox, SandboxConfig
 from . import line_map
@@ -125,6 +128,9 @@ class SynthesisConfig:
     tests do not run under pytest, get the whole suite. ``suite``: always the whole suite."""
     max_seconds: float | None = None
     """Stop taking new candidates after this many seconds (what is kept stays; a rerun goes on)."""
+    backend: BackendConfig = field(default_factory=BackendConfig)
+    """Where the screening sandboxes run: here, or (``ray``) one actor per worker on any node, each holding its own
+    sandbox of the env image; the baseline and the line map are measured here and sent along."""
     use_cache: bool = True
     """Remember rejected candidates (per env commit) so that reruns skip them."""
     cache_dir: Path | None = None
@@ -334,6 +340,59 @@ class Bench:
         return self.sh(f"{diff} HEAD -- {q}"), self.sh(f"{diff} -R --src-prefix=b/ --dst-prefix=a/ HEAD -- {q}")
 
 
+CHECKER_STATE = ("sources", "modes", "line_map", "stable_pass", "unstable", "args_file", "test_files", "env_commit")
+"""What a candidate's check reads of the baseline (:meth:`Synthesizer.check`): measured once, sent to remote workers."""
+
+
+class SynthesisHost:
+    """Inside a Ray actor: a sandbox of the env image on that node and a checker holding the driver's baseline."""
+
+    def __init__(self, spec: Any, config: SynthesisConfig, state: dict[str, Any], timeout: float):
+        prepare_worker(config.backend)
+        client = images.docker_client()
+        if pull_missing([spec.image], client) or not images.image_exists(spec.image, client):
+            images.build_env(spec, client=client)  # neither here nor in the registry: built offline on this node
+        self.checker = Synthesizer(spec, config)
+        for name in CHECKER_STATE:
+            setattr(self.checker, name, state[name])
+        self.bench = Bench(spec, config, client=client)
+        self.bench.timeout = timeout
+
+    def check(self, m: Mutation) -> Outcome:
+        return self.checker.check(self.bench, m)
+
+    def close(self) -> None:
+        self.bench.close()
+
+
+class RemoteBench:
+    """The driver's handle on a :class:`SynthesisHost` actor; :meth:`Synthesizer.check_on` sends it candidates."""
+
+    def __init__(self, synthesizer: "Synthesizer", timeout: float):
+        config = synthesizer.config
+        self._ray = connect_ray(config.backend.ray_address)
+        host = self._ray.remote(SynthesisHost).options(num_cpus=config.cpus, memory=memory_bytes(config.memory),
+                                                        max_restarts=0)
+        state = {name: getattr(synthesizer, name) for name in CHECKER_STATE}
+        self._actor = host.remote(synthesizer.spec, config, state, timeout)
+        self.timeout = timeout
+
+    def check(self, m: Mutation) -> Outcome:
+        try:
+            return self._ray.get(self._actor.check.remote(m))
+        except self._ray.exceptions.RayError as exc:  # the worker died: this candidate is undecided, not rejected
+            return Outcome(m, kept=False, reason=f"error: the Ray worker died: {type(exc).__name__}")
+
+    def close(self) -> None:
+        """Remove the actor's sandbox; an actor still busy with a candidate (a stop) is killed at once and its
+        container reaped on its node (:func:`srl_swe.backend.reap_every_node`, when the run ends)."""
+        try:
+            self._ray.get(self._actor.close.remote(), timeout=5)
+        except Exception:  # noqa: BLE001 - busy, dead or stuck: killed below
+            log.debug("closing a synthesis actor failed", exc_info=True)
+        self._ray.kill(self._actor)
+
+
 # --------------------------------------------------------------------------- the job
 
 
@@ -478,6 +537,10 @@ class Synthesizer:
         return self.spec.test_command_for(files) if files else self.spec.full_test_command
 
     # -------------------------------------------------------------- one candidate
+
+    def check_on(self, bench: Bench | RemoteBench, m: Mutation) -> Outcome:
+        """:meth:`check` in a local sandbox, or in the actor behind a :class:`RemoteBench`."""
+        return bench.check(m) if isinstance(bench, RemoteBench) else self.check(bench, m)
 
     def check(self, bench: Bench, m: Mutation) -> Outcome:
         t0 = time.monotonic()
@@ -636,7 +699,12 @@ class Synthesizer:
                           f"{len(ordered)} untried; baseline {self.baseline_seconds:.1f}s per run")
             if cfg.max_candidates is not None:
                 ordered = ordered[:cfg.max_candidates]
-            for k in range(1, max(1, cfg.workers)):
+            if cfg.backend.name != "local":  # the checks run in actors on the cluster; the baseline's sandbox goes
+                timeout = benches[0].timeout
+                benches.pop().close()
+                benches += [RemoteBench(self, timeout) for _ in range(max(1, cfg.workers))]
+                self.progress(f"{len(benches)} synthesis worker(s) on {cfg.backend.name}")
+            for k in range(len(benches), max(1, cfg.workers)):
                 try:
                     bench = Bench(self.spec, cfg, client=self.client)
                 except Exception as exc:  # noqa: BLE001 - fewer workers is still progress
@@ -658,6 +726,8 @@ class Synthesizer:
         finally:
             for bench in benches:
                 bench.close()
+            if cfg.backend.name != "local":
+                reap_every_node(connect_ray(cfg.backend.ray_address), cfg.backend)
         report.seconds = time.monotonic() - t_start
         return report
 
@@ -689,7 +759,7 @@ class Synthesizer:
                         return
                     cursor[0] += 1
                     skip = not allowed(ordered[i])
-                outcome = None if skip else self.check(bench, ordered[i])
+                outcome = None if skip else self.check_on(bench, ordered[i])
                 with lock:
                     results[i] = outcome
                     ready.notify_all()
