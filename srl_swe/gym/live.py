@@ -26,6 +26,7 @@ from ..registry import load_env
 from ..sandbox.runtime import RepositoryError, Sandbox, SandboxConfig, SandboxError
 from ..sandbox.tools import execute_tool
 from ..scaffold import DEFAULT_SCAFFOLD, load_scaffold
+from .prefix import Snapshot, find_trajectory, replay_prefix, shell_exports, step_messages, take_snapshot, task_of
 from .spaces import UnicodeText, chat_messages_space
 
 FORMAT_HINT = "ERROR: {reason}. Reply with <think>...</think> followed by exactly one tool call."
@@ -93,6 +94,11 @@ def _find_task(env_name: str | None, task_id: str | None, task: dict[str, Any] |
     raise SRLSweError(f"environment {env_name!r} has no task {task_id!r}")
 
 
+def _declared_test_files(task: dict[str, Any]) -> tuple[str, ...]:
+    """The test-file globs of the environment a task row names (``env``), none for foreign rows."""
+    return tuple(load_env(task["env"]).test_files) if task.get("env") else ()
+
+
 class SWEEnv(gym.Env):
     """A software-engineering task in a live Docker sandbox, graded by its tests."""
 
@@ -111,22 +117,65 @@ class SWEEnv(gym.Env):
         self.messages: list[dict[str, str]] = []
         self.steps_taken = 0
         self._test_globs = globs_of_test_files(defaults=self.config.test_globs)
+        self._prefix: tuple[dict[str, str], dict[str, Any] | None] = ({}, None)
+        """(the shell's exports before a replayed prefix, the prefix's report): what :meth:`snapshot` saves."""
 
     # ----------------------------------------------------------------- episode
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        """A new episode. ``options``: ``task_id`` or ``task`` (which task); ``trajectory`` (an id in the embedded
+        recordings, or a Trajectory) with ``step`` k: start after the expert's first k actions, re-executed here
+        (``info["prefix"]`` says how each reproduced; ``strict`` raises when one did not), the observation being the
+        SRL step prompt of step k; ``snapshot`` (from :meth:`snapshot`): start in that saved state, nothing
+        re-executed (:mod:`srl_swe.gym.prefix`)."""
         super().reset(seed=seed)
         options = options or {}
         self._close_sandbox()
-        task, declared = _find_task(self.env_name, options.get("task_id", self.task_id), options.get("task", self._fixed_task), self.np_random)
+        snapshot: Snapshot | None = options.get("snapshot")
+        trajectory = find_trajectory(options["trajectory"]) if options.get("trajectory") is not None else None
+        if snapshot is not None:
+            task, declared = snapshot.task, _declared_test_files(snapshot.task)
+        elif trajectory is not None:
+            task = options.get("task", self._fixed_task) or task_of(trajectory)
+            declared = _declared_test_files(task)
+        else:
+            task, declared = _find_task(self.env_name, options.get("task_id", self.task_id), options.get("task", self._fixed_task), self.np_random)
         self.task, self._test_globs = task, globs_of_test_files(declared, defaults=self.config.test_globs)
-        self.sandbox = Sandbox(task["image"], replace(self.config.sandbox, command_timeout=self.config.command_timeout))
+        sandbox_config = replace(self.config.sandbox, command_timeout=self.config.command_timeout)
+        self.steps_taken = 0
+        info: dict[str, Any] = {"instance_id": task["instance_id"], "image": task["image"], "base_commit": task["base_commit"]}
+        if snapshot is not None:
+            self.sandbox = Sandbox(snapshot.image, sandbox_config)
+            snapshot.restore(self.sandbox)
+            self.messages = [dict(m) for m in snapshot.messages]
+            self._prefix = ({}, snapshot.prefix)
+            return self._obs(), {**info, "prefix": snapshot.prefix, "snapshot": snapshot.image}
+        self.sandbox = Sandbox(task["image"], sandbox_config)
         head = self.sandbox.exec("git rev-parse HEAD").output.strip()
         if head != task["base_commit"]:
             self.sandbox.exec(f"git checkout -q {task['base_commit']}")
         self.messages = task_messages(task, self.scaffold)
-        self.steps_taken = 0
-        return self._obs(), {"instance_id": task["instance_id"], "image": task["image"], "base_commit": task["base_commit"]}
+        self._prefix = ({}, None)
+        if trajectory is not None:
+            step = int(options.get("step", 0))
+            baseline = shell_exports(self.sandbox)
+            report = replay_prefix(self.sandbox, trajectory, step, timeout=self.config.command_timeout)
+            if options.get("strict") and not report.reproduced:
+                raise SRLSweError(f"trajectory {trajectory.id!r} does not reproduce at step {report.diverged_at} "
+                                  f"(observation similarity {report.similarity[report.diverged_at]} < {report.threshold})")
+            self.messages = step_messages(trajectory, step, self.config.scaffold)
+            self._prefix = (baseline, report.to_dict())
+            info.update(trajectory_id=trajectory.id, prefix=report.to_dict())
+        return self._obs(), info
+
+    def snapshot(self) -> Snapshot:
+        """Save this episode's state (container, shell, messages) so that later resets start from it; remove it with
+        ``Snapshot.remove()``."""
+        if self.sandbox is None or self.task is None:
+            raise SRLSweError("call reset() before snapshot()")
+        baseline, prefix = self._prefix
+        return take_snapshot(self.sandbox, self.task, self.messages, baseline,
+                             prefix or {"steps": 0, "similarity": [], "reproduced": True})
 
     def step(self, action: str):
         if self.sandbox is None or self.task is None:

@@ -1,0 +1,91 @@
+"""Branching live rollouts from a snapshot against re-executing the expert's prefix, per branch.
+
+For prefixes of 5, 10 and 20 expert actions, in one run on the same task and machine:
+
+- **replay**: ``env.reset(options={"trajectory": T, "step": k})``: a fresh container of the task
+  image, then the k actions re-executed and their observations compared (what every rollout would
+  cost without snapshots);
+- **branch**: ``env.reset(options={"snapshot": S})``: a fresh container of the snapshot's image and
+  the shell state restored (what each of K rollouts costs once the prefix is saved); the snapshot
+  itself (one ``commit``) is timed apart and shared by the K branches.
+
+The shipped recordings have 7 actions (5 before the fix's test run), so the 10- and 20-action
+prefixes are the recording's own first four read and test actions repeated before its edit: the
+same kinds of commands an agent repeats, re-executed for real. Median of ``--repeats`` of each.
+
+Run: ``.venv/bin/python benchmarks/bench_branching.py [--trajectory ID] [--repeats 3]``.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import statistics
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from srl_swe.evaluation.engine import ensure_images  # noqa: E402
+from srl_swe.gym.live import SWEEnv  # noqa: E402
+from srl_swe.gym.prefix import find_trajectory, task_of  # noqa: E402
+from srl_swe.sandbox.engines import engine_name  # noqa: E402
+
+
+def extended(trajectory, length: int):
+    """The recording with its first four (read and test) actions repeated so that its edit is action ``length - 1``."""
+    actions = trajectory.actions
+    reads = [actions[i % 4] for i in range(length - 1)]
+    return replace(trajectory, turns=[*reads, actions[4], *actions[5:]])
+
+
+def timed(call) -> float:
+    start = time.perf_counter()
+    call()
+    return time.perf_counter() - start
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trajectory", default="srl-swe__inflection-0001")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    base = find_trajectory(args.trajectory)
+    task = task_of(base)
+    if ensure_images([task]):
+        print(f"cannot make the image of {task['instance_id']}")
+        return 1
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    print(f"{datetime.date.today()} · {cpu} · {os.cpu_count()} CPUs · {engine_name()} · {args.trajectory} · "
+          f"median of {args.repeats}")
+    print(f"{'prefix':>6} {'replay s':>9} {'snapshot s':>11} {'branch s':>9} {'replay / branch':>16} reproduced")
+    env = SWEEnv(task=task)
+    try:
+        for steps in (5, 10, 20):
+            trajectory = base if steps == 5 else extended(base, steps)
+            replays, branches, reproduced = [], [], True
+            for _ in range(args.repeats):
+                info = {}
+                replays.append(timed(lambda: info.update(env.reset(options={"trajectory": trajectory, "step": steps})[1])))
+                reproduced &= info["prefix"]["reproduced"]
+            start = time.perf_counter()
+            snapshot = env.unwrapped.snapshot() if hasattr(env, "unwrapped") else env.snapshot()
+            saved = time.perf_counter() - start
+            try:
+                for _ in range(args.repeats):
+                    branches.append(timed(lambda: env.reset(options={"snapshot": snapshot})))
+            finally:
+                snapshot.remove()
+            replay, branch = statistics.median(replays), statistics.median(branches)
+            print(f"{steps:6d} {replay:9.2f} {saved:11.2f} {branch:9.2f} {replay / branch:15.1f}x {reproduced}")
+    finally:
+        env.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
