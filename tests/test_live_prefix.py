@@ -1,12 +1,17 @@
 """Live episodes from step k of a recorded expert trajectory, and branches from a snapshot (real sandboxes)."""
 from __future__ import annotations
 
+import subprocess
+import sys
+
+import docker
 import pytest
 
 from srl_swe.actions import format_action
 from srl_swe.errors import SRLSweError
 from srl_swe.gym.live import SWEEnv
 from srl_swe.gym.prefix import find_trajectory, step_messages
+from srl_swe.sandbox import reap
 from srl_swe.trajectory.model import ToolCall
 
 pytestmark = pytest.mark.docker
@@ -78,7 +83,8 @@ def test_branches_from_a_snapshot_start_where_the_prefix_left_without_replaying_
         finally:
             env.close()
             snapshot.remove()
-        assert not docker_client.images.list(filters={"label": "srl-swe.snapshot"})
+        with pytest.raises(docker.errors.ImageNotFound):
+            docker_client.images.get(snapshot.image_id)
     finally:
         env.close()
 
@@ -97,3 +103,16 @@ def test_a_snapshot_branch_is_graded_like_any_episode(trajectory, docker_client)
         assert terminated and reward == 1.0 and info["resolved"]
     finally:
         env.close()
+
+
+def test_the_snapshots_of_a_process_that_died_are_reaped(trajectory, docker_client):
+    made = subprocess.run([sys.executable, "-c", (
+        "from srl_swe.gym.live import SWEEnv\n"
+        f"env = SWEEnv(); env.reset(options={{'trajectory': {trajectory.id!r}, 'step': 1}})\n"
+        "print(env.snapshot().image_id)\n")], capture_output=True, text=True, timeout=300)
+    assert made.returncode == 0, made.stderr
+    image_id = made.stdout.split()[-1]
+    assert docker_client.images.get(image_id)  # left behind: its owner exited without removing it
+    assert image_id in reap()
+    with pytest.raises(docker.errors.ImageNotFound):
+        docker_client.images.get(image_id)

@@ -117,6 +117,8 @@ class SWEEnv(gym.Env):
         self.messages: list[dict[str, str]] = []
         self.steps_taken = 0
         self._test_globs = globs_of_test_files(defaults=self.config.test_globs)
+        self._removals: list[Any] = []
+        """Background removals of earlier episodes' containers, waited for by :meth:`close`."""
         self._prefix: tuple[dict[str, str], dict[str, Any] | None] = ({}, None)
         """(the shell's exports before a replayed prefix, the prefix's report): what :meth:`snapshot` saves."""
 
@@ -252,11 +254,17 @@ class SWEEnv(gym.Env):
         last = self.messages[-1]
         return f"[{self.task['instance_id'] if self.task else '-'} step {self.steps_taken}] {last['role']}: {last['content'][:2000]}"
 
-    def _close_sandbox(self) -> None:
+    def _close_sandbox(self, *, wait: bool = False) -> None:
+        """Remove the episode's container; between episodes in the background (the next one starts meanwhile)."""
         if self.sandbox is not None:
-            self.sandbox.close()
+            removal = self.sandbox.close(wait=wait)
+            if removal is not None:
+                self._removals = [r for r in self._removals if not r.done()] + [removal]
             self.sandbox = None
 
     def close(self) -> None:
-        self._close_sandbox()
+        self._close_sandbox(wait=True)
+        for removal in self._removals:  # the earlier episodes' containers are gone too when close returns
+            removal.result()
+        self._removals.clear()
         super().close()

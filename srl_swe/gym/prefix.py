@@ -24,6 +24,7 @@ episode's messages. Snapshot images carry the label ``srl-swe.snapshot`` and are
 """
 from __future__ import annotations
 
+import logging
 import shlex
 import uuid
 from dataclasses import asdict, dataclass, field
@@ -33,13 +34,14 @@ from ..errors import SRLSweError
 from ..registry import list_envs
 from ..rewards import similarity
 from ..sandbox.engines import engine_client
-from ..sandbox.runtime import Sandbox
+from ..sandbox.runtime import LABEL_SNAPSHOT, Sandbox, wait_for_removals
 from ..sandbox.tools import execute_tool
 from ..steps import StepBuilder, StepConfig
 from ..trajectory import load_trajectories
 from ..trajectory.model import Trajectory
 
-LABEL_SNAPSHOT = "srl-swe.snapshot"
+log = logging.getLogger(__name__)
+
 DEFAULT_THRESHOLD = 0.9
 """Least similarity of a re-executed observation to the recorded one for the prefix to count as reproduced (test
 timings and object addresses differ between runs; a different file listing or test outcome does not pass)."""
@@ -132,6 +134,7 @@ class Snapshot:
     """The state of a live episode after a prefix; see the module doc."""
 
     image: str
+    image_id: str
     task: dict[str, Any]
     cwd: str
     exports: list[str]
@@ -147,8 +150,13 @@ class Snapshot:
             raise SRLSweError(f"could not restore the shell state of snapshot {self.image}: {result.output[-500:]}")
 
     def remove(self) -> None:
-        """Delete the snapshot's image (branches still running keep their containers)."""
-        engine_client().images.remove(self.image, force=True)
+        """Delete the snapshot's image, once the containers of finished branches are gone (a branch still running
+        keeps it until the owner's exit; the reaper removes snapshot images whose owner died)."""
+        wait_for_removals()
+        try:
+            engine_client().images.remove(self.image_id, force=True)
+        except Exception as exc:  # noqa: BLE001 - still in use or already gone: the reaper has the last word
+            log.warning("could not remove snapshot %s: %s", self.image, exc)
 
 
 def take_snapshot(sandbox: Sandbox, task: dict[str, Any], messages: list[dict[str, str]], baseline: dict[str, str],
@@ -159,5 +167,7 @@ def take_snapshot(sandbox: Sandbox, task: dict[str, Any], messages: list[dict[st
                if baseline.get(name) != line and name not in ("OLDPWD", "PWD", "SHLVL", "_")]
     cwd = sandbox.run("pwd").output.strip().splitlines()[-1]
     tag = uuid.uuid4().hex[:12]
-    sandbox.container.commit(repository="srl-swe/snapshot", tag=tag, conf={"Labels": {LABEL_SNAPSHOT: task["instance_id"]}})
-    return Snapshot(f"srl-swe/snapshot:{tag}", dict(task), cwd, exports, [dict(m) for m in messages], prefix)
+    # the container's owner labels go with it: the reaper removes the snapshots of owners that died
+    image = sandbox.container.commit(repository="srl-swe/snapshot", tag=tag,
+                                     conf={"Labels": {**sandbox.labels, LABEL_SNAPSHOT: task["instance_id"]}})
+    return Snapshot(f"srl-swe/snapshot:{tag}", image.id, dict(task), cwd, exports, [dict(m) for m in messages], prefix)

@@ -35,6 +35,7 @@ import threading
 import time
 import uuid
 import weakref
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,6 +53,8 @@ LABEL_OWNER_PID = "srl-swe.owner-pid"
 """Label: pid of the process that started the container."""
 LABEL_OWNER_START = "srl-swe.owner-start"
 """Label: that process's start time (clock ticks after boot), to tell a reused pid from the owner."""
+LABEL_SNAPSHOT = "srl-swe.snapshot"
+"""Label of an image committed from a sandbox (:mod:`srl_swe.gym.prefix`): the task it holds a state of."""
 LABEL_OWNER_HOST = "srl-swe.owner-host"
 """Label: host name of the owner; owners on other hosts are never judged dead by pid."""
 TIMEOUT_EXIT_CODE = 124
@@ -148,12 +151,43 @@ _hooks_installed = False
 _reaped = False
 
 
+_removals: ThreadPoolExecutor | None = None
+_pending_removals: "set[Future[None]]" = set()
+
+
+def _remove_container(container: Any) -> None:
+    try:
+        container.remove(force=True, v=True)
+    except Exception as exc:  # noqa: BLE001
+        if "No such container" not in str(exc) and "is already in progress" not in str(exc):
+            log.warning("could not remove sandbox container %s: %s", container.id[:12], exc)
+
+
+def _remove_later(container: Any) -> "Future[None]":
+    """Remove ``container`` in a background thread (a container's removal takes about a second on btrfs)."""
+    global _removals
+    with _hooks_lock:
+        if _removals is None:
+            _removals = ThreadPoolExecutor(max_workers=2, thread_name_prefix="srl-swe-remove")
+        future = _removals.submit(_remove_container, container)
+        _pending_removals.add(future)
+    future.add_done_callback(_pending_removals.discard)
+    return future
+
+
+def wait_for_removals() -> None:
+    """Block until every container handed to a background removal is gone."""
+    for future in list(_pending_removals):
+        future.result()
+
+
 def _close_all() -> None:
     for sandbox in list(_LIVE):
         try:
             sandbox.close()
         except Exception:  # noqa: BLE001 - best effort at exit
             log.debug("closing %s at exit failed", sandbox, exc_info=True)
+    wait_for_removals()
 
 
 def install_exit_hooks() -> None:
@@ -437,21 +471,23 @@ class Sandbox:
         except Exception as exc:  # noqa: BLE001
             raise SandboxError(f"sandbox {self.id[:12]} could not be restarted: {exc}") from exc
 
-    def close(self) -> None:
-        """Remove the container (idempotent; never raises for a container that is already gone)."""
+    def close(self, *, wait: bool = True) -> "Future[None] | None":
+        """Remove the container (idempotent; never raises for a container that is already gone). ``wait=False``
+        removes it in a background thread and returns its future: the next episode need not wait (at exit and on
+        SIGTERM every pending removal is waited for; after a SIGKILL the reaper removes it)."""
         if self._closed:
-            return
+            return None
         self._closed = True
         _LIVE.discard(self)
         for session in (self._worker, self._control):
             if session is not None:
                 session.close()
-        if self.container is not None:
-            try:
-                self.container.remove(force=True, v=True)
-            except Exception as exc:  # noqa: BLE001
-                if "No such container" not in str(exc) and "is already in progress" not in str(exc):
-                    log.warning("could not remove sandbox container %s: %s", self.id[:12], exc)
+        if self.container is None:
+            return None
+        if not wait:
+            return _remove_later(self.container)
+        _remove_container(self.container)
+        return None
 
     def __enter__(self) -> "Sandbox":
         return self
@@ -690,7 +726,8 @@ def _owner_gone(labels: dict[str, str]) -> bool:
 
 
 def reap(max_age: float | None = None, only_dead_owners: bool = True, *, client: Any = None) -> list[str]:
-    """Remove srl-swe sandbox containers left behind; returns the ids removed.
+    """Remove srl-swe sandbox containers left behind, then snapshot images (``srl-swe.snapshot``) of owners that died
+    (any, without ``only_dead_owners``); returns the ids removed.
 
     A container (running or stopped) carrying ``srl-swe.managed=true`` is removed when it is at
     least ``max_age`` seconds old (any age when None) and, with ``only_dead_owners``, when the
@@ -713,4 +750,12 @@ def reap(max_age: float | None = None, only_dead_owners: bool = True, *, client:
             log.info("reaped sandbox container %s (owner pid %s)", container.id[:12], labels.get(LABEL_OWNER_PID))
         except Exception as exc:  # noqa: BLE001 - removed concurrently
             log.debug("could not reap %s: %s", container.id[:12], exc)
+    for image in client.images.list(filters={"label": LABEL_SNAPSHOT}):  # snapshots of owners that died
+        labels = image.labels or {}
+        if not only_dead_owners or _owner_gone(labels):
+            try:
+                client.images.remove(image.id, force=True)
+                removed.append(image.id)
+            except Exception as exc:  # noqa: BLE001 - a container still uses it: the next reap
+                log.debug("could not reap snapshot %s: %s", image.id[:19], exc)
     return removed
