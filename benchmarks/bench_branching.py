@@ -73,12 +73,13 @@ def main() -> int:
                 replays.append(timed(lambda: info.update(env.reset(options={"trajectory": trajectory, "step": steps})[1])))
                 reproduced &= info["prefix"]["reproduced"]
             start = time.perf_counter()
-            snapshot = env.unwrapped.snapshot() if hasattr(env, "unwrapped") else env.snapshot()
+            snapshot = env.snapshot()
             saved = time.perf_counter() - start
             try:
                 for _ in range(args.repeats):
                     branches.append(timed(lambda: env.reset(options={"snapshot": snapshot})))
             finally:
+                env.close()  # the last branch's container, then its image
                 snapshot.remove()
             replay, branch = statistics.median(replays), statistics.median(branches)
             print(f"{steps:6d} {replay:9.2f} {saved:11.2f} {branch:9.2f} {replay / branch:15.1f}x {reproduced}")
