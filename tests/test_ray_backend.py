@@ -282,3 +282,31 @@ def test_synthesis_with_ray_workers_keeps_the_local_tasks(cluster, inflection_ta
                       for row in synth.rows]
     assert kept["ray"] == kept["local"] and kept["local"]
     assert not _worker_containers(docker_client)
+
+
+def test_an_agentic_episode_whose_worker_is_killed_starts_again_in_a_new_actor(cluster, inflection_tasks, docker_client,
+                                                                                tmp_path):
+    from helpers import read_jsonl
+
+    from srl_swe.rollout import OraclePolicy, RolloutConfig, run_rollout
+
+    rows = inflection_tasks[:1]
+    killed: list[int] = []
+
+    def kill_the_first_episode_worker() -> None:
+        deadline = time.monotonic() + 120
+        while not killed and time.monotonic() < deadline:
+            for container in _worker_containers(docker_client):
+                killed.append(int(container.attrs["Labels"][LABEL_OWNER_PID]))
+                os.kill(killed[0], signal.SIGKILL)
+                return
+            time.sleep(0.05)
+
+    killer = threading.Thread(target=kill_the_first_episode_worker)
+    killer.start()
+    summary = run_rollout(rows, OraclePolicy(rows), RolloutConfig(mode="agentic", backend=RAY), tmp_path / "p.jsonl",
+                          progress=False)
+    killer.join()
+    assert killed and (summary.written, summary.failed) == (1, [])
+    assert read_jsonl(tmp_path / "p.jsonl")[0]["model_patch"] == rows[0]["patch"]
+    assert not _worker_containers(docker_client)

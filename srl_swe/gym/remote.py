@@ -12,8 +12,9 @@ and send only actions and observations over the wire: each episode is one actor 
 its container's CPUs and memory and holds the env (sandbox, tools, grading container) on its
 node. :class:`RemoteEnv` answers what the episode loop (:func:`srl_swe.agent.recorder.record_episode`)
 asks of an env. A worker that dies mid-episode is the infrastructure's failure: the step ends the
-episode with ``infra_error`` and ``reward_valid=False``, as a sandbox that dies locally does, and
-the actor's containers are reaped on that node.
+episode with ``infra_error``, ``reward_valid=False`` and ``worker_died``, as a sandbox that dies
+locally does (agentic rollouts start such an episode again in a new actor), and the actor's
+containers are reaped on that node.
 """
 from __future__ import annotations
 
@@ -24,6 +25,10 @@ from ..evaluation.engine import ensure_images
 from ..sandbox.runtime import SandboxError, reap_dead_owners
 from ..scaffold import load_scaffold
 from .live import LiveConfig
+
+
+class WorkerDied(SandboxError):
+    """The Ray worker holding an episode died (killed, out of memory, node lost): an infrastructure failure."""
 
 
 class EnvHost:
@@ -73,7 +78,7 @@ class RemoteEnv:
         try:
             return self._ray.get(getattr(self._actor, method).remote(*args))
         except self._ray.exceptions.RayActorError as exc:  # the worker holding the episode died
-            raise SandboxError(f"the Ray worker holding this episode's sandbox died: {exc}") from exc
+            raise WorkerDied(f"the Ray worker holding this episode's sandbox died: {exc}") from exc
         except self._ray.exceptions.RayTaskError as exc:  # the env raised: the same error as a local env's
             raise exc.as_instanceof_cause() from None
 
@@ -88,10 +93,10 @@ class RemoteEnv:
     def step(self, action: str) -> tuple[Any, float, bool, bool, dict[str, Any]]:
         try:
             *result, state = self._call("step", action)
-        except SandboxError as exc:
+        except WorkerDied as exc:
             self.steps_taken += 1
             info = {"instance_id": (self.task or {}).get("instance_id"), "step": self.steps_taken, "format_ok": True,
-                    "infra_error": str(exc), "reward_valid": False}
+                    "infra_error": str(exc), "reward_valid": False, "worker_died": True}
             return tuple(dict(m) for m in self.messages), 0.0, True, False, info
         self._mirror(state)
         return tuple(result)  # type: ignore[return-value]
@@ -100,7 +105,7 @@ class RemoteEnv:
         try:
             reward, filled = self._call("grade", info)
         except SandboxError as exc:
-            info.update(infra_error=str(exc), reward_valid=False, resolved=False)
+            info.update(infra_error=str(exc), reward_valid=False, resolved=False, worker_died=isinstance(exc, WorkerDied))
             return 0.0
         info.update(filled)
         return reward

@@ -29,7 +29,7 @@ from ..core import Conversation
 from ..errors import SRLSweError
 from ..globs import DEFAULT_TEST_FILES, globs_of_test_files
 from ..gym.live import LiveConfig, SWEEnv
-from ..gym.remote import open_env
+from ..gym.remote import WorkerDied, open_env
 from ..sandbox.runtime import RepositoryError, SandboxError
 from ..scaffold import DEFAULT_SCAFFOLD
 from .edits import THINK_RE, edit_answer
@@ -319,9 +319,11 @@ def _episode(row: dict[str, Any], policy: Policy, config: RolloutConfig) -> Outc
                        format_errors=env.steps_taken - len(trajectory.turns), test_files_modified=info.get("test_files_modified", []),
                        stopped_by=(f"context: {error}" if error else None), trajectory=trajectory.to_dict())
         if info.get("infra_error"):
+            details["worker_died"] = bool(info.get("worker_died"))
             return Outcome(row["instance_id"], None, details, f"sandbox: {info['infra_error']}")
         return Outcome(row["instance_id"], info.get("patch") or "", details, f"ContextLengthError: {error}" if error else None)
-    except SRLSweError as exc:  # the sandbox could not start (image missing, daemon gone)
+    except SRLSweError as exc:  # the sandbox could not start (image missing, daemon gone, its Ray worker died)
+        details["worker_died"] = isinstance(exc, WorkerDied)
         return Outcome(row["instance_id"], None, details, f"{type(exc).__name__}: {exc}")
     finally:
         env.close()
@@ -373,12 +375,23 @@ class TurnBatcher:
         return slot["answer"]
 
 
+def _episode_retried(row: dict[str, Any], policy: Policy, config: RolloutConfig) -> Outcome:
+    """An episode whose Ray worker died (killed, out of memory, node lost) starts again in a new actor, up to the
+    backend's ``max_retries`` times: the policy's side holds no state of it."""
+    outcome = _episode(row, policy, config)
+    for _ in range(config.backend.max_retries):
+        if not outcome.details.get("worker_died"):
+            break
+        outcome = _episode(row, policy, config)
+    return outcome
+
+
 def _agentic(rows: Sequence[dict[str, Any]], policy: Policy, config: RolloutConfig) -> list[Outcome]:
     if len(rows) == 1:
-        return [_episode(rows[0], policy, config)]
+        return [_episode_retried(rows[0], policy, config)]
     policy = policy if getattr(policy, "thread_safe", False) else TurnBatcher(policy)
     with ThreadPoolExecutor(len(rows)) as pool:
-        return list(pool.map(lambda row: _episode(row, policy, config), rows))
+        return list(pool.map(lambda row: _episode_retried(row, policy, config), rows))
 
 
 # --------------------------------------------------------------------------- entry point
