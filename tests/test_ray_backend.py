@@ -2,6 +2,7 @@
 workers killed mid-unit retried with nothing lost, runs resumed across backends, no container left."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -113,6 +114,28 @@ def _worker_containers(client) -> list:
             if _started_by_ray(c.attrs.get("Labels") or {})]
 
 
+@contextlib.contextmanager
+def killing_the_first_worker(client):
+    """While the block runs, SIGKILL the first Ray worker seen running a container (mid-unit); yields the pids killed."""
+    killed: list[int] = []
+
+    def kill() -> None:
+        deadline = time.monotonic() + 120
+        while not killed and time.monotonic() < deadline:
+            for container in _worker_containers(client):
+                killed.append(int(container.attrs["Labels"][LABEL_OWNER_PID]))
+                os.kill(killed[0], signal.SIGKILL)
+                return
+            time.sleep(0.05)
+
+    killer = threading.Thread(target=kill)
+    killer.start()
+    try:
+        yield killed
+    finally:
+        killer.join()
+
+
 def test_evaluation_on_ray_writes_what_the_local_backend_writes(cluster, inflection_tasks, docker_client, tmp_path):
     for name, patches in (("gold", None), ("partial", [HARMLESS, NOT_A_PATCH])):
         predictions = "gold" if patches is None else _predictions(tmp_path / f"{name}.jsonl", patches)
@@ -128,21 +151,8 @@ def test_evaluation_on_ray_writes_what_the_local_backend_writes(cluster, inflect
 
 
 def test_a_worker_killed_mid_instance_is_retried_and_nothing_is_lost(cluster, inflection_tasks, docker_client, tmp_path):
-    killed: list[int] = []
-
-    def kill_the_first_worker_with_a_container() -> None:
-        deadline = time.monotonic() + 120
-        while not killed and time.monotonic() < deadline:
-            for container in _worker_containers(docker_client):
-                killed.append(int(container.attrs["Labels"][LABEL_OWNER_PID]))
-                os.kill(killed[0], signal.SIGKILL)
-                return
-            time.sleep(0.1)
-
-    killer = threading.Thread(target=kill_the_first_worker_with_a_container)
-    killer.start()
-    summary = _evaluate(tmp_path, "gold", RAY).to_dict()
-    killer.join()
+    with killing_the_first_worker(docker_client) as killed:
+        summary = _evaluate(tmp_path, "gold", RAY).to_dict()
     assert killed, "no worker container appeared"
     assert summary["resolved_ids"] == IDS and summary["error_ids"] == []
     for iid in IDS:  # one whole set of files each, written once
@@ -291,22 +301,9 @@ def test_an_agentic_episode_whose_worker_is_killed_starts_again_in_a_new_actor(c
     from srl_swe.rollout import OraclePolicy, RolloutConfig, run_rollout
 
     rows = inflection_tasks[:1]
-    killed: list[int] = []
-
-    def kill_the_first_episode_worker() -> None:
-        deadline = time.monotonic() + 120
-        while not killed and time.monotonic() < deadline:
-            for container in _worker_containers(docker_client):
-                killed.append(int(container.attrs["Labels"][LABEL_OWNER_PID]))
-                os.kill(killed[0], signal.SIGKILL)
-                return
-            time.sleep(0.05)
-
-    killer = threading.Thread(target=kill_the_first_episode_worker)
-    killer.start()
-    summary = run_rollout(rows, OraclePolicy(rows), RolloutConfig(mode="agentic", backend=RAY), tmp_path / "p.jsonl",
-                          progress=False)
-    killer.join()
+    with killing_the_first_worker(docker_client) as killed:
+        summary = run_rollout(rows, OraclePolicy(rows), RolloutConfig(mode="agentic", backend=RAY), tmp_path / "p.jsonl",
+                              progress=False)
     assert killed and (summary.written, summary.failed) == (1, [])
     assert read_jsonl(tmp_path / "p.jsonl")[0]["model_patch"] == rows[0]["patch"]
     assert not _worker_containers(docker_client)
