@@ -116,3 +116,44 @@ def test_the_snapshots_of_a_process_that_died_are_reaped(trajectory, docker_clie
     assert image_id in reap()
     with pytest.raises(docker.errors.ImageNotFound):
         docker_client.images.get(image_id)
+
+
+def test_execution_rewards_see_the_same_edit_written_another_way(trajectory, docker_client):
+    from srl_swe.gym.execution import StepRewards
+
+    env = SWEEnv()
+    env.reset(options={"trajectory": trajectory, "step": 4})  # the next expert action is the fix
+    snapshot = env.snapshot()
+    env.close()
+    try:
+        expert = trajectory.actions[4].action
+        assert expert.name == "str_replace_editor" and expert.arguments["command"] == "str_replace"
+        rewards = StepRewards(snapshot, expert)
+        assert rewards(format_action("the fix", expert)) == {"similarity": 1.0, "execution": 1.0, "combined": 1.0}
+        script = (f"python3 - <<'EOF'\nimport pathlib\np = pathlib.Path({expert.arguments['path']!r})\n"
+                  f"p.write_text(p.read_text().replace({expert.arguments['old_str']!r}, {expert.arguments['new_str']!r}, 1))\nEOF")
+        same_edit = rewards(format_action("the same fix by a script", ToolCall("execute_bash", {"command": script})))
+        assert same_edit["similarity"] < same_edit["execution"] == 1.0  # the text differs, the diff does not
+        look = rewards(format_action("look first", ToolCall("execute_bash", {"command": "ls /testbed"})))
+        assert look["execution"] == 0.0 and look["combined"] == round(look["similarity"] / 2, 4)  # changed nothing
+        assert rewards("no tool call at all") == {"similarity": -1.0, "execution": -1.0, "combined": -1.0}
+    finally:
+        snapshot.remove()
+
+
+def test_execution_rewards_compare_the_output_of_read_only_actions(trajectory, docker_client):
+    from srl_swe.gym.execution import StepRewards
+
+    env = SWEEnv()
+    env.reset(options={"trajectory": trajectory, "step": 1})  # the next expert action runs the tests
+    snapshot = env.snapshot()
+    env.close()
+    try:
+        expert = trajectory.actions[1].action
+        assert expert.name == "execute_bash" and "pytest" in expert.arguments["command"]
+        rewards = StepRewards(snapshot, expert)
+        again = rewards(format_action("run them", ToolCall("execute_bash", {"command": expert.arguments["command"] + " "})))
+        other = rewards(format_action("list", ToolCall("execute_bash", {"command": "git -C /testbed log --oneline"})))
+        assert again["execution"] >= 0.9 and other["execution"] < 0.5
+    finally:
+        snapshot.remove()
