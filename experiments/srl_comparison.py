@@ -14,7 +14,8 @@ Each run is a `srl-swe train pipeline` command; checkpoints are scored with `srl
 steps` (greedy held-out, validation, and one sample per step at the training temperature).
 Results land in OUT/runs/ARM-seedS/ as JSON written atomically, so the script resumes where
 it stopped; the summary (OUT/results.md, OUT/heldout_vs_step.png, OUT/results.json) is
-rebuilt from whatever finished. `--resolve` also rolls out each final model on the
+rebuilt from whatever finished. The live arms (`sft-srl-live-execution`, `sft-srl-live-combined`) are SFT->SRL
+with live SRL's execution or combined reward instead of the textual one (Docker). `--resolve` also rolls out each final model on the
 registered tasks (oracle-file and agentic, needs Docker) and records the resolve rates.
 
     python experiments/srl_comparison.py --out experiments/results/2026-12-02
@@ -37,8 +38,14 @@ from typing import Any
 from srl_swe.train.config_io import load_yaml
 
 REPO = Path(__file__).resolve().parents[1]
-ARMS = {"base": [], "sft": ["sft"], "srl": ["srl"], "sft-srl": ["sft", "srl"], "sft-long": ["sft"]}
-CONTINUES = {"sft-srl": "sft"}  # an arm that starts from another arm's final model of the same seed
+ARMS = {"base": [], "sft": ["sft"], "srl": ["srl"], "sft-srl": ["sft", "srl"], "sft-long": ["sft"],
+        "sft-srl-live-execution": ["sft", "srl"], "sft-srl-live-combined": ["sft", "srl"]}
+CONTINUES = {"sft-srl": "sft", "sft-srl-live-execution": "sft", "sft-srl-live-combined": "sft"}
+"""An arm that starts from another arm's final model of the same seed."""
+ARM_OPTIONS = {"sft-srl-live-execution": ["srl.live=true", "srl.live_reward=execution"],
+               "sft-srl-live-combined": ["srl.live=true", "srl.live_reward=combined"]}
+"""Live SRL (needs Docker): the same SRL stage, rewarded by running each completion in a branch of the expert
+prefix's snapshot (srl_swe.train.live_srl); every other setting is the offline arm's."""
 SPLIT = ["heldout_fraction=0.2", "validation_fraction=0.1", "split_seed=0"]
 
 
@@ -125,7 +132,7 @@ def train(arm: str, seed: int, run_dir: Path, log: Path, args) -> dict[str, str]
                        f"srl.num_generations={args.generations}", f"srl.learning_rate={args.srl_lr}",
                        f"srl.save_steps={max(1, args.steps // args.points)}", f"srl.max_completion_length={generation_budget()}",
                        f"srl.max_refill_rounds={args.refill_rounds}", f"srl.scale_rewards={args.srl_scale_rewards}",
-                       "srl.eval_heldout=false"]
+                       "srl.eval_heldout=false", *ARM_OPTIONS.get(arm, [])]
     if not (run_dir / "pipeline.json").exists():
         run(command, log)
     return {**start, **{s["stage"]: s["model"] for s in json.loads((run_dir / "pipeline.json").read_text())["stages"]}}

@@ -29,7 +29,7 @@ from typing import Any, Callable, Iterable, Iterator, TypeVar
 from .errors import SRLSweError
 from .image_registry import REGISTRY_ENV, configured_registry
 from .sandbox.engines import engine_environment, select_engine
-from .sandbox.runtime import install_exit_hooks, reap_dead_owners
+from .sandbox.runtime import SandboxError, install_exit_hooks, reap_dead_owners
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,10 @@ class BackendConfig:
     def __post_init__(self) -> None:
         if self.name not in BACKENDS:
             raise SRLSweError(f"unknown backend {self.name!r}; choose one of {', '.join(BACKENDS)}")
+
+
+class UnitLost(SandboxError):
+    """A Ray unit whose worker died more often than ``max_retries`` allows: the infrastructure's failure."""
 
 
 def memory_bytes(size: str | int) -> int:
@@ -181,7 +185,7 @@ def _run_ray(fn: Callable[..., Any], jobs: list[Any], backend: BackendConfig, *,
             except ray.exceptions.RayTaskError as exc:  # the unit raised: its own error, as the local backend gives it
                 yield job, None, getattr(exc, "cause", None) or exc.as_instanceof_cause()
             except ray.exceptions.RayError as exc:  # its worker died more often than max_retries allows, or similar
-                yield job, None, SRLSweError(f"ray could not finish this unit: {type(exc).__name__}: {exc}")
+                yield job, None, UnitLost(f"ray could not finish this unit: {type(exc).__name__}: {exc}")
     finally:
         for ref in running:  # a stop (Ctrl-C, an error of the stage): cancel what is still out, kill their workers
             ray.cancel(ref, force=True)

@@ -18,6 +18,8 @@ from .trajectory.model import ToolCall
 
 METRICS = ("difflib", "indel", "structured")
 DEFAULT_METRIC = "indel"
+STEP_REWARD_KINDS = ("similarity", "execution", "combined")
+"""The step rewards of live SRL (:mod:`srl_swe.gym.execution`): how the action reads, what it does, their mean."""
 FORMAT_PENALTY = -1.0
 
 

@@ -17,7 +17,8 @@ from rich.console import Console
 
 from ..files import write_atomic
 from ..models import DEFAULT_MODEL
-from ..rewards import METRICS
+from ..backend import BACKENDS
+from ..rewards import METRICS, STEP_REWARD_KINDS
 from ..steps import StepConfig
 from ..train import pipeline  # the module, not its names: tests replace pipeline.run_pipeline
 from ..train.config_io import build_config, load_yaml, parse_overrides
@@ -105,7 +106,8 @@ def _run_config(cls, args: argparse.Namespace, flags: dict):
 def cmd_train_srl(args: argparse.Namespace) -> None:
     flags = {"model": args.model, "data": args.data, "output_dir": args.output_dir, "max_steps": args.max_steps,
              "metric": args.metric, "lora_r": args.lora_r, "resume": args.resume or None,
-             "dynamic_sampling": False if args.no_dynamic_sampling else None}
+             "dynamic_sampling": False if args.no_dynamic_sampling else None, "live": args.live,
+             "live_reward": args.live_reward, "backend": args.backend, "ray_address": args.ray_address}
     config = _run_config(SRLRunConfig, args, flags)
     from ..train.srl import train_srl  # noqa: PLC0415 - pulls transformers, torch (after the config is checked)
 
@@ -116,7 +118,8 @@ def cmd_train_srl(args: argparse.Namespace) -> None:
 
 def cmd_train_rlvr(args: argparse.Namespace) -> None:
     flags = {"model": args.model, "envs": (args.env or []) + args.env_names or None, "tasks": args.instances,
-             "output_dir": args.output_dir, "max_steps": args.max_steps, "resume": args.resume or None}
+             "output_dir": args.output_dir, "max_steps": args.max_steps, "resume": args.resume or None,
+             "backend": args.backend, "ray_address": args.ray_address}
     config = _run_config(RLVRRunConfig, args, flags)
     from ..train.rlvr import train_rlvr  # noqa: PLC0415 - pulls transformers, torch (after the config is checked)
 
@@ -230,6 +233,15 @@ def add_eval_steps_parser(eval_sub) -> argparse.ArgumentParser:
     return steps
 
 
+def add_sandbox_backend_options(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--backend`` and ``--ray-address`` of a training stage (config fields ``backend``, ``ray_address``)."""
+    parser.add_argument("--backend", default=None, choices=BACKENDS,
+                        help=f"{what}: local (this machine's engine) or ray (tasks or actors on a cluster's nodes; "
+                             "default: the config's, local)")
+    parser.add_argument("--ray-address", default=None, metavar="HOST:PORT",
+                        help="with --backend ray: a running cluster to join (default: start a Ray runtime for the run)")
+
+
 def add_srl_parser(train_sub) -> argparse.ArgumentParser:
     srl = train_sub.add_parser("srl", help="Supervised RL: GRPO with dynamic sampling on expert step instances")
     srl.add_argument("--config", default=None, help="YAML file of SRLRunConfig fields, or a shipped config's name (e.g. paper_7b)")
@@ -240,6 +252,12 @@ def add_srl_parser(train_sub) -> argparse.ArgumentParser:
     srl.add_argument("--metric", default=None, choices=METRICS, help="similarity metric of the reward (default: the config's)")
     srl.add_argument("--lora-r", type=int, default=None, help="LoRA rank (0 = full fine-tuning)")
     srl.add_argument("--no-dynamic-sampling", action="store_true", help="plain GRPO batches (keep zero-spread groups)")
+    srl.add_argument("--live", action="store_true", default=None,
+                     help="live SRL: run each completion in a branch of the expert prefix's snapshot (Docker) and reward "
+                          "what it does (recordings of registered tasks only)")
+    srl.add_argument("--live-reward", default=None, choices=STEP_REWARD_KINDS,
+                     help="with --live: the trained step reward (default: the config's, combined)")
+    add_sandbox_backend_options(srl, "with --live: where each group's prefix and branches run")
     srl.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --output-dir")
     srl.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="override any SRLRunConfig field, e.g. --set learning_rate=1e-6")
     srl.add_argument("--json", action="store_true", help="print the result (final model, metrics; a pipeline's stages) as JSON")
@@ -257,6 +275,7 @@ def add_rlvr_parser(train_sub) -> argparse.ArgumentParser:
     rlvr.add_argument("--output-dir", default=None, help="run dir: config.json, metrics.jsonl, checkpoint-N/, final/")
     rlvr.add_argument("--max-steps", type=int, default=None, help="optimizer updates (default: the config's)")
     rlvr.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --output-dir")
+    add_sandbox_backend_options(rlvr, "where each episode's sandbox and grading run")
     rlvr.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="override any RLVRRunConfig field, e.g. --set max_turns=20")
     rlvr.add_argument("--json", action="store_true", help="print the result (final model, metrics; a pipeline's stages) as JSON")
     rlvr.set_defaults(func=cmd_train_rlvr)

@@ -131,6 +131,17 @@ class GRPOConfigFields:
 
 
 @dataclass
+class BackendFields:
+    """Where a stage's sandboxes run (RLVR's episodes, live SRL's groups)."""
+
+    backend: str = "local"
+    """``local`` (this machine's container engine) or ``ray`` (Ray tasks or actors on the nodes of a cluster,
+    each declaring its container's CPUs and memory; the policy stays here)."""
+    ray_address: str | None = None
+    """With ``backend: ray``: a running cluster (``HOST:PORT``); None starts a Ray runtime for this run."""
+
+
+@dataclass
 class SFTRunConfig(LoRAConfig, StepDataConfig, RunConfig):
     """One SFT run on expert step completions."""
 
@@ -175,7 +186,7 @@ class SFTRunConfig(LoRAConfig, StepDataConfig, RunConfig):
 
 
 @dataclass
-class SRLRunConfig(GRPOConfigFields, LoRAConfig, StepDataConfig, RunConfig):
+class SRLRunConfig(BackendFields, GRPOConfigFields, LoRAConfig, StepDataConfig, RunConfig):
     """One SRL run: GRPO with dynamic sampling on expert step instances, rewarded by similarity to the expert."""
 
     output_dir: str = "runs/srl"
@@ -198,10 +209,22 @@ class SRLRunConfig(GRPOConfigFields, LoRAConfig, StepDataConfig, RunConfig):
     """Generate with vLLM (None = when the `vllm` extra is installed and a GPU is present)."""
     bf16: bool | None = None
     """bf16 training (None = where the hardware computes bf16 natively: a GPU, or a CPU with AVX512-BF16 or AMX)."""
+    live: bool = False
+    """Live SRL (srl_swe.train.live_srl): reward each completion by running it in a branch of the expert prefix's
+    snapshot, in a sandbox of the trajectory's registered task (the data must be recordings of registered tasks)."""
+    live_reward: str = "combined"
+    """With live: the trained reward, ``execution`` (what the action did against the expert's), ``combined`` (the
+    mean of execution and textual similarity) or ``similarity``; all three are logged."""
+    live_workers: int = 2
+    """With live: GRPO groups scored at once (each re-executes its prefix, then runs its branches)."""
+    live_branches: int = 4
+    """With live: branches of one group's snapshot run at once."""
+    live_command_timeout: float = 60.0
+    """With live: seconds one action (prefix, expert or policy) may run in its sandbox."""
 
 
 @dataclass
-class RLVRRunConfig(GRPOConfigFields, RunConfig):
+class RLVRRunConfig(BackendFields, GRPOConfigFields, RunConfig):
     """One RLVR run: GRPO over live episodes in Docker sandboxes, rewarded when the task's tests pass."""
 
     output_dir: str = "runs/rlvr"
@@ -229,8 +252,3 @@ class RLVRRunConfig(GRPOConfigFields, RunConfig):
     whole group of live episodes, so it is off by default)."""
     max_refill_rounds: int = 2
     """Extra generation rounds allowed to refill a batch with informative groups."""
-    backend: str = "local"
-    """Where each episode's sandbox and grading run: ``local`` (this machine's engine) or ``ray`` (an actor per
-    episode on some node of the cluster; the policy stays here)."""
-    ray_address: str | None = None
-    """With ``backend: ray``: a running cluster (``HOST:PORT``); None starts a Ray runtime for this run."""

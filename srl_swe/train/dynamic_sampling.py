@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from typing import Any
+from typing import Any, Callable
 
 import torch  # noqa: TID253 - a training module: only the heavy paths import it
 from transformers import StoppingCriteriaList, TrainerCallback  # noqa: TID253 - a training module: only the heavy paths import it
@@ -139,10 +139,12 @@ class DynamicSamplingGRPOTrainer(GRPOTrainer):
     """TRL's GRPOTrainer, plus SRL's dynamic sampling of informative prompt groups."""
 
     def __init__(self, *args: Any, dynamic_sampling: bool = True, dynamic_sampling_epsilon: float = 1e-4,
-                 max_refill_rounds: int = 8, stop_malformed: Scaffold | None = None, **kwargs: Any):
+                 max_refill_rounds: int = 8, stop_malformed: Scaffold | None = None,
+                 reward_metrics: Callable[[], dict[str, float]] | None = None, **kwargs: Any):
         score_labelled_positions_only()
         super().__init__(*args, **kwargs)
         self.stop_malformed = stop_malformed
+        self.reward_metrics = reward_metrics
         self.dynamic_sampling = dynamic_sampling
         self.dynamic_sampling_epsilon = dynamic_sampling_epsilon
         self.max_refill_rounds = max_refill_rounds
@@ -159,7 +161,13 @@ class DynamicSamplingGRPOTrainer(GRPOTrainer):
     def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
         rewards_per_func = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
         weights = self.reward_weights.to(rewards_per_func.device).unsqueeze(0)
-        self._last_rewards = (rewards_per_func * weights).nansum(dim=1)  # gathered over processes
+        rewards = (rewards_per_func * weights).nansum(dim=1)  # gathered over processes
+        rewards[torch.isnan(rewards_per_func).all(dim=1)] = torch.nan  # masked (no reward at all): not a 0
+        self._last_rewards = rewards
+        if self.reward_metrics is not None:
+            mode = "train" if self.model.training else "eval"
+            for name, value in self.reward_metrics().items():
+                self._metrics[mode][name].append(value)
         return rewards_per_func
 
     def _refill_inputs(self, n_rows: int) -> list[dict[str, Any]]:
@@ -283,4 +291,5 @@ class DynamicSamplingGRPOTrainer(GRPOTrainer):
 
     def _log_format_failures(self, mode: str) -> None:
         if self._last_rewards is not None:
-            self._metrics[mode]["format_failure_rate"].append(float((self._last_rewards <= -1.0).float().mean()))
+            scored = self._last_rewards[~torch.isnan(self._last_rewards)]  # masked rows are neither
+            self._metrics[mode]["format_failure_rate"].append(float((scored <= -1.0).float().mean()) if len(scored) else 0.0)

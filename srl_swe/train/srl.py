@@ -3,7 +3,9 @@
 Defaults follow the paper (Deng et al., SRL): 8 rollouts per prompt, temperature 1.0, no
 KL term, PPO-style clipping (epsilon 0.2), per-group advantage normalisation, dynamic
 sampling of groups with non-zero reward spread. The reward is `srl_reward`: similarity of
-the completion's tool call to the expert's, -1 when malformed.
+the completion's tool call to the expert's, -1 when malformed; with ``live`` the completions run
+in branches of the expert prefix's snapshot and are rewarded by what they do as well
+(:mod:`srl_swe.train.live_srl`).
 """
 from __future__ import annotations
 
@@ -35,10 +37,27 @@ def latest_checkpoint(output_dir: str | Path) -> Path | None:
 
 
 def load_step_splits(config: SRLRunConfig, step_config: StepConfig):
-    """(train step dataset, all trajectories) for the run's trajectory source, split by trajectory."""
+    """(train step dataset, train trajectories, all trajectories) for the run's trajectory source, split by trajectory."""
     trajectories = load_data(config.data)
     train = select_split(trajectories, "train", config.heldout_fraction, config.split_seed, config.validation_fraction)
-    return step_dataset(train, step_config), trajectories
+    return step_dataset(train, step_config), train, trajectories
+
+
+def reward_setup(config: SRLRunConfig, train: list) -> tuple[list[Any], dict[str, Any], dict[str, Any]]:
+    """(reward functions, GRPOConfig arguments, trainer arguments) of offline SRL, or of live SRL (``config.live``)."""
+    if not config.live:
+        return [SRLReward(config.metric, config.scaffold)], {}, {}
+    from ..backend import BackendConfig  # noqa: PLC0415 - live SRL only
+    from ..gym.execution import BranchSettings  # noqa: PLC0415
+    from .live_srl import LiveSettings, LiveStepScorer, check_live_data, live_reward_functions  # noqa: PLC0415
+
+    backend = BackendConfig(config.backend, ray_address=config.ray_address)
+    scorer = LiveStepScorer(train, LiveSettings(
+        BranchSettings(config.scaffold, config.metric, config.live_command_timeout, config.live_branches),
+        backend, config.live_workers))
+    rewards, weights = live_reward_functions(scorer, config.live_reward)
+    check_live_data(train, backend)
+    return rewards, {"reward_weights": weights}, {"reward_metrics": scorer.pop_metrics}
 
 
 def train_srl(config: SRLRunConfig) -> Path:
@@ -52,7 +71,8 @@ def train_srl(config: SRLRunConfig) -> Path:
     run = RunDir(config.output_dir)
     model_path = resolve_model(config.model)
     step_config = config.step_config
-    train_dataset, trajectories = load_step_splits(config, step_config)
+    train_dataset, train, trajectories = load_step_splits(config, step_config)
+    reward_funcs, reward_arguments, trainer_arguments = reward_setup(config, train)
     checkpoint = latest_checkpoint(config.output_dir) if config.resume else None
     if main_process:
         run.write_config(config)
@@ -79,6 +99,7 @@ def train_srl(config: SRLRunConfig) -> Path:
         "report_to": "none",
         "disable_tqdm": False,
         "remove_unused_columns": False,
+        **reward_arguments,
         **config.trainer_args,
     })
     peft_config = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, task_type="CAUSAL_LM", target_modules="all-linear") if config.lora_r else None
@@ -90,7 +111,7 @@ def train_srl(config: SRLRunConfig) -> Path:
                        config.max_completion_length, budget["longest"])
     trainer = DynamicSamplingGRPOTrainer(
         model=model_path,
-        reward_funcs=[SRLReward(config.metric, config.scaffold)],
+        reward_funcs=reward_funcs,
         args=args,
         train_dataset=train_dataset,
         processing_class=tokenizer,
@@ -98,6 +119,7 @@ def train_srl(config: SRLRunConfig) -> Path:
         callbacks=[MetricsCallback(run)],
         **config.dynamic_sampling_arguments(),
         stop_malformed=load_scaffold(config.scaffold) if config.stop_malformed else None,
+        **trainer_arguments,
     )
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     final = Path(config.output_dir) / "final"
