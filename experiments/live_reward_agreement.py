@@ -7,7 +7,13 @@ taken in). Each is scored from the snapshot after the first k actions with
 of 0.9 (both say "the same action" or both say "a different one"). Writes agreement.json (every
 score) and agreement.md (counts, rate, and the disagreements with their actions) to OUT.
 
-Run: ``.venv/bin/python experiments/live_reward_agreement.py OUT [--trajectories 5]``.
+With ``--policy MODEL`` the candidates are that model's own samples instead (``--samples`` per step at
+``--temperature``, the demo's step prompts), at every step of the held-out trajectories of the demo's
+split: actions written by a policy, which may read differently and do the same. Each group is
+scored as live SRL scores it (:func:`srl_swe.gym.execution.score_step_group`).
+
+Run: ``.venv/bin/python experiments/live_reward_agreement.py OUT [--trajectories 5]``, or
+``… OUT --policy runs/demo/01-sft/final [--trajectories 4 --samples 4]``.
 """
 from __future__ import annotations
 
@@ -25,9 +31,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from srl_swe.actions import format_action  # noqa: E402
 from srl_swe.evaluation.engine import ensure_images  # noqa: E402
 from srl_swe.files import write_atomic  # noqa: E402
-from srl_swe.gym.execution import StepRewards  # noqa: E402
+from srl_swe.gym.execution import BranchSettings, StepRewards, score_step_group  # noqa: E402
 from srl_swe.gym.live import SWEEnv  # noqa: E402
 from srl_swe.gym.prefix import task_of  # noqa: E402
+from srl_swe.rewards import score_action  # noqa: E402
+from srl_swe.rollout.policies import GenerationConfig, TransformersPolicy  # noqa: E402
+from srl_swe.scaffold import load_scaffold  # noqa: E402
+from srl_swe.steps import StepBuilder, StepConfig  # noqa: E402
+from srl_swe.train.config_io import load_yaml  # noqa: E402
+from srl_swe.train.data import select_split  # noqa: E402
 from srl_swe.trajectory import load_trajectories  # noqa: E402
 
 SAME = 0.9
@@ -38,18 +50,60 @@ def short(call) -> str:
     return f"{call.name} {text[:110]}{'…' if len(text) > 110 else ''}"
 
 
+def interleaved(trajectories: list) -> list:
+    """The trajectories one per environment first, then the second of each, …"""
+    by_env: dict[str, list] = {}
+    for trajectory in trajectories:
+        by_env.setdefault(trajectory.id.split("__")[1].rsplit("-", 1)[0], []).append(trajectory)
+    return [t for round_ in range(max(map(len, by_env.values()))) for group in by_env.values()
+            if round_ < len(group) for t in [group[round_]]]
+
+
+def policy_rows(chosen: list, args) -> list[dict]:
+    """Each step's ``--samples`` completions of ``--policy`` (demo prompts), scored in branches of the step's snapshot."""
+    demo = load_yaml("demo")
+    shared = demo["shared"]
+    steps_config = StepConfig(context=shared["context"], max_observation_chars=shared["max_observation_chars"],
+                              max_problem_chars=shared["max_problem_chars"], scaffold=shared["scaffold"])
+    policy = TransformersPolicy(args.policy, GenerationConfig(max_new_tokens=demo["max_new_tokens"],
+                                                              temperature=args.temperature, seed=0))
+    rows = []
+    for trajectory in chosen:
+        start = time.monotonic()
+        for step in StepBuilder(steps_config).steps(trajectory):
+            expert = trajectory.actions[step.step_index].action
+            if expert.name == "finish":
+                break
+            samples = policy.generate([step.prompt] * args.samples)
+            group = score_step_group(trajectory, step.step_index, samples, BranchSettings(scaffold=shared["scaffold"]))
+            for text, score in zip(samples, group.scores or []):
+                call = score_action(text, expert, scaffold=load_scaffold(shared["scaffold"])).call
+                rows.append({"trajectory": trajectory.id, "step": step.step_index, "candidate_step": None,
+                             "expert": short(expert), "candidate": short(call) if call else "(malformed)",
+                             **score.rewards, "tampering": score.tampering})
+        print(f"{trajectory.id}: {len(rows)} samples so far ({time.monotonic() - start:.0f} s)", flush=True)
+    return rows
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out")
     parser.add_argument("--trajectories", type=int, default=5, help="the first N recordings, one per environment first")
+    parser.add_argument("--policy", default=None, help="candidates are this model's samples on held-out trajectories")
+    parser.add_argument("--samples", type=int, default=4, help="with --policy: samples per step")
+    parser.add_argument("--temperature", type=float, default=1.0, help="with --policy: sampling temperature")
     args = parser.parse_args()
     recorded = load_trajectories("srl-swe:default").trajectories
-    by_env: dict[str, list] = {}
-    for trajectory in recorded:
-        by_env.setdefault(trajectory.id.split("__")[1].rsplit("-", 1)[0], []).append(trajectory)
-    chosen = [t for round_ in range(max(map(len, by_env.values()))) for group in by_env.values()
-              if round_ < len(group) for t in [group[round_]]][: args.trajectories]
-    rows, start = [], time.monotonic()
+    start = time.monotonic()
+    if args.policy:
+        heldout = select_split(recorded, "heldout", 0.2, 0, 0.1)  # the demo's split: never trained on
+        chosen = interleaved(heldout)[: args.trajectories]
+        for trajectory in chosen:
+            if ensure_images([task_of(trajectory)]):
+                raise SystemExit(f"{trajectory.id}: its task image cannot be built")
+        return report(policy_rows(chosen, args), chosen, start, args)
+    chosen = interleaved(recorded)[: args.trajectories]
+    rows = []
     for trajectory in chosen:
         task = task_of(trajectory)
         if ensure_images([task]):
@@ -77,6 +131,14 @@ def main() -> int:
         finally:
             env.close()
         print(f"{trajectory.id}: {len(rows)} pairs so far ({time.monotonic() - start:.0f} s)", flush=True)
+    return report(rows, chosen, start, args)
+
+
+def report(rows: list[dict], chosen: list, start: float, args) -> int:
+    """agreement.json and agreement.md (counts, agreement, disagreements) in ``args.out``."""
+    scored = [r for r in rows if r["execution"] > -1]  # malformed samples run nothing: no execution to compare
+    malformed = len(rows) - len(scored)
+    rows = scored
     agree = [r for r in rows if (r["similarity"] >= SAME) == (r["execution"] >= SAME)]
     counts = {f"text {'>=' if a else '<'} {SAME}, execution {'>=' if b else '<'} {SAME}":
               sum(1 for r in rows if (r["similarity"] >= SAME) == a and (r["execution"] >= SAME) == b)
@@ -85,16 +147,21 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor())
+    source = (f"candidates: {args.samples} samples per step of {args.policy} at T={args.temperature} on held-out "
+              f"trajectories ({malformed} malformed samples left out)" if args.policy else
+              "candidates: the trajectory's own actions of every step")
     header = (f"{datetime.date.today()} · {cpu} · {os.cpu_count()} CPUs · {len(chosen)} trajectories · "
-              f"{len(rows)} pairs · {time.monotonic() - start:.0f} s")
+              f"{len(rows)} pairs · {time.monotonic() - start:.0f} s · {source}")
     write_atomic(out / "agreement.json", json.dumps({"header": header, "threshold": SAME, "pairs": rows}, indent=1))
+    tampered = [r for r in rows if r.get("tampering")]
     lines = ["# Textual vs execution step rewards on the recorded trajectories", "", header, "",
+             *([f"Test files or machinery changed (execution scored 0): {len(tampered)}", ""] if args.policy else []),
              f"Agreement (both rewards on the same side of {SAME}): **{len(agree)}/{len(rows)}"
              f" = {len(agree) / max(1, len(rows)):.3f}**", "", "| | pairs |", "|---|---:|"]
     lines += [f"| {name} | {count} |" for name, count in counts.items()]
     lines += ["", "## Disagreements", "", "| trajectory | step | candidate from step | text | execution | expert | candidate |",
               "|---|---:|---:|---:|---:|---|---|"]
-    lines += [f"| {r['trajectory']} | {r['step']} | {r['candidate_step']} | {r['similarity']:.3f} | {r['execution']:.3f} | "
+    lines += [f"| {r['trajectory']} | {r['step']} | {'sample' if r['candidate_step'] is None else r['candidate_step']} | {r['similarity']:.3f} | {r['execution']:.3f} | "
               f"`{r['expert']}` | `{r['candidate']}` |".replace("\n", " ") for r in rows if r not in agree]
     write_atomic(out / "agreement.md", "\n".join(lines) + "\n")
     print("\n".join(lines[:12]))
