@@ -59,7 +59,7 @@ def interleaved(trajectories: list) -> list:
             if round_ < len(group) for t in [group[round_]]]
 
 
-def policy_rows(chosen: list, args) -> list[dict]:
+def policy_rows(chosen: list, args, start: float) -> list[dict]:
     """Each step's ``--samples`` completions of ``--policy`` (demo prompts), scored in branches of the step's snapshot."""
     demo = load_yaml("demo")
     shared = demo["shared"]
@@ -69,12 +69,13 @@ def policy_rows(chosen: list, args) -> list[dict]:
                                                               temperature=args.temperature, seed=0))
     rows = []
     for trajectory in chosen:
-        start = time.monotonic()
         for step in StepBuilder(steps_config).steps(trajectory):
             expert = trajectory.actions[step.step_index].action
             if expert.name == "finish":
                 break
             samples = policy.generate([step.prompt] * args.samples)
+            print(f"  {trajectory.id} step {step.step_index}: {args.samples} samples "
+                  f"({time.monotonic() - start:.0f} s)", flush=True)
             group = score_step_group(trajectory, step.step_index, samples, BranchSettings(scaffold=shared["scaffold"]))
             for text, score in zip(samples, group.scores or []):
                 call = score_action(text, expert, scaffold=load_scaffold(shared["scaffold"])).call
@@ -82,6 +83,7 @@ def policy_rows(chosen: list, args) -> list[dict]:
                              "expert": short(expert), "candidate": short(call) if call else "(malformed)",
                              **score.rewards, "tampering": score.tampering})
         print(f"{trajectory.id}: {len(rows)} samples so far ({time.monotonic() - start:.0f} s)", flush=True)
+        report(rows, chosen[: chosen.index(trajectory) + 1], start, args)  # what finished survives a stop
     return rows
 
 
@@ -101,7 +103,7 @@ def main() -> int:
         for trajectory in chosen:
             if ensure_images([task_of(trajectory)]):
                 raise SystemExit(f"{trajectory.id}: its task image cannot be built")
-        return report(policy_rows(chosen, args), chosen, start, args)
+        return report(policy_rows(chosen, args, start), chosen, start, args)
     chosen = interleaved(recorded)[: args.trajectories]
     rows = []
     for trajectory in chosen:
