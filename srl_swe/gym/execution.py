@@ -27,17 +27,17 @@ the trainer masks them instead of scoring them.
 """
 from __future__ import annotations
 
-import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from ..actions import render_call
 from ..evaluation.integrity import MACHINERY_FILES
 from ..globs import DEFAULT_TEST_FILES, globs_of_test_files, matches
 from ..patches import split_patch
 from ..registry import load_env
-from ..rewards import DEFAULT_METRIC, FORMAT_PENALTY, score_action, similarity
+from ..rewards import DEFAULT_METRIC, FORMAT_PENALTY, ScoredAction, score_action, similarity
 from ..sandbox.runtime import RepositoryError, Sandbox, SandboxConfig, SandboxError
 from ..sandbox.tools import execute_tool
 from ..scaffold import DEFAULT_SCAFFOLD, load_scaffold
@@ -101,10 +101,6 @@ def machinery_changes(policy: Effect, expert: Effect, before: str, test_globs: t
                   and (matches(path, test_globs) or matches(path, MACHINERY_FILES)))
 
 
-def _call_key(call: ToolCall) -> str:
-    return json.dumps([call.name, call.arguments], sort_keys=True, default=str)
-
-
 class StepRewards:
     """The ``similarity``, ``execution`` and ``combined`` rewards of completions at one step (one snapshot)."""
 
@@ -155,9 +151,12 @@ class StepRewards:
                 return str(exc)
             raise
 
-    def score(self, completion: Any, effect: Effect | str | None = None) -> StepScore:
-        """All three rewards of one completion (``effect``: its action's, when already run)."""
-        scored = score_action(completion, self.expert, self.metric, self.scaffold)
+    def score(self, completion: Any) -> StepScore:
+        """All three rewards of one completion (its action run in a branch of its own)."""
+        return self._score(score_action(completion, self.expert, self.metric, self.scaffold))
+
+    def _score(self, scored: ScoredAction, effect: Effect | str | None = None) -> StepScore:
+        """The rewards of a parsed completion; ``effect``: its action's, when already run."""
         if scored.call is None:
             return StepScore(FORMAT_PENALTY, FORMAT_PENALTY, FORMAT_PENALTY)
         text = scored.reward
@@ -176,14 +175,13 @@ class StepRewards:
 
     def score_all(self, completions: list[Any], workers: int = 4) -> list[StepScore]:
         """Scores of a group of completions: each distinct action runs once, ``workers`` branches at a time."""
-        calls = [score_action(c, self.expert, self.metric, self.scaffold).call for c in completions]
-        distinct = {_call_key(call): call for call in calls if call is not None}
+        parsed = [score_action(c, self.expert, self.metric, self.scaffold) for c in completions]
+        distinct = {render_call(p.call, self.scaffold): p.call for p in parsed if p.call is not None}
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
             expert = pool.submit(self.expert_effect)
             effects = dict(zip(distinct, pool.map(self.effect_of, distinct.values())))
             expert.result()
-        return [self.score(c, effects[_call_key(call)] if call is not None else None)
-                for c, call in zip(completions, calls)]
+        return [self._score(p, None if p.call is None else effects[render_call(p.call, self.scaffold)]) for p in parsed]
 
 
 # --------------------------------------------------------------------------- a GRPO group
@@ -224,14 +222,15 @@ def score_step_group(trajectory: Trajectory, step: int, completions: list[Any],
 
     settings = settings or BranchSettings()
     started = time.monotonic()
-    problems = ensure_images([task_of(trajectory)])  # a Ray node that lacks the task's image builds or pulls it
+    task = task_of(trajectory)
+    problems = ensure_images([task])  # a Ray node that lacks the task's image builds or pulls it
     if problems:
         raise SandboxError(next(iter(problems.values())))
     env = SWEEnv(config=LiveConfig(scaffold=settings.scaffold, command_timeout=settings.command_timeout,
                                    sandbox=settings.sandbox))
     snapshot = None
     try:
-        _, info = env.reset(options={"trajectory": trajectory, "step": step})
+        _, info = env.reset(options={"trajectory": trajectory, "step": step, "task": task})
         if info["prefix"]["reproduced"]:
             before = env.sandbox.diff(env.task["base_commit"])
             snapshot = env.snapshot()
