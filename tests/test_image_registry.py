@@ -3,6 +3,7 @@ their node lacks from a configured registry (locally and in Ray units), and fail
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,15 @@ def _manifest_gets(log, image: str) -> int:
     """How often the registry served a manifest of ``image``'s repository (its access log; a pull asks for the tag
     with HEAD, then GETs the manifest by digest)."""
     return log.read_text().count(f'"GET /v2/{image.rsplit(":", 1)[0]}/manifests/')
+
+
+def _manifest_gets_reach(log, image: str, expected: int, wait_s: float = 30) -> int:
+    """The count of ``_manifest_gets`` once it reaches ``expected`` or ``wait_s`` passes: the registry writes a
+    request's access-log line after it has answered, so the client can finish before the line is there."""
+    deadline = time.monotonic() + wait_s
+    while (count := _manifest_gets(log, image)) < expected and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return count
 
 
 @pytest.fixture
@@ -51,7 +61,8 @@ def test_a_configured_registry_is_asked_before_anything_is_built(registry_server
     monkeypatch.setattr(images, "build_tasks", lambda *a, **k: pytest.fail("built instead of pulled"))
     served = _manifest_gets(log, row["image"])
     assert ensure_images([row], client=docker_client) == {}
-    assert images.image_exists(row["image"], docker_client) and _manifest_gets(log, row["image"]) == served + 1
+    assert images.image_exists(row["image"], docker_client)
+    assert _manifest_gets_reach(log, row["image"], served + 1) == served + 1
 
 
 def test_an_image_the_registry_lacks_is_reported_and_then_built(registry_server, inflection_tasks, docker_client):
@@ -72,7 +83,7 @@ def test_ray_units_pull_what_their_node_lacks_from_the_registry(registry_server,
                                         instance_ids=[row["instance_id"]], run_id="reg", output_dir=str(tmp_path),
                                         backend=BackendConfig("ray", registry=registry))).to_dict()
     assert summary["resolved_ids"] == [row["instance_id"]]
-    assert _manifest_gets(log, row["image"]) == served + 1  # pulled on the node, not rebuilt there
+    assert _manifest_gets_reach(log, row["image"], served + 1) == served + 1  # pulled on the node, not rebuilt there
 
 
 def test_cli_push_and_pull_report_in_json_and_name_what_to_build(registry_server, docker_client, capsys):
