@@ -17,6 +17,9 @@ import yaml
 
 from .errors import InvalidRecordError, SRLSweError
 
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+"""libyaml's safe loader where PyYAML was built with it, else the pure-Python one (same data, same errors)."""
+
 TEXT_FIELDS = ("instance_id", "repo", "base_commit", "patch", "test_patch", "problem_statement", "hints_text",
                "environment_setup_commit", "image", "eval_script", "log_parser", "eval_type")
 """Task-row fields that are text whenever they are present (None counts as absent)."""
@@ -70,10 +73,13 @@ def parse_json(text: str | bytes, source: str, record: int | str | None = None, 
 
 
 def parse_yaml(text: str, source: str) -> Any:
-    """``yaml.safe_load``, errors (with their line and column) on one line, naming the file."""
+    """``yaml.safe_load`` (libyaml's loader where built: ~10x faster), errors (with their line and column) on one
+    line, naming the file."""
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=SAFE_LOADER)
     except yaml.MarkedYAMLError as exc:
+        if "maximum nesting depth" in str(exc.problem):  # libyaml's own recursion limit
+            raise InvalidRecordError(source, None, None, "not readable as YAML: nested too deeply") from None
         mark = exc.problem_mark or exc.context_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise InvalidRecordError(source, None, None, f"not valid YAML: {exc.problem or exc.context}{where}") from None

@@ -26,6 +26,7 @@ The image recipe (``docker/env/Dockerfile``) and the build live in :mod:`srl_swe
 """
 from __future__ import annotations
 
+import copy
 import functools
 import os
 import re
@@ -383,6 +384,10 @@ def read_tasks(path: str | Path, required: Sequence[str] = ROW_FIELDS) -> list[d
     return check_task_rows(rows, str(path), required)
 
 
+_TASKS_BY_ID: dict[Path, tuple[tuple[int, int], dict[str, dict[str, Any]]]] = {}
+"""Task file -> (its mtime and size when read, its rows by instance id): the cache of :meth:`Registry.find_task`."""
+
+
 class Registry:
     """The specs in one ``envs/`` directory (default: :func:`default_envs_dir`)."""
 
@@ -422,6 +427,23 @@ class Registry:
 
     def task_count(self, name: str) -> int:
         return self.load(name).task_count
+
+    def find_task(self, instance_id: str) -> dict[str, Any] | None:
+        """The task row of ``instance_id`` in any env's task file, or None. A file is read again only when it
+        changes: live SRL looks a task up for every GRPO group, and specs need not be parsed for it."""
+        for name in self.names():
+            path = self.root / "tasks" / f"{name}.jsonl"
+            try:
+                stat = path.stat()
+            except FileNotFoundError:
+                continue
+            version = (stat.st_mtime_ns, stat.st_size)
+            cached = _TASKS_BY_ID.get(path)
+            if cached is None or cached[0] != version:
+                cached = _TASKS_BY_ID[path] = (version, {row["instance_id"]: row for row in read_tasks(path)})
+            if instance_id in cached[1]:
+                return copy.deepcopy(cached[1][instance_id])
+        return None
 
     def add(self, spec: EnvSpec, *, overwrite: bool = False) -> Path:
         """Write ``spec`` as ``ROOT/NAME.yaml`` (validated by reading it back); refuses to overwrite by default."""

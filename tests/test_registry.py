@@ -211,6 +211,23 @@ def test_tasks_are_read_from_envs_tasks(tmp_path):
         spec.load_tasks()
 
 
+def test_find_task_sees_a_changed_task_file_and_hands_out_copies(tmp_path):
+    registry = Registry(tmp_path)
+    spec = load_env(write_spec(tmp_path, GOOD))
+    assert registry.find_task("demo-0001") is None  # no task file yet
+    (tmp_path / "tasks").mkdir()
+    row = {"instance_id": "demo-0001", "problem_statement": "a", "patch": "x", "FAIL_TO_PASS": ["t"]}
+    spec.tasks_path.write_text(json.dumps(row) + "\n")
+    found = registry.find_task("demo-0001")
+    assert found == row and registry.find_task("demo-0002") is None
+    found["FAIL_TO_PASS"].append("changed by a caller")
+    assert registry.find_task("demo-0001") == row
+    spec.tasks_path.write_text(json.dumps(row) + "\n" + json.dumps({**row, "instance_id": "demo-0002"}) + "\n")
+    assert registry.find_task("demo-0002")["instance_id"] == "demo-0002"
+    spec.tasks_path.write_text(json.dumps(row) + "\n{not json\n")
+    with pytest.raises(InvalidRecordError, match=r"demo\.jsonl, record line 2"):
+        registry.find_task("demo-0001")
+
 def test_task_rows_give_the_bug_patch_and_image_tag():
     spec = load_env("toolz")
     assert bug_patch_of({"bug_patch": "B", "patch": "F"}) == ("B\n", False)

@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..errors import SRLSweError
-from ..registry import list_envs
+from ..registry import Registry
 from ..rewards import similarity
 from ..sandbox.engines import engine_client
 from ..sandbox.runtime import LABEL_SNAPSHOT, Sandbox, wait_for_removals
@@ -79,12 +79,11 @@ def find_trajectory(reference: str | Trajectory, source: str = "srl-swe:default"
 
 def task_of(trajectory: Trajectory) -> dict[str, Any]:
     """The registered task row the trajectory solved (by its instance id)."""
-    for spec in list_envs():
-        for row in spec.load_tasks():
-            if row["instance_id"] == trajectory.task.id:
-                return row
-    raise SRLSweError(f"trajectory {trajectory.id!r}: no registered environment has task {trajectory.task.id!r} "
-                      "(pass the row as the env's task)")
+    row = Registry().find_task(trajectory.task.id)
+    if row is None:
+        raise SRLSweError(f"trajectory {trajectory.id!r}: no registered environment has task {trajectory.task.id!r} "
+                          "(pass the row as the env's task)")
+    return row
 
 
 def check_step(trajectory: Trajectory, step: int) -> None:
