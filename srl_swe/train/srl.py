@@ -56,7 +56,9 @@ def reward_setup(config: SRLRunConfig, train: list) -> tuple[list[Any], dict[str
         BranchSettings(config.scaffold, config.metric, config.live_command_timeout, config.live_branches),
         backend, config.live_workers))
     rewards, weights = live_reward_functions(scorer, config.live_reward)
-    check_live_data(train, backend)
+    # under torchrun one process per node builds missing task images; the others wait, then find them there
+    with distributed_state().local_main_process_first():
+        check_live_data(train, backend)
     return rewards, {"reward_weights": weights}, {"reward_metrics": scorer.pop_metrics}
 
 
