@@ -7,7 +7,13 @@ For prefixes of 5, 10 and 20 expert actions, in one run on the same task and mac
   cost without snapshots);
 - **branch**: ``env.reset(options={"snapshot": S})``: a fresh container of the snapshot's image and
   the shell state restored (what each of K rollouts costs once the prefix is saved); the snapshot
-  itself (one ``commit``) is timed apart and shared by the K branches.
+  itself (one ``commit``) is timed apart and shared by the K branches;
+- **pooled branch**: the same reset with ``LiveConfig(branch_pool=1)``: the next branch's sandbox
+  starts in the background while the current branch runs.
+
+Each branch is a rollout: after its reset, the recording's remaining actions before ``finish`` are
+executed in it (the expert's edit and test run; a policy would also generate between actions, so
+real rollouts last longer and hide more of the start). Only the resets are timed.
 
 The shipped recordings have 7 actions (5 before the fix's test run), so the 10- and 20-action
 prefixes are the recording's own first four read and test actions repeated before its edit: the
@@ -30,9 +36,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from srl_swe.evaluation.engine import ensure_images  # noqa: E402
-from srl_swe.gym.live import SWEEnv  # noqa: E402
+from srl_swe.gym.live import LiveConfig, SWEEnv  # noqa: E402
 from srl_swe.gym.prefix import find_trajectory, task_of  # noqa: E402
 from srl_swe.sandbox.engines import engine_name  # noqa: E402
+from srl_swe.sandbox.tools import execute_tool  # noqa: E402
 
 
 def extended(trajectory, length: int):
@@ -62,12 +69,13 @@ def main() -> int:
                 if line.startswith("model name")), platform.processor())
     print(f"{datetime.date.today()} · {cpu} · {os.cpu_count()} CPUs · {engine_name()} · {args.trajectory} · "
           f"median of {args.repeats}")
-    print(f"{'prefix':>6} {'replay s':>9} {'snapshot s':>11} {'branch s':>9} {'replay / branch':>16} reproduced")
-    env = SWEEnv(task=task)
+    print(f"{'prefix':>6} {'replay s':>9} {'snapshot s':>11} {'branch s':>9} {'pooled s':>9} "
+          f"{'replay / branch':>16} {'replay / pooled':>16} reproduced")
+    env, pooled = SWEEnv(task=task), SWEEnv(task=task, config=LiveConfig(branch_pool=1))
     try:
         for steps in (5, 10, 20):
             trajectory = base if steps == 5 else extended(base, steps)
-            replays, branches, reproduced = [], [], True
+            replays, reproduced = [], True
             for _ in range(args.repeats):
                 info = {}
                 replays.append(timed(lambda: info.update(env.reset(options={"trajectory": trajectory, "step": steps})[1])))
@@ -75,17 +83,32 @@ def main() -> int:
             start = time.perf_counter()
             snapshot = env.snapshot()
             saved = time.perf_counter() - start
+            rest = [turn.action for turn in trajectory.actions[steps:] if turn.action.name != "finish"]
             try:
-                for _ in range(args.repeats):
-                    branches.append(timed(lambda: env.reset(options={"snapshot": snapshot})))
+                branches = branch_resets(env, snapshot, rest, args.repeats)
+                pooled_branches = branch_resets(pooled, snapshot, rest, args.repeats)
             finally:
-                env.close()  # the last branch's container, then its image
+                env.close()  # the last branch's container (and the pool's), then the snapshot's image
+                pooled.close()
                 snapshot.remove()
-            replay, branch = statistics.median(replays), statistics.median(branches)
-            print(f"{steps:6d} {replay:9.2f} {saved:11.2f} {branch:9.2f} {replay / branch:15.1f}x {reproduced}")
+            replay, branch, pooled_branch = (statistics.median(replays), statistics.median(branches),
+                                             statistics.median(pooled_branches))
+            print(f"{steps:6d} {replay:9.2f} {saved:11.2f} {branch:9.2f} {pooled_branch:9.2f} "
+                  f"{replay / branch:15.1f}x {replay / pooled_branch:15.1f}x {reproduced}")
     finally:
         env.close()
+        pooled.close()
     return 0
+
+
+def branch_resets(env, snapshot, rest, repeats: int) -> list[float]:
+    """Seconds of each of ``repeats`` resets from ``snapshot``, the actions ``rest`` run in each branch after it."""
+    seconds = []
+    for _ in range(repeats):
+        seconds.append(timed(lambda: env.reset(options={"snapshot": snapshot})))
+        for call in rest:
+            execute_tool(call, env.sandbox, timeout=120)
+    return seconds
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ import pytest
 
 from srl_swe.actions import format_action
 from srl_swe.errors import SRLSweError
-from srl_swe.gym.live import SWEEnv
+from srl_swe.gym.live import LiveConfig, SWEEnv
 from srl_swe.gym.prefix import find_trajectory, step_messages
 from srl_swe.sandbox import reap
 from srl_swe.trajectory.model import ToolCall
@@ -62,15 +62,16 @@ def test_steps_past_the_end_or_after_finish_are_refused(trajectory, docker_clien
         env.close()
 
 
-def test_branches_from_a_snapshot_start_where_the_prefix_left_without_replaying_it(trajectory, docker_client):
-    env = SWEEnv()
+@pytest.mark.parametrize("pool", [0, 2], ids=["new-sandbox-each-reset", "sandboxes-started-ahead"])
+def test_branches_from_a_snapshot_start_where_the_prefix_left_without_replaying_it(trajectory, docker_client, pool):
+    env = SWEEnv(config=LiveConfig(branch_pool=pool))
     try:
         env.reset(options={"trajectory": trajectory, "step": 5})  # after the expert's edit
         env.sandbox.run("export SRL_BRANCH_MARK=kept && cd /testbed/inflection")
         snapshot = env.snapshot()
         edited = env.sandbox.exec("git -C /testbed diff").output
         try:
-            for _ in range(2):  # K branches, each in a fresh container of the snapshot
+            for _ in range(3):  # K branches, each in a fresh container of the snapshot
                 obs, info = env.reset(options={"snapshot": snapshot})
                 assert info["prefix"]["steps"] == 5 and info["snapshot"] == snapshot.image
                 assert [dict(m) for m in obs] == snapshot.messages
@@ -81,7 +82,8 @@ def test_branches_from_a_snapshot_start_where_the_prefix_left_without_replaying_
                 assert "1 file changed" in step_info["observation"]
                 env.step(format_action("change", ToolCall("execute_bash", {"command": "rm -rf /testbed/inflection"})))
         finally:
-            env.close()
+            env.close()  # with a pool, the sandboxes started ahead and never taken too
+            assert not docker_client.containers.list(all=True, filters={"ancestor": snapshot.image_id})
             snapshot.remove()
         with pytest.raises(docker.errors.ImageNotFound):
             docker_client.images.get(snapshot.image_id)

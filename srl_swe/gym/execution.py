@@ -78,8 +78,7 @@ def action_effect(snapshot: Snapshot, call: ToolCall, *, timeout: float = 120.0,
                   config: SandboxConfig | None = None) -> Effect:
     """Run ``call`` in a fresh branch of ``snapshot`` and note what it did (the branch is removed after)."""
     config = replace(config or SandboxConfig(notes=False), command_timeout=timeout)
-    with Sandbox(snapshot.image, config) as sandbox:
-        snapshot.restore(sandbox)
+    with snapshot.branch(config) as sandbox:
         result = execute_tool(call, sandbox, timeout=timeout)
         return Effect(result.observation, sandbox.diff(snapshot.task["base_commit"]), result.finished)
 
@@ -133,8 +132,7 @@ class StepRewards:
     def sandbox_works(self) -> bool:
         """Whether a branch of the snapshot that runs nothing of the policy's starts and reads its repository."""
         try:
-            with Sandbox(self.snapshot.image, self.sandbox) as sandbox:
-                self.snapshot.restore(sandbox)
+            with self.snapshot.branch(self.sandbox) as sandbox:
                 sandbox.diff(self.snapshot.task["base_commit"])
             return True
         except SandboxError:

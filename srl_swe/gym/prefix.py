@@ -34,7 +34,7 @@ from ..errors import SRLSweError
 from ..registry import Registry
 from ..rewards import similarity
 from ..sandbox.engines import engine_client
-from ..sandbox.runtime import LABEL_SNAPSHOT, Sandbox, wait_for_removals
+from ..sandbox.runtime import LABEL_SNAPSHOT, Sandbox, SandboxConfig, wait_for_removals
 from ..sandbox.tools import execute_tool
 from ..steps import StepBuilder, StepConfig
 from ..trajectory import load_trajectories
@@ -147,6 +147,16 @@ class Snapshot:
         result = sandbox.run("\n".join(commands))
         if result.exit_code != 0:
             raise SRLSweError(f"could not restore the shell state of snapshot {self.image}: {result.output[-500:]}")
+
+    def branch(self, config: SandboxConfig | None = None) -> Sandbox:
+        """A new sandbox of :attr:`image` in the prefix's shell state (removed again if the state cannot be set)."""
+        sandbox = Sandbox(self.image, config)
+        try:
+            self.restore(sandbox)
+        except BaseException:
+            sandbox.close(wait=False)
+            raise
+        return sandbox
 
     def remove(self) -> None:
         """Delete the snapshot's image, once the containers of finished branches are gone (a branch still running
