@@ -46,14 +46,14 @@ def test_gold_resolves_every_task_and_a_rerun_evaluates_nothing(built, tmp_path)
                               instance_ids=IDS, workers=2)
     summary = evaluate(config).to_dict()
     assert summary["resolved"] == 2 and summary["total"] == 2 and summary["resolved_rate"] == 1.0
-    assert summary["per_repository"]["jpvanhof/inflection"]["resolved"] == 2
+    assert summary["per_repository"]["jpvanhal/inflection"]["resolved"] == 2
     for iid in IDS:
         folder = tmp_path / "logs" / "run_evaluation" / "gold" / "gold" / iid
         assert {p.name for p in folder.iterdir()} >= {"patch.diff", "eval.sh", "test_output.txt", "report.json", "run_instance.log"}
         assert json.loads((folder / "report.json").read_text())[iid]["resolved"] is True
     run_report = json.loads((tmp_path / "gold.gold.json").read_text())  # swebench's own make_run_report
     assert run_report["resolved_ids"] == IDS and run_report["error_ids"] == []
-    assert (tmp_path / "gold.gold.summary.md").read_text().count("| jpvanhof/inflection | 2 | 2 | 100.0 |") == 1
+    assert (tmp_path / "gold.gold.summary.md").read_text().count("| jpvanhal/inflection | 2 | 2 | 100.0 |") == 1
 
     again = evaluate(config).to_dict()  # resumable: finished instances are not rerun
     assert again["evaluated_now"] == 0 and again["resolved_ids"] == IDS
