@@ -18,6 +18,7 @@ from srl_swe.tasks.mutations import (
 )
 from srl_swe.patches import changed_lines, unified_diff
 from srl_swe.tasks.problem import parse_failures, write_problem_statement
+from srl_swe.tasks.synthesize import statement_tests
 
 SNIPPET = textwrap.dedent('''\
     """A module docstring."""
@@ -306,3 +307,31 @@ def test_no_shipped_problem_statement_quotes_a_line_its_fix_adds():
         statement = {line.strip().lstrip("E>").strip() for line in row["problem_statement"].splitlines()}
         for line in added:
             assert len(line) < 8 or line not in statement, (row["instance_id"], line)
+
+
+def test_failures_the_log_parser_cannot_name_still_describe_the_bug():
+    """A failing test whose id has a space never enters FAIL_TO_PASS (the parser cuts it), but its assertion is
+    shown; a doctest's section is found under its test id."""
+    summary = "=========================== short test summary info"
+    output = PYTEST_OUTPUT.replace(summary, textwrap.dedent('''\
+        ______________________________ test_words[two words] ______________________________
+        tests/test_mod.py:31: in test_words
+            assert title("two words") == "Two Words"
+        E   AssertionError: assert 'Two words' == 'Two Words'
+        __________________________ [doctest] pkg.mod.clamp ___________________________
+        E   doctest says 3, got 4
+        ''') + summary)
+    assert "pkg.mod.clamp" in parse_failures(output)
+    text = write_problem_statement("pkg", ["tests/test_mod.py::test_clamp"], output, "")
+    assert "(and 1 whose ids contain spaces)" in text
+    assert "`test_words[two words]`:" in text and "E   AssertionError: assert 'Two words' == 'Two Words'" in text
+    assert "doctest says" not in text  # not a failing test of the task, and its id has no space
+    text = write_problem_statement("pkg", ["pkg/mod.py::pkg.mod.clamp"], output, "")
+    assert "E   doctest says 3, got 4" in text
+
+
+def test_a_statement_reruns_named_failures_and_the_functions_of_cut_ones():
+    failed = {f"tests/test_mod.py::test_{i}" for i in range(7)} | {"tests/test_mod.py::test_words[two",
+                                                                   "tests/test_mod.py::TestT::test_x[a"}
+    assert statement_tests(failed) == [*(f"tests/test_mod.py::test_{i}" for i in range(5)),
+                                       "tests/test_mod.py::TestT::test_x", "tests/test_mod.py::test_words"]

@@ -220,6 +220,15 @@ def unnamed_tests(output: str, statuses: dict[str, str]) -> int:
     return max(0, passed - named)
 
 
+def statement_tests(failed: Iterable[str], named: int = 5) -> list[str]:
+    """The tests a problem statement's run reruns: up to ``named`` failing tests, then the test functions of failing
+    tests the log parser cut at a space (pytest reruns all their parameters, and the failing ones print their
+    sections under their whole ids, which the statement shows)."""
+    whole = [t for t in sorted(failed) if gradable(t) and " " not in t][:named]
+    cut = sorted({t.split("[", 1)[0] for t in failed if not gradable(t)})
+    return whole + cut
+
+
 def gradable(test_id: str) -> bool:
     """Whether a parsed test id is whole (balanced brackets: not cut at a space by the log parser)."""
     return test_id.count("[") == test_id.count("]")
@@ -583,7 +592,7 @@ class Synthesizer:
                     eval_runs.append(status_map)
                 bug_runs.append(status_map)
             # what a problem statement is written from: the failing tests again, short tracebacks
-            ids = [t for t in sorted(failed) if gradable(t) and " " not in t][:5]
+            ids = statement_tests(failed)
             if ids:
                 _, out.failure_output, _, _ = bench.run_tests(
                     f"{self.spec.full_test_command} --tb=short " + " ".join(shlex.quote(t) for t in ids))
@@ -884,9 +893,10 @@ def restate_tasks(name: str, *, tasks_path: str | Path | None = None, progress: 
             bench.sb.write_file("/tmp/srl-bug.diff", row["bug_patch"])
             try:
                 bench.sh(f"cd {TESTBED} && git apply /tmp/srl-bug.diff")
-                ids = [t for t in row["FAIL_TO_PASS"] if gradable(t) and " " not in t][:5]
+                # the failing tests' files: failing tests the log parser cannot name are in no row, but print there
+                files = sorted({file_of_test(t) for t in row["FAIL_TO_PASS"]})
                 _, output, _, _ = bench.run_tests(
-                    f"{spec.full_test_command} --tb=short " + " ".join(shlex.quote(t) for t in ids))
+                    f"{spec.full_test_command} --tb=short " + " ".join(shlex.quote(f) for f in files))
             finally:
                 bench.restore()
             fresh = {
