@@ -13,7 +13,8 @@ split: actions written by a policy, which may read differently and do the same. 
 scored as live SRL scores it (:func:`srl_swe.gym.execution.score_step_group`).
 
 Run: ``.venv/bin/python experiments/live_reward_agreement.py OUT [--trajectories 5]``, or
-``… OUT --policy runs/demo/01-sft/final [--trajectories 4 --samples 4]``.
+``… OUT --policy runs/demo/01-sft/final [--trajectories 4 --samples 4]`` (the same command goes on after the
+trajectories a stopped run finished). agreement.json keeps malformed samples too (execution -1).
 """
 from __future__ import annotations
 
@@ -67,8 +68,10 @@ def policy_rows(chosen: list, args, start: float) -> list[dict]:
                               max_problem_chars=shared["max_problem_chars"], scaffold=shared["scaffold"])
     policy = TransformersPolicy(args.policy, GenerationConfig(max_new_tokens=demo["max_new_tokens"],
                                                               temperature=args.temperature, seed=0))
-    rows = []
+    rows, finished = finished_rows(Path(args.out), chosen)
     for trajectory in chosen:
+        if trajectory.id in finished:
+            continue
         for step in StepBuilder(steps_config).steps(trajectory):
             expert = trajectory.actions[step.step_index].action
             if expert.name == "finish":
@@ -85,6 +88,16 @@ def policy_rows(chosen: list, args, start: float) -> list[dict]:
         print(f"{trajectory.id}: {len(rows)} samples so far ({time.monotonic() - start:.0f} s)", flush=True)
         report(rows, chosen[: chosen.index(trajectory) + 1], start, args)  # what finished survives a stop
     return rows
+
+
+def finished_rows(out: Path, chosen: list) -> tuple[list[dict], set[str]]:
+    """The rows of the trajectories a stopped run of the same command finished (its agreement.json), to go on."""
+    path = out / "agreement.json"
+    if not path.is_file():
+        return [], set()
+    done = json.loads(path.read_text())
+    finished = set(done.get("finished", [])) & {t.id for t in chosen}
+    return [r for r in done["pairs"] if r["trajectory"] in finished], finished
 
 
 def main() -> int:
@@ -138,9 +151,9 @@ def main() -> int:
 
 def report(rows: list[dict], chosen: list, start: float, args) -> int:
     """agreement.json and agreement.md (counts, agreement, disagreements) in ``args.out``."""
-    scored = [r for r in rows if r["execution"] > -1]  # malformed samples run nothing: no execution to compare
-    malformed = len(rows) - len(scored)
-    rows = scored
+    every = rows
+    rows = [r for r in rows if r["execution"] > -1]  # malformed samples run nothing: no execution to compare
+    malformed = len(every) - len(rows)
     agree = [r for r in rows if (r["similarity"] >= SAME) == (r["execution"] >= SAME)]
     counts = {f"text {'>=' if a else '<'} {SAME}, execution {'>=' if b else '<'} {SAME}":
               sum(1 for r in rows if (r["similarity"] >= SAME) == a and (r["execution"] >= SAME) == b)
@@ -154,7 +167,8 @@ def report(rows: list[dict], chosen: list, start: float, args) -> int:
               "candidates: the trajectory's own actions of every step")
     header = (f"{datetime.date.today()} · {cpu} · {os.cpu_count()} CPUs · {len(chosen)} trajectories · "
               f"{len(rows)} pairs · {time.monotonic() - start:.0f} s · {source}")
-    write_atomic(out / "agreement.json", json.dumps({"header": header, "threshold": SAME, "pairs": rows}, indent=1))
+    write_atomic(out / "agreement.json", json.dumps({"header": header, "threshold": SAME, "finished": [t.id for t in chosen],
+                                                     "pairs": every}, indent=1))
     tampered = [r for r in rows if r.get("tampering")]
     lines = ["# Textual vs execution step rewards on the recorded trajectories", "", header, "",
              *([f"Test files or machinery changed (execution scored 0): {len(tampered)}", ""] if args.policy else []),
