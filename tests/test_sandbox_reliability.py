@@ -232,7 +232,7 @@ def test_sigkilled_runner_leaves_an_orphan_that_reap_removes(docker_client):  # 
 def test_sigterm_to_the_runner_removes_its_container(docker_client, code):  # noqa: F811
     proc, cid = _start_runner(code)
     proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=30) == -signal.SIGTERM
+    assert proc.wait(timeout=120) == -signal.SIGTERM  # a hang, not a time limit: removal takes 1-3 s
     assert not docker_client.containers.list(all=True, filters={"id": cid})
 
 

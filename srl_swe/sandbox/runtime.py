@@ -397,6 +397,9 @@ class Sandbox:
                 name=f"srl-swe-{self.session_id[:12]}",
                 labels=self.labels,
                 init=True,
+                # nothing inside needs a graceful stop: Podman's forced removal then never waits out a stop
+                # timeout (Docker's kills at once anyway)
+                stop_signal="SIGKILL",
                 working_dir=cfg.workdir,
                 environment=dict(cfg.env),
                 hostname=cfg.hostname,
