@@ -13,7 +13,8 @@ For prefixes of 5, 10 and 20 expert actions, in one run on the same task and mac
 
 Each branch is a rollout: after its reset, the recording's remaining actions before ``finish`` are
 executed in it (the expert's edit and test run; a policy would also generate between actions, so
-real rollouts last longer and hide more of the start). Only the resets are timed.
+real rollouts last longer and hide more of the start). The resets are timed, and each whole branch
+(*rollout s*: reset and actions; the pool's start runs beside the actions and shares the CPU with them).
 
 The shipped recordings have 7 actions (5 before the fix's test run), so the 10- and 20-action
 prefixes are the recording's own first four read and test actions repeated before its edit: the
@@ -70,7 +71,7 @@ def main() -> int:
     print(f"{datetime.date.today()} · {cpu} · {os.cpu_count()} CPUs · {engine_name()} · {args.trajectory} · "
           f"median of {args.repeats}")
     print(f"{'prefix':>6} {'replay s':>9} {'snapshot s':>11} {'branch s':>9} {'pooled s':>9} "
-          f"{'replay / branch':>16} {'replay / pooled':>16} reproduced")
+          f"{'replay / branch':>16} {'replay / pooled':>16} {'rollout s':>11} {'pooled ro s':>11} reproduced")
     env, pooled = SWEEnv(task=task), SWEEnv(task=task, config=LiveConfig(branch_pool=1))
     try:
         for steps in (5, 10, 20):
@@ -85,30 +86,35 @@ def main() -> int:
             saved = time.perf_counter() - start
             rest = [turn.action for turn in trajectory.actions[steps:] if turn.action.name != "finish"]
             try:
-                branches = branch_resets(env, snapshot, rest, args.repeats)
-                pooled_branches = branch_resets(pooled, snapshot, rest, args.repeats)
+                branches, wholes = branch_resets(env, snapshot, rest, args.repeats)
+                pooled_branches, pooled_wholes = branch_resets(pooled, snapshot, rest, args.repeats)
             finally:
                 env.close()  # the last branch's container (and the pool's), then the snapshot's image
                 pooled.close()
                 snapshot.remove()
             replay, branch, pooled_branch = (statistics.median(replays), statistics.median(branches),
                                              statistics.median(pooled_branches))
+            whole, pooled_whole = statistics.median(wholes), statistics.median(pooled_wholes)
             print(f"{steps:6d} {replay:9.2f} {saved:11.2f} {branch:9.2f} {pooled_branch:9.2f} "
-                  f"{replay / branch:15.1f}x {replay / pooled_branch:15.1f}x {reproduced}")
+                  f"{replay / branch:15.1f}x {replay / max(pooled_branch, 1e-3):15.1f}x {whole:11.2f} "
+                  f"{pooled_whole:11.2f} {reproduced}")
     finally:
         env.close()
         pooled.close()
     return 0
 
 
-def branch_resets(env, snapshot, rest, repeats: int) -> list[float]:
-    """Seconds of each of ``repeats`` resets from ``snapshot``, the actions ``rest`` run in each branch after it."""
-    seconds = []
+def branch_resets(env, snapshot, rest, repeats: int) -> tuple[list[float], list[float]]:
+    """Seconds of each of ``repeats`` resets from ``snapshot``, and of each whole branch (the reset, then the
+    actions ``rest`` run in it)."""
+    resets, wholes = [], []
     for _ in range(repeats):
-        seconds.append(timed(lambda: env.reset(options={"snapshot": snapshot})))
+        start = time.perf_counter()
+        resets.append(timed(lambda: env.reset(options={"snapshot": snapshot})))
         for call in rest:
             execute_tool(call, env.sandbox, timeout=120)
-    return seconds
+        wholes.append(time.perf_counter() - start)
+    return resets, wholes
 
 
 if __name__ == "__main__":

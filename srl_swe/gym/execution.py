@@ -175,10 +175,12 @@ class StepRewards:
         """Scores of a group of completions: each distinct action runs once, ``workers`` branches at a time."""
         parsed = [score_action(c, self.expert, self.metric, self.scaffold) for c in completions]
         distinct = {render_call(p.call, self.scaffold): p.call for p in parsed if p.call is not None}
+        expert_key = render_call(self.expert, self.scaffold)  # the expert's own action runs once, as the expert's
+        others = {key: call for key, call in distinct.items() if key != expert_key}
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
             expert = pool.submit(self.expert_effect)
-            effects = dict(zip(distinct, pool.map(self.effect_of, distinct.values())))
-            expert.result()
+            effects = dict(zip(others, pool.map(self.effect_of, others.values())))
+            effects[expert_key] = expert.result()
         return [self._score(p, None if p.call is None else effects[render_call(p.call, self.scaffold)]) for p in parsed]
 
 
