@@ -68,7 +68,7 @@ def policy_rows(chosen: list, args, start: float) -> list[dict]:
                               max_problem_chars=shared["max_problem_chars"], scaffold=shared["scaffold"])
     policy = TransformersPolicy(args.policy, GenerationConfig(max_new_tokens=demo["max_new_tokens"],
                                                               temperature=args.temperature, seed=0))
-    rows, finished = finished_rows(Path(args.out), chosen)
+    rows, finished = finished_rows(Path(args.out), chosen, args)
     for trajectory in chosen:
         if trajectory.id in finished:
             continue
@@ -90,12 +90,19 @@ def policy_rows(chosen: list, args, start: float) -> list[dict]:
     return rows
 
 
-def finished_rows(out: Path, chosen: list) -> tuple[list[dict], set[str]]:
+def arguments(args) -> dict:
+    """What makes two runs the same run (to go on after a stop)."""
+    return {"policy": args.policy, "samples": args.samples, "temperature": args.temperature}
+
+
+def finished_rows(out: Path, chosen: list, args) -> tuple[list[dict], set[str]]:
     """The rows of the trajectories a stopped run of the same command finished (its agreement.json), to go on."""
     path = out / "agreement.json"
     if not path.is_file():
         return [], set()
     done = json.loads(path.read_text())
+    if done.get("arguments") != arguments(args):
+        raise SystemExit(f"{path} holds a run with other arguments ({done.get('arguments')}): choose another OUT")
     finished = set(done.get("finished", [])) & {t.id for t in chosen}
     return [r for r in done["pairs"] if r["trajectory"] in finished], finished
 
@@ -167,7 +174,8 @@ def report(rows: list[dict], chosen: list, start: float, args) -> int:
               "candidates: the trajectory's own actions of every step")
     header = (f"{datetime.date.today()} · {cpu} · {os.cpu_count()} CPUs · {len(chosen)} trajectories · "
               f"{len(rows)} pairs · {time.monotonic() - start:.0f} s · {source}")
-    write_atomic(out / "agreement.json", json.dumps({"header": header, "threshold": SAME, "finished": [t.id for t in chosen],
+    write_atomic(out / "agreement.json", json.dumps({"header": header, "threshold": SAME, "arguments": arguments(args),
+                                                     "finished": [t.id for t in chosen],
                                                      "pairs": every}, indent=1))
     tampered = [r for r in rows if r.get("tampering")]
     lines = ["# Textual vs execution step rewards on the recorded trajectories", "", header, "",

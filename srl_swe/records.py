@@ -18,7 +18,8 @@ import yaml
 from .errors import InvalidRecordError, SRLSweError
 
 SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-"""libyaml's safe loader where PyYAML was built with it, else the pure-Python one (same data, same errors)."""
+"""libyaml's safe loader where PyYAML was built with it (~10x faster), else the pure-Python one: the same data;
+the wording of syntax errors differs."""
 
 TEXT_FIELDS = ("instance_id", "repo", "base_commit", "patch", "test_patch", "problem_statement", "hints_text",
                "environment_setup_commit", "image", "eval_script", "log_parser", "eval_type")
@@ -73,8 +74,8 @@ def parse_json(text: str | bytes, source: str, record: int | str | None = None, 
 
 
 def parse_yaml(text: str, source: str) -> Any:
-    """``yaml.safe_load`` (libyaml's loader where built: ~10x faster), errors (with their line and column) on one
-    line, naming the file."""
+    """``yaml.safe_load`` (with :data:`SAFE_LOADER`), errors (with their line and column) on one line, naming the
+    file."""
     try:
         return yaml.load(text, Loader=SAFE_LOADER)
     except yaml.MarkedYAMLError as exc:

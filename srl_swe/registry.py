@@ -384,8 +384,9 @@ def read_tasks(path: str | Path, required: Sequence[str] = ROW_FIELDS) -> list[d
     return check_task_rows(rows, str(path), required)
 
 
-_TASKS_BY_ID: dict[Path, tuple[tuple[int, int], dict[str, dict[str, Any]]]] = {}
-"""Task file -> (its mtime and size when read, its rows by instance id): the cache of :meth:`Registry.find_task`."""
+_TASKS_BY_ID: dict[Path, tuple[tuple[int, int, int], dict[str, dict[str, Any]]]] = {}
+"""Task file -> (its inode, mtime and size when read, its rows by instance id): the cache of
+:meth:`Registry.find_task`."""
 
 
 class Registry:
@@ -421,9 +422,13 @@ class Registry:
         """Every spec in the directory (the first invalid one raises)."""
         return [load_spec_file(p) for p in sorted(self.root.glob("*.y*ml")) if p.suffix in (".yaml", ".yml")]
 
+    def tasks_path(self, name: str) -> Path:
+        """``envs/tasks/NAME.jsonl``: where env ``name``'s task rows are (the file may not exist)."""
+        return self.root / "tasks" / f"{name}.jsonl"
+
     def tasks(self, name: str) -> list[dict[str, Any]]:
-        """The task rows of env ``name`` (``envs/tasks/NAME.jsonl``; ``[]`` when absent)."""
-        return read_tasks(self.root / "tasks" / f"{name}.jsonl")
+        """The task rows of env ``name`` (``[]`` when its task file is absent)."""
+        return read_tasks(self.tasks_path(name))
 
     def task_count(self, name: str) -> int:
         return self.load(name).task_count
@@ -432,12 +437,12 @@ class Registry:
         """The task row of ``instance_id`` in any env's task file, or None. A file is read again only when it
         changes: live SRL looks a task up for every GRPO group, and specs need not be parsed for it."""
         for name in self.names():
-            path = self.root / "tasks" / f"{name}.jsonl"
+            path = self.tasks_path(name)
             try:
                 stat = path.stat()
             except FileNotFoundError:
                 continue
-            version = (stat.st_mtime_ns, stat.st_size)
+            version = (stat.st_ino, stat.st_mtime_ns, stat.st_size)  # atomic writes make a new inode
             cached = _TASKS_BY_ID.get(path)
             if cached is None or cached[0] != version:
                 cached = _TASKS_BY_ID[path] = (version, {row["instance_id"]: row for row in read_tasks(path)})

@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -12,7 +13,7 @@ import torch
 from srl_swe.actions import format_action
 from srl_swe.backend import BackendConfig
 from srl_swe.errors import SRLSweError
-from srl_swe.gym.execution import BranchSettings, score_step_group
+from srl_swe.gym.execution import BranchSettings, Effect, StepRewards, score_step_group
 from srl_swe.gym.prefix import find_trajectory
 from srl_swe.sandbox.runtime import LABEL_OWNER_PID, LABEL_SNAPSHOT, SandboxError
 from srl_swe.train import live_srl
@@ -183,3 +184,22 @@ def test_the_live_flags_reach_the_configs_of_srl_and_rlvr(monkeypatch, tmp_path)
     assert (live.live, live.live_reward, live.backend, live.ray_address) == (True, "execution", "ray", "h:1")
     assert (offline.live, offline.live_reward, offline.backend) == (False, "combined", "local")
     assert episodes.backend == "ray"
+
+
+def test_a_completion_that_is_the_expert_action_runs_no_branch_of_its_own():
+    """Its effect is the expert's (one branch), in a group and scored alone alike; other actions run once each."""
+    expert = ToolCall("execute_bash", {"command": "cd /testbed && pytest -q"})
+    other = ToolCall("execute_bash", {"command": "ls /testbed"})
+    rewards = StepRewards(SimpleNamespace(task={"instance_id": "x", "base_commit": "0" * 40}), expert, before="")
+    ran = []
+
+    def fake_branch(call):  # stands in for a real branch: records what ran, changes nothing
+        ran.append(call.arguments["command"])
+        return Effect(f"output of {call.arguments['command']}", "", False)
+
+    rewards._effect = fake_branch
+    group = [format_action("same", expert), format_action("same again", expert), format_action("other", other)]
+    scores = rewards.score_all(group, workers=2)
+    assert sorted(ran) == sorted([expert.arguments["command"], other.arguments["command"]])
+    assert scores[0].execution == scores[1].execution == 1.0 and scores[2].execution < 1
+    assert rewards(group[0]) == scores[0].rewards and len(ran) == 2  # scored alone: no new branch either

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import shutil
 import subprocess
+import sys
 import textwrap
 
 import pytest
@@ -310,24 +311,35 @@ def test_no_shipped_problem_statement_quotes_a_line_its_fix_adds():
 
 
 def test_failures_the_log_parser_cannot_name_still_describe_the_bug():
-    """A failing test whose id has a space never enters FAIL_TO_PASS (the parser cuts it), but its assertion is
-    shown; a doctest's section is found under its test id."""
+    """A failing test whose id has a space never enters FAIL_TO_PASS (the parser cuts it), but when it fails with the
+    bug only, its assertion is shown; other sections with spaces (collection errors) are not."""
     summary = "=========================== short test summary info"
     output = PYTEST_OUTPUT.replace(summary, textwrap.dedent('''\
         ______________________________ test_words[two words] ______________________________
         tests/test_mod.py:31: in test_words
             assert title("two words") == "Two Words"
         E   AssertionError: assert 'Two words' == 'Two Words'
-        __________________________ [doctest] pkg.mod.clamp ___________________________
-        E   doctest says 3, got 4
+        ___________________________ ERROR collecting tests/test_b.py ___________________________
+        E   ImportError: no module named b
         ''') + summary)
-    assert "pkg.mod.clamp" in parse_failures(output)
-    text = write_problem_statement("pkg", ["tests/test_mod.py::test_clamp"], output, "")
+    cut = ["tests/test_mod.py::test_words[two"]
+    text = write_problem_statement("pkg", ["tests/test_mod.py::test_clamp"], output, "", cut_failing=cut)
     assert "(and 1 whose ids contain spaces)" in text
     assert "`test_words[two words]`:" in text and "E   AssertionError: assert 'Two words' == 'Two Words'" in text
-    assert "doctest says" not in text  # not a failing test of the task, and its id has no space
-    text = write_problem_statement("pkg", ["pkg/mod.py::pkg.mod.clamp"], output, "")
-    assert "E   doctest says 3, got 4" in text
+    assert "ImportError" not in text and "collecting" not in text
+    plain = write_problem_statement("pkg", ["tests/test_mod.py::test_clamp"], output, "")
+    assert "two words" not in plain  # not known to fail with the bug only: not shown
+
+
+def test_a_doctest_failure_is_shown_under_its_test_id(tmp_path):
+    """Real pytest output of a failing doctest (no `E` lines): the example, what it expected and what it got."""
+    (tmp_path / "mod.py").write_text('def double(x):\n    """\n    >>> double(2)\n    4\n    """\n    return x\n')
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "--doctest-modules", "--tb=short", "-p",
+                          "no:cacheprovider", "mod.py"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert "[doctest] mod.double" in run.stdout, run.stdout
+    text = write_problem_statement("pkg", ["mod.py::mod.double"], run.stdout, "")
+    assert "E   >>> double(2)" in text and "E   Expected:\nE       4\nE   Got:\nE       2" in text
+    assert "(DocTestFailure)" in text
 
 
 def test_a_statement_reruns_named_failures_and_the_functions_of_cut_ones():

@@ -228,6 +228,7 @@ def test_find_task_sees_a_changed_task_file_and_hands_out_copies(tmp_path):
     with pytest.raises(InvalidRecordError, match=r"demo\.jsonl, record line 2"):
         registry.find_task("demo-0001")
 
+
 def test_task_rows_give_the_bug_patch_and_image_tag():
     spec = load_env("toolz")
     assert bug_patch_of({"bug_patch": "B", "patch": "F"}) == ("B\n", False)

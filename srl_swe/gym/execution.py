@@ -110,6 +110,7 @@ class StepRewards:
         self.scaffold = load_scaffold(scaffold)
         self.sandbox = sandbox or SandboxConfig(notes=False)
         self._expert_effect: Effect | None = None
+        self._expert_key = render_call(expert, self.scaffold)
         self._before = before
         env = snapshot.task.get("env")
         self.test_globs = globs_of_test_files(load_env(env).test_files if env else (), defaults=DEFAULT_TEST_FILES)
@@ -139,7 +140,10 @@ class StepRewards:
             return False
 
     def effect_of(self, call: ToolCall) -> Effect | str:
-        """What ``call`` did, or why it broke its own branch; raises SandboxError when the infrastructure failed."""
+        """What ``call`` did, or why it broke its own branch; raises SandboxError when the infrastructure failed. The
+        expert's own action is the expert's effect (run once)."""
+        if render_call(call, self.scaffold) == self._expert_key:
+            return self.expert_effect()
         try:
             return self._effect(call)
         except RepositoryError as exc:  # the action broke the repository (e.g. removed .git): its doing
@@ -175,12 +179,11 @@ class StepRewards:
         """Scores of a group of completions: each distinct action runs once, ``workers`` branches at a time."""
         parsed = [score_action(c, self.expert, self.metric, self.scaffold) for c in completions]
         distinct = {render_call(p.call, self.scaffold): p.call for p in parsed if p.call is not None}
-        expert_key = render_call(self.expert, self.scaffold)  # the expert's own action runs once, as the expert's
-        others = {key: call for key, call in distinct.items() if key != expert_key}
+        others = {key: call for key, call in distinct.items() if key != self._expert_key}
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
             expert = pool.submit(self.expert_effect)
             effects = dict(zip(others, pool.map(self.effect_of, others.values())))
-            effects[expert_key] = expert.result()
+            effects[self._expert_key] = expert.result()
         return [self._score(p, None if p.call is None else effects[render_call(p.call, self.scaffold)]) for p in parsed]
 
 

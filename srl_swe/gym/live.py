@@ -12,7 +12,6 @@ what the agent causes (a broken repository, tests that hang, tampering) is a ver
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from functools import partial
 from typing import Any, NamedTuple
 
 import gymnasium as gym
@@ -60,8 +59,7 @@ class LiveConfig:
     branch_pool: int = 0
     """Sandboxes of a snapshot started ahead, in the background, for the next resets from the same snapshot (0:
     none). K rollouts from one snapshot in turn then skip the container start (0.7-0.9 s) whenever a rollout lasts
-    longer than a start. The sandboxes started ahead hold the snapshot's image: close the env before
-    ``Snapshot.remove()``."""
+    longer than a start; ``Snapshot.remove()`` removes the spare ones."""
 
 
 class FinalPatch(NamedTuple):
@@ -269,7 +267,7 @@ class SWEEnv(gym.Env):
             return snapshot.branch(config)
         if self._pool is None or self._pool[0] != snapshot.image:
             self._close_pool()
-            self._pool = (snapshot.image, SandboxPool(partial(snapshot.branch, config), self.config.branch_pool))
+            self._pool = (snapshot.image, snapshot.pool(config, self.config.branch_pool))
         return self._pool[1].take()
 
     def _close_pool(self) -> None:

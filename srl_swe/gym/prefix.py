@@ -28,12 +28,14 @@ import logging
 import shlex
 import uuid
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from typing import Any
 
 from ..errors import SRLSweError
 from ..registry import Registry
 from ..rewards import similarity
 from ..sandbox.engines import engine_client
+from ..sandbox.pool import SandboxPool
 from ..sandbox.runtime import LABEL_SNAPSHOT, Sandbox, SandboxConfig, wait_for_removals
 from ..sandbox.tools import execute_tool
 from ..steps import StepBuilder, StepConfig
@@ -140,6 +142,8 @@ class Snapshot:
     """``declare -x`` lines of the variables the prefix exported or changed."""
     messages: list[dict[str, str]]
     prefix: dict[str, Any]
+    pools: list[SandboxPool] = field(default_factory=list, repr=False, compare=False)
+    """Pools of its branches (:meth:`pool`), closed by :meth:`remove` before the image goes."""
 
     def restore(self, sandbox: Sandbox) -> None:
         """Put a new sandbox of :attr:`image` in the shell state the prefix left."""
@@ -158,9 +162,19 @@ class Snapshot:
             raise
         return sandbox
 
+    def pool(self, config: SandboxConfig | None = None, size: int = 1) -> SandboxPool:
+        """Branches started ahead, ``size`` at a time (see :mod:`srl_swe.sandbox.pool`); :meth:`remove` closes it."""
+        pool = SandboxPool(partial(self.branch, config), size)
+        self.pools.append(pool)
+        return pool
+
     def remove(self) -> None:
-        """Delete the snapshot's image, once the containers of finished branches are gone (a branch still running
-        keeps it until the owner's exit; the reaper removes snapshot images whose owner died)."""
+        """Delete the snapshot's image, once its pools' spare branches and the containers of finished branches are
+        gone (a branch still running keeps it until the owner's exit; the reaper removes snapshot images whose
+        owner died)."""
+        for pool in self.pools:
+            pool.close()
+        self.pools.clear()
         wait_for_removals()
         try:
             engine_client().images.remove(self.image_id, force=True)

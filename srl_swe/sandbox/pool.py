@@ -13,7 +13,7 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Callable
 
-from .runtime import Sandbox
+from .runtime import Sandbox, install_exit_hooks
 
 
 class SandboxPool:
@@ -22,6 +22,7 @@ class SandboxPool:
     def __init__(self, start: Callable[[], Sandbox], size: int = 1):
         if size < 1:
             raise ValueError(f"a sandbox pool holds at least one sandbox, not {size}")
+        install_exit_hooks()  # from this thread: the pool's threads cannot set the SIGTERM handler
         self._start = start
         self._executor = ThreadPoolExecutor(max_workers=size, thread_name_prefix="sandbox-pool")
         self._ready: deque[Future[Sandbox]] = deque(self._executor.submit(start) for _ in range(size))

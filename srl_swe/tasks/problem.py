@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Sequence
 
 from ..globs import globs_of_test_files, literal, matches
 from ..patches import changed_lines
@@ -19,6 +20,7 @@ _BANNER = re.compile(r"^={5,} ?(?P<title>.*?) ?={5,}$")
 _FRAME_SHORT = re.compile(r"^(?P<path>[^\s:]+\.py):(?P<line>\d+): in (?P<func>\S+)$")
 _FRAME_LONG = re.compile(r"^(?P<path>[^\s:]+\.py):(?P<line>\d+): (?P<exc>[\w.]+)$")
 _CARETS = re.compile(r"^[\^~\s]+$")
+_DOCTEST_EXAMPLE = re.compile(r"^\d{3}\s+(>>> .*)$")
 MAX_DETAILED = 3
 MAX_FRAMES = 8
 MAX_E_LINES = 14
@@ -42,7 +44,7 @@ def parse_failures(output: str) -> dict[str, Failure]:
     """Failure sections of a pytest run (``--tb=short`` or ``--tb=long``), keyed by section name."""
     failures: dict[str, Failure] = {}
     current: Failure | None = None
-    in_failures = False
+    in_failures = doctest = in_block = False
     for raw in output.splitlines():
         line = raw.rstrip()
         banner = _BANNER.match(line)
@@ -57,11 +59,23 @@ def parse_failures(output: str) -> dict[str, Failure]:
             name = section.group("name").strip()
             if name.startswith("ERROR at setup of ") or name.startswith("ERROR at teardown of "):
                 name = name.split(" of ", 1)[1]
-            name = name.removeprefix("[doctest] ")  # a doctest's id is `file::name`, its section `[doctest] name`
-            current = failures.setdefault(name, Failure(name))
+            doctest = name.startswith("[doctest] ")  # its id is `file::name`, its section `[doctest] name`
+            name = name.removeprefix("[doctest] ")
+            current, in_block = failures.setdefault(name, Failure(name)), False
             continue
         if current is None:
             continue
+        if doctest:  # no `E` lines: the example, then what it expected and what it got
+            example = _DOCTEST_EXAMPLE.match(line)
+            if example:
+                current.error_lines.append(f"E   {example.group(1)}")
+            elif line in ("Expected:", "Got:") or line.startswith("Expected nothing") or line.startswith("Got nothing"):
+                current.error_lines.append(f"E   {line}")
+                in_block = True
+            elif in_block and line.startswith("    "):
+                current.error_lines.append(f"E   {line}")
+            else:
+                in_block = False
         if line.startswith("E ") or line == "E":
             current.error_lines.append(line)
             continue
@@ -97,26 +111,30 @@ def _leaks(line: str, secret: list[str]) -> bool:
 
 
 def write_problem_statement(project: str, fail_to_pass: list[str], output: str, patch: str, *,
-                            test_files: list[str] | None = None, total_tests: int | None = None) -> str:
+                            test_files: list[str] | None = None, total_tests: int | None = None,
+                            cut_failing: Sequence[str] = ()) -> str:
     """An issue-style statement for a task whose ``fail_to_pass`` tests fail with ``output``.
 
     ``patch`` is the gold patch (or the bug patch: the same lines): every line it touches is
     kept out of the statement. ``output`` is the pytest output of a run of the buggy code
     (any ``--tb`` style); tests without a failure section are listed by name only.
+    ``cut_failing``: ids the log parser cut at a space (``file::test[two``) of tests that fail
+    with the bug and pass without it; they are in no ``FAIL_TO_PASS``, but their sections
+    (found by that prefix) describe the bug too.
     """
     secret = sorted({line.strip() for line in changed_lines(patch) if line.strip()}, key=len, reverse=True)
     failures = parse_failures(output)
     test_globs = globs_of_test_files(literal(path) for path in test_files or ())
     n = len(fail_to_pass)
     first = fail_to_pass[0].split("::")[-1] if fail_to_pass else "tests"
-    named = [t for t in fail_to_pass if _section_key(t) in failures]
-    # failing tests the log parser cannot name (ids with spaces) never enter FAIL_TO_PASS; what they print
-    # still describes the bug
-    unnamed = [name for name in failures if any(c.isspace() for c in name) and name not in map(_section_key, named)]
+    named = [(t, failures[_section_key(t)]) for t in fail_to_pass if _section_key(t) in failures]
+    shown_names = {failure.name for _, failure in named}
+    prefixes = tuple(_section_key(t) for t in cut_failing)
+    unnamed = [(name, failure) for name, failure in failures.items()
+               if prefixes and name.startswith(prefixes) and name not in shown_names]
     detailed = (named + unnamed)[:MAX_DETAILED]
     exc_names = []
-    for t in detailed:
-        f = failures[_section_key(t)]
+    for _, f in detailed:
         exc = f.exception or _exception_from(f.error_lines)
         if exc and exc not in exc_names:
             exc_names.append(exc)
@@ -127,11 +145,9 @@ def write_problem_statement(project: str, fail_to_pass: list[str], output: str, 
     cut = f" (and {len(unnamed)} whose ids contain spaces)" if unnamed else ""
     lines.append(f"Something in `{project}` is broken: {n} test{'s' if n != 1 else ''}{suite} in "
                  f"{', '.join(f'`{f}`' for f in files)}{cut} fail{'s' if n == 1 and not unnamed else ''} on the "
-                 "current code. "
-                 "The tests describe the intended behaviour; the library code is wrong.")
+                 "current code. The tests describe the intended behaviour; the library code is wrong.")
     lines.append("")
-    for test in detailed:
-        failure = failures[_section_key(test)]
+    for test, failure in detailed:
         lines.append(f"`{test}`:")
         lines.append("```")
         for path, func, code, repeat in _compact_frames(failure.frames):
@@ -147,7 +163,8 @@ def write_problem_statement(project: str, fail_to_pass: list[str], output: str, 
         lines += shown or [f"E   {failure.exception or 'the test fails'}"]
         lines.append("```")
         lines.append("")
-    others = [t for t in fail_to_pass + unnamed if t not in detailed]
+    listed_in_detail = {test for test, _ in detailed}
+    others = [t for t in [*fail_to_pass, *(name for name, _ in unnamed)] if t not in listed_in_detail]
     if others:
         listed = ", ".join(f"`{t}`" for t in others[:15])
         more = f" and {len(others) - 15} more" if len(others) > 15 else ""

@@ -156,6 +156,8 @@ class Outcome:
     gold_patch: str = ""
     base_commit: str = ""
     failure_output: str = ""
+    cut_failing: list[str] = field(default_factory=list)
+    """Ids the log parser cut at a space of tests that fail with the bug and pass without it (statement only)."""
     screen: str = ""
     """How it was screened (see :attr:`SynthesisReport.screens`)."""
     seconds: float = 0.0
@@ -627,6 +629,8 @@ class Synthesizer:
                 return out
             p2p = sorted(t for t in (self.stable_pass & evaluated) - failed
                          if all(r.get(t) in PASSING for r in bug_runs) and gold.get(t) in PASSING)
+            out.cut_failing = sorted(t for t in failed & evaluated if not gradable(t) and gold.get(t) in PASSING
+                                     and all(r.get(t, "MISSING") not in PASSING for r in bug_runs))
             out.fail_to_pass, out.pass_to_pass, out.eval_files = f2p, p2p, files
             out.kept, out.reason = True, "kept"
             return out
@@ -650,7 +654,7 @@ class Synthesizer:
         files = outcome.eval_files
         statement = write_problem_statement(
             self.spec.name, outcome.fail_to_pass, outcome.failure_output, outcome.gold_patch,
-            test_files=self.test_files, total_tests=len(self.stable_pass))
+            test_files=self.test_files, total_tests=len(self.stable_pass), cut_failing=outcome.cut_failing)
         version = getattr(getattr(self.spec, "source", None), "version", "") or "0"
         return {
             "instance_id": iid,
@@ -893,10 +897,10 @@ def restate_tasks(name: str, *, tasks_path: str | Path | None = None, progress: 
             bench.sb.write_file("/tmp/srl-bug.diff", row["bug_patch"])
             try:
                 bench.sh(f"cd {TESTBED} && git apply /tmp/srl-bug.diff")
-                # the failing tests' files: failing tests the log parser cannot name are in no row, but print there
-                files = sorted({file_of_test(t) for t in row["FAIL_TO_PASS"]})
-                _, output, _, _ = bench.run_tests(
-                    f"{spec.full_test_command} --tb=short " + " ".join(shlex.quote(f) for f in files))
+                # a row does not say which tests the log parser cut fail with its bug: restated statements show
+                # the named ones only
+                _, output, _, _ = bench.run_tests(f"{spec.full_test_command} --tb=short "
+                                                  + " ".join(shlex.quote(t) for t in statement_tests(row["FAIL_TO_PASS"])))
             finally:
                 bench.restore()
             fresh = {

@@ -15,6 +15,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from ..errors import SRLSweError
 from ..files import write_atomic
 from ..models import resolve_model
 from ..rewards import SRLReward
@@ -56,9 +57,16 @@ def reward_setup(config: SRLRunConfig, train: list) -> tuple[list[Any], dict[str
         BranchSettings(config.scaffold, config.metric, config.live_command_timeout, config.live_branches),
         backend, config.live_workers))
     rewards, weights = live_reward_functions(scorer, config.live_reward)
-    # under torchrun one process per node builds missing task images; the others wait, then find them there
+    # under torchrun one process per node builds missing task images; the others wait, then find them there (an
+    # error is raised after the barrier, so that no process waits for one that has failed)
+    failure = None
     with distributed_state().local_main_process_first():
-        check_live_data(train, backend)
+        try:
+            check_live_data(train, backend)
+        except SRLSweError as exc:
+            failure = exc
+    if failure is not None:
+        raise failure
     return rewards, {"reward_weights": weights}, {"reward_metrics": scorer.pop_metrics}
 
 
