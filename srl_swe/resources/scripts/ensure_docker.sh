@@ -131,9 +131,10 @@ ensure_daemon() {
         storage=$(quota_storage_flags)
         log "starting dockerd $storage (log: $DOCKERD_LOG)"
         as_root mkdir -p "$(dirname "$DOCKERD_LOG")"
-        # setsid + nohup: the daemon outlives this script and the CI step that ran it.
+        # setsid + nohup: the daemon outlives this script and the CI step that ran it; started from / so that
+        # removing the checkout that ran this script leaves it (and the processes it spawns) a working directory.
         # shellcheck disable=SC2086 # $storage holds several flags
-        as_root setsid nohup dockerd $storage >>"$DOCKERD_LOG" 2>&1 </dev/null &
+        (cd / && as_root setsid nohup dockerd $storage) >>"$DOCKERD_LOG" 2>&1 </dev/null &
     fi
     local waited=0
     until daemon_up; do

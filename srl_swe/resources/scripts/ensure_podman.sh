@@ -55,7 +55,9 @@ fi
 if ! answers; then
     mkdir -p "$(dirname "$SOCKET")"
     log "starting podman system service on $SOCKET (log: $LOG)"
-    nohup setsid podman system service --time=0 "unix://$SOCKET" >>"$LOG" 2>&1 &
+    # from /: conmon inherits the service's working directory and fails every container start ("write child:
+    # broken pipe") once the checkout that ran this script is removed
+    (cd / && exec nohup setsid podman system service --time=0 "unix://$SOCKET") >>"$LOG" 2>&1 </dev/null &
     for _ in $(seq 150); do answers && break; sleep 0.2; done
     answers || die "Podman's API service did not answer on $SOCKET (see $LOG)"
 fi
