@@ -25,9 +25,6 @@ Run: ``.venv/bin/python benchmarks/bench_branching.py [--trajectory ID] [--repea
 from __future__ import annotations
 
 import argparse
-import datetime
-import os
-import platform
 import statistics
 import sys
 import time
@@ -41,6 +38,7 @@ from srl_swe.gym.live import LiveConfig, SWEEnv  # noqa: E402
 from srl_swe.gym.prefix import find_trajectory, task_of  # noqa: E402
 from srl_swe.sandbox.engines import engine_name  # noqa: E402
 from srl_swe.sandbox.tools import execute_tool  # noqa: E402
+from benchmarks.machine import machine_line  # noqa: E402
 
 
 def extended(trajectory, length: int):
@@ -66,9 +64,7 @@ def main() -> int:
     if ensure_images([task]):
         print(f"cannot make the image of {task['instance_id']}")
         return 1
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
-    print(f"{datetime.date.today()} · {cpu} · {os.cpu_count()} CPUs · {engine_name()} · {args.trajectory} · "
+    print(f"{machine_line()} · {engine_name()} · {args.trajectory} · "
           f"median of {args.repeats}")
     print(f"{'prefix':>6} {'replay s':>9} {'snapshot s':>11} {'branch s':>9} {'pooled s':>9} "
           f"{'replay / branch':>16} {'replay / pooled':>16} {'rollout s':>11} {'pooled ro s':>11} reproduced")

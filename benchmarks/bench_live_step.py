@@ -16,9 +16,6 @@ Run: ``.venv/bin/python benchmarks/bench_live_step.py [--trajectory ID] [--step 
 from __future__ import annotations
 
 import argparse
-import datetime
-import os
-import platform
 import statistics
 import sys
 import time
@@ -32,6 +29,7 @@ from srl_swe.gym.execution import BranchSettings, score_step_group  # noqa: E402
 from srl_swe.gym.prefix import find_trajectory, task_of  # noqa: E402
 from srl_swe.rewards import score_action  # noqa: E402
 from srl_swe.sandbox.engines import engine_name  # noqa: E402
+from benchmarks.machine import machine_line  # noqa: E402
 
 
 def group_of(trajectory, step: int, size: int) -> list[str]:
@@ -67,9 +65,7 @@ def main() -> int:
         return 1
     completions = group_of(trajectory, args.step, args.group)
     expert = trajectory.actions[args.step].action
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
-    print(f"{datetime.date.today()} · {cpu} · {os.cpu_count()} CPUs · {engine_name()} · {args.trajectory} step "
+    print(f"{machine_line()} · {engine_name()} · {args.trajectory} step "
           f"{args.step} · group of {args.group} · median of {args.repeats}")
     offline = [timed(lambda: [score_action(c, expert).reward for c in completions]) for _ in range(args.repeats)]
     live, scores = {}, set()

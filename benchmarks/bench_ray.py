@@ -19,9 +19,6 @@ Run: ``.venv/bin/python benchmarks/bench_ray.py [--env inflection] [--tasks 6] [
 from __future__ import annotations
 
 import argparse
-import datetime
-import os
-import platform
 import sys
 import tempfile
 import time
@@ -33,6 +30,7 @@ from srl_swe.backend import BackendConfig, connect_ray  # noqa: E402
 from srl_swe.evaluation.engine import EvaluationConfig, ensure_images, evaluate, instance_reports  # noqa: E402
 from srl_swe.images import docker_client  # noqa: E402
 from srl_swe.registry import load_env  # noqa: E402
+from benchmarks.machine import machine_line  # noqa: E402
 
 
 def main() -> int:
@@ -51,9 +49,7 @@ def main() -> int:
     if problems:
         print(problems)
         return 1
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
-    print(f"{datetime.date.today()} · {cpu} · {os.cpu_count()} CPUs · {len(rows)} {args.env} tasks, gold, "
+    print(f"{machine_line()} · {len(rows)} {args.env} tasks, gold, "
           f"{args.cpus:g} CPU(s) per container")
     start = time.perf_counter()
     connect_ray(None)

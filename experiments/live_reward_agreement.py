@@ -19,10 +19,7 @@ trajectories a stopped run finished). agreement.json keeps malformed samples too
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -42,6 +39,7 @@ from srl_swe.steps import StepBuilder, StepConfig  # noqa: E402
 from srl_swe.train.config_io import load_yaml  # noqa: E402
 from srl_swe.train.data import select_split  # noqa: E402
 from srl_swe.trajectory import load_trajectories  # noqa: E402
+from benchmarks.machine import machine_line  # noqa: E402
 
 SAME = 0.9
 
@@ -167,12 +165,10 @@ def report(rows: list[dict], chosen: list, start: float, args) -> int:
               for a in (True, False) for b in (True, False)}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
     source = (f"candidates: {args.samples} samples per step of {args.policy} at T={args.temperature} on held-out "
               f"trajectories ({malformed} malformed samples left out)" if args.policy else
               "candidates: the trajectory's own actions of every step")
-    header = (f"{datetime.date.today()} · {cpu} · {os.cpu_count()} CPUs · {len(chosen)} trajectories · "
+    header = (f"{machine_line()} · {len(chosen)} trajectories · "
               f"{len(rows)} pairs · {time.monotonic() - start:.0f} s · {source}")
     write_atomic(out / "agreement.json", json.dumps({"header": header, "threshold": SAME, "arguments": arguments(args),
                                                      "finished": [t.id for t in chosen],
