@@ -170,6 +170,28 @@ def test_a_test_inside_the_fixed_file_never_enters_fail_to_pass(env, tmp_path):
 
 
 @pytest.mark.docker
+def test_failing_tests_the_parser_cuts_still_describe_the_bug(env, tmp_path):
+    """inflection's `test_humanize[employee_salary-Employee salary]` is cut at its space by the log parser: never
+    graded, but when the bug (humanize's arguments to one call swapped) makes it fail, the statement names it
+    under its whole id (found by the eval command's run)."""
+    path = "inflection/__init__.py"
+    synth = Synthesizer(env, SynthesisConfig(repeats=2, use_cache=False, cache_dir=tmp_path), tasks_path=tmp_path / "t.jsonl")
+    bench = Bench(env, synth.config)
+    try:
+        synth._baseline(bench)
+        mutation = next(m for m in find_mutations(synth.sources[path], path) if m.id == "swap_arguments-c126f51662")
+        outcome = synth.check(bench, mutation)
+    finally:
+        bench.close()
+    assert "test_inflection.py::test_humanize[employee_salary-Employee" in synth.stable_cut
+    assert outcome.kept and outcome.screen == "line map", outcome.reason
+    assert "test_inflection.py::test_humanize[employee_salary-Employee" in outcome.cut_failing
+    assert not set(outcome.cut_failing) & set(outcome.fail_to_pass)
+    statement = synth.make_row(outcome, 1)["problem_statement"]
+    assert "whose ids contain spaces" in statement and "`test_humanize[employee_salary-Employee salary]`" in statement
+
+
+@pytest.mark.docker
 def test_screening_with_the_line_map_keeps_the_same_tasks_as_the_whole_suite(env, tmp_path):
     """Same seed, same candidates: the tests that reach a mutant's lines decide as the whole suite does."""
     kept, screens = {}, {}

@@ -5,13 +5,14 @@ test (``resources/synthesis/pytest_line_map.py``, a pytest plugin loaded into th
 copy of the host's coverage package), then cached as JSON beside the synthesis cache. A mutant
 whose lines no test executed cannot make a test fail; one whose lines run at import or collection
 time (module level, class bodies, decorators, default arguments) can break any test of a file that
-imports the module, so it is screened with the whole suite.
+imports the module, so it is screened with the whole suite. Each test's seconds (under coverage,
+so an overestimate) bound how long a screen of a few tests may run before it counts as a timeout.
 """
 from __future__ import annotations
 
 import json
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,15 +31,25 @@ class LineMap:
 
     tests: list[str]
     files: dict[str, dict[int, set[int]]]
+    seconds: dict[str, float] = field(default_factory=dict)
+    """Node id -> seconds its setup, call and teardown took in the measured run (empty in maps cached before)."""
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "LineMap":
-        return cls(list(data["tests"]), {path: {int(line): set(ids) for line, ids in lines.items()}
-                                         for path, lines in data["files"].items()})
+        tests = list(data["tests"])
+        return cls(tests, {path: {int(line): set(ids) for line, ids in lines.items()} for path, lines in data["files"].items()},
+                   dict(zip(tests, map(float, data.get("seconds", [])))))
 
     def to_json(self) -> dict[str, Any]:
         return {"tests": self.tests, "files": {path: {str(line): sorted(ids) for line, ids in lines.items()}
-                                               for path, lines in self.files.items()}}
+                                               for path, lines in self.files.items()},
+                "seconds": [self.seconds.get(test, 0.0) for test in self.tests]}
+
+    def seconds_of(self, tests: set[str]) -> float | None:
+        """Seconds ``tests`` took in the measured run; None when one of them was not timed."""
+        if not all(test in self.seconds for test in tests):
+            return None
+        return sum(self.seconds[test] for test in tests)
 
     def tests_reaching(self, path: str, first: int, last: int) -> set[str] | None:
         """Tests that executed any of lines ``first..last`` of ``path``; None when one of them runs at import time."""
@@ -73,7 +84,7 @@ def install(sandbox: Any) -> None:
 def command(test_command: str) -> str:
     """The env's test command, measured: run in /testbed, it leaves the map in /tmp/srl-line-map.json."""
     env = f"PYTHONPATH={SANDBOX_DIR}${{PYTHONPATH:+:$PYTHONPATH}} SRL_SWE_LINE_MAP=/tmp/srl-line-map"
-    return (f"rm -f /tmp/srl-line-map /tmp/srl-line-map.json; env {env} {test_command} -p pytest_line_map; "
+    return (f"rm -f /tmp/srl-line-map /tmp/srl-line-map.seconds.json /tmp/srl-line-map.json; env {env} {test_command} -p pytest_line_map; "
             f"PYTHONPATH={SANDBOX_DIR} python {SANDBOX_DIR}/dump_line_map.py /tmp/srl-line-map /tmp/srl-line-map.json")
 
 

@@ -309,10 +309,11 @@ class Bench:
                               f"{command}\n{result.output[-2000:]}")
         return result.output
 
-    def run_tests(self, command: str) -> tuple[dict[str, str], str, bool, float]:
-        """(status map, full output, timed out, seconds) of one test command run in /testbed."""
+    def run_tests(self, command: str, *, limit: float | None = None) -> tuple[dict[str, str], str, bool, float]:
+        """(status map, full output, timed out, seconds) of one test command run in /testbed (at most ``limit``
+        seconds, the bench's :attr:`timeout` by default)."""
         t0 = time.monotonic()
-        limit = self.timeout
+        limit = limit or self.timeout
         res = self.sb.run(f"(cd {TESTBED} && timeout -k 5 {limit:g} bash -c {shlex.quote(command)} "
                           f"> /tmp/srl-tests.log 2>&1; echo $?)", timeout=limit + 30)
         code = res.output.strip().splitlines()[-1] if res.output.strip() else ""
@@ -351,7 +352,8 @@ class Bench:
         return self.sh(f"{diff} HEAD -- {q}"), self.sh(f"{diff} -R --src-prefix=b/ --dst-prefix=a/ HEAD -- {q}")
 
 
-CHECKER_STATE = ("sources", "modes", "line_map", "stable_pass", "unstable", "args_file", "test_files", "env_commit")
+CHECKER_STATE = ("sources", "modes", "line_map", "stable_pass", "stable_cut", "unstable", "args_file", "test_files",
+                 "env_commit", "collect_seconds")
 """What a candidate's check reads of the baseline (:meth:`Synthesizer.check`): measured once, sent to remote workers."""
 
 
@@ -430,10 +432,14 @@ class Synthesizer:
         self.args_file = False
         """Whether the env's pytest reads arguments from a file (``@FILE``, pytest 8.2+): screens name single tests."""
         self.stable_pass: set[str] = set()
+        self.stable_cut: set[str] = set()
+        """Ids the log parser cut at a space of tests passing in every baseline run (never graded, see :func:`gradable`)."""
         self.unstable: set[str] = set()
         self.test_files: list[str] = []
         self.env_commit = ""
         self.baseline_seconds = 0.0
+        self.collect_seconds: float | None = None
+        """Seconds pytest takes to start and collect the suite: what a screen of a few tests costs before they run."""
         self.sources: dict[str, str] = {}
         self.modes: dict[str, int] = {}
         """Each tracked file's mode: a mutant is written with its file's mode, so patches carry no mode change."""
@@ -468,44 +474,56 @@ class Synthesizer:
             text = bench.sb.read_file(f"{TESTBED}/{path}")
             assert isinstance(text, str)
             self.sources[path] = text
-        runs = []
-        for i in range(self.config.repeats):
-            status_map, output, timed_out, seconds = bench.run_tests(self.spec.full_test_command)
-            if timed_out or not status_map:
-                raise SRLSweError(f"{self.spec.image}: the baseline test run {'timed out' if timed_out else 'reported no tests'}"
-                                  f":\n{output[-2000:]}")
-            runs.append(status_map)
-            self.baseline_seconds = max(self.baseline_seconds, seconds)
-            self.progress(f"baseline run {i + 1}/{self.config.repeats}: {len(status_map)} tests in {seconds:.1f}s")
+        status_map, output = self._baseline_run(bench, 1)
+        runs = [status_map]
+        if self.config.test_timeout is None:
+            bench.timeout = 5 * self.baseline_seconds + 30
+        if self.config.screen == "coverage":
+            measured = self._map_lines(bench)
+            if measured:  # the measured run of the suite counts as one of the baseline's repeats
+                runs.append(measured)
+        while len(runs) < self.config.repeats:
+            runs.append(self._baseline_run(bench, len(runs) + 1)[0])
         names = set().union(*runs)
-        self.unnamed = unnamed_tests(output, runs[-1])
+        self.unnamed = unnamed_tests(output, runs[0])
         if self.unnamed:
             self.progress(f"{self.unnamed} test(s) that pytest ran cannot be named by {self.spec.log_parser} (ids with "
                           "spaces or newlines, cut by the parser): they never enter a task")
         # ids the log parser cut at a space (`test_x[a b]` -> `test_x[a`) may stand for several
         # tests at once: the harness cannot grade them reliably, so they never enter a task
-        self.stable_pass = {t for t in names if all(r.get(t) in PASSING for r in runs) and gradable(t)}
+        stable = {t for t in names if all(r.get(t) in PASSING for r in runs)}
+        self.stable_pass = {t for t in stable if gradable(t)}
+        self.stable_cut = stable - self.stable_pass
         self.unstable = {t for t in names if len({r.get(t) in PASSING for r in runs}) > 1}
-        if self.config.test_timeout is None:
-            bench.timeout = 5 * self.baseline_seconds + 30
-        if self.config.screen == "coverage":
-            self._map_lines(bench)
 
-    def _map_lines(self, bench: Bench) -> None:
-        """Measure (or read from the cache) which tests reach which lines; without it every screen runs the suite."""
+    def _baseline_run(self, bench: Bench, number: int) -> tuple[dict[str, str], str]:
+        """(statuses, output) of one run of the suite on the clean code; the whole synthesis depends on it."""
+        status_map, output, timed_out, seconds = bench.run_tests(self.spec.full_test_command)
+        if timed_out or not status_map:
+            raise SRLSweError(f"{self.spec.image}: the baseline test run {'timed out' if timed_out else 'reported no tests'}"
+                              f":\n{output[-2000:]}")
+        self.baseline_seconds = max(self.baseline_seconds, seconds)
+        self.progress(f"baseline run {number}/{self.config.repeats}: {len(status_map)} tests in {seconds:.1f}s")
+        return status_map, output
+
+    def _map_lines(self, bench: Bench) -> dict[str, str] | None:
+        """Measure (or read from the cache) which tests reach which lines; without it every screen runs the suite.
+
+        Returns the statuses of the measured run (None when the map came from the cache or could not be made)."""
         if not line_map.can_map(self.spec.test_command):
             self.progress("the test command does not run pytest: every candidate is screened with the whole suite")
-            return
+            return None
         version = bench.sh(f"cd {TESTBED} && python -c 'import pytest; print(pytest.__version__)'").strip().splitlines()[-1]
         self.args_file = tuple(int(x) for x in re.findall(r"\d+", version)[:2]) >= (8, 2)
         command_key = hashlib.sha256(self.spec.full_test_command.encode()).hexdigest()[:8]  # the map depends on it too
         cache = _cache_path(self.config, self.spec.name, self.env_commit, f"linemap-{command_key}.json")
+        _, _, _, self.collect_seconds = bench.run_tests(f"{self.spec.full_test_command} --collect-only -q")
         self.line_map = line_map.load_cached(cache) if self.config.use_cache else None
         if self.line_map is not None:
             self.progress(f"line map of {len(self.line_map.tests)} tests read from {cache}")
-            return
+            return None
         line_map.install(bench.sb)
-        _, output, timed_out, seconds = bench.run_tests(line_map.command(self.spec.full_test_command))
+        statuses, output, timed_out, seconds = bench.run_tests(line_map.command(self.spec.full_test_command))
         try:
             if timed_out:
                 raise SRLSweError("the measured test run timed out")
@@ -515,24 +533,36 @@ class Synthesizer:
         except SRLSweError as exc:
             log.warning("no line map (%s): every candidate is screened with the whole suite\n%s", exc, output[-2000:])
             self.progress(f"no line map ({exc}): every candidate is screened with the whole suite")
-            return
+            return None
         line_map.save(self.line_map, cache)
         self.progress(f"line map: {len(self.line_map.tests)} tests over {len(self.line_map.files)} files, "
                       f"measured in {seconds:.1f}s")
+        return statuses
 
-    def _screen(self, bench: Bench, m: Mutation) -> tuple[str, str, set[str]]:
-        """(how, test command, stable tests it must show passing) of a mutant's screening run (see
-        :attr:`SynthesisReport.screens`); the command is '' when no test reaches the mutant."""
+    def _screen(self, bench: Bench, m: Mutation) -> tuple[str, str, set[str], float]:
+        """(how, test command, stable tests it must show passing, seconds it may run) of a mutant's screening run
+        (see :attr:`SynthesisReport.screens`); the command is '' when no test reaches the mutant."""
         reaching = self.line_map.tests_reaching(m.file, m.line, m.end_line) if self.line_map else None
         if reaching is None:
-            return "whole suite", self.spec.full_test_command, self.stable_pass
+            return "whole suite", self.spec.full_test_command, self.stable_pass, bench.timeout
         expected = reaching & self.stable_pass
         if not expected:
-            return "no test reaches", "", expected
+            return "no test reaches", "", expected, 0.0
         if self.args_file:
             bench.sb.write_file("/tmp/srl-screen-tests.txt", "".join(f"{t}\n" for t in sorted(expected)))
-            return "line map", f"{self.spec.full_test_command} @/tmp/srl-screen-tests.txt", expected
-        return "line map", self.spec.test_command_for(sorted({file_of_test(t) for t in expected})), expected
+            return ("line map", f"{self.spec.full_test_command} @/tmp/srl-screen-tests.txt", expected,
+                    self._limit(bench, expected))
+        files = sorted({file_of_test(t) for t in expected})
+        run = {t for t in self.line_map.tests if file_of_test(t) in files}
+        return "line map", self.spec.test_command_for(files), expected, self._limit(bench, run)
+
+    def _limit(self, bench: Bench, tests: set[str]) -> float:
+        """Seconds a screen of ``tests`` may run: five times what they and pytest's start took on the clean code,
+        plus 10 s, and never more than a run of the suite may (``test_timeout`` set: that)."""
+        seconds = self.line_map.seconds_of(tests) if self.line_map else None
+        if self.config.test_timeout is not None or seconds is None or self.collect_seconds is None:
+            return bench.timeout
+        return min(bench.timeout, 5 * (self.collect_seconds + seconds) + 10)
 
     def _as_clean(self, statuses: dict[str, str], expected: set[str]) -> dict[str, str]:
         """A narrowed run's statuses, with the stable tests it left out as passing: they never execute the mutated
@@ -558,13 +588,13 @@ class Synthesizer:
         source = self.sources[m.file]
         out = Outcome(m, kept=False)
         try:
-            out.screen, screen_command, expected = self._screen(bench, m)
+            out.screen, screen_command, expected, limit = self._screen(bench, m)
             if not screen_command:  # no stable test executed these lines on the clean code: none can fail
                 out.reason = "no test fails"
                 return out
             bench.sb.write_file(f"{TESTBED}/{m.file}", m.apply(source), mode=self.modes.get(m.file, 0o644))
             out.bug_patch, out.gold_patch = bench.patches(m.file)
-            screen, _, timed_out, _ = bench.run_tests(screen_command)
+            screen, _, timed_out, _ = bench.run_tests(screen_command, limit=limit)
             if timed_out:
                 out.reason = "timeout"
                 return out
@@ -582,9 +612,14 @@ class Synthesizer:
             command = self.eval_command(files)
             bug_runs, eval_runs = [screen], []
             for repeat in range(self.config.repeats - 1):
-                # the row's own eval command once, as grading runs it; later repeats rerun only the screened tests
+                # the row's own eval command once, as grading runs it (with short tracebacks: the problem statement
+                # is written from them); later repeats rerun only the screened tests
                 narrow = repeat > 0 and out.screen == "line map"
-                status_map, _, timed_out, _ = bench.run_tests(screen_command if narrow else command)
+                if narrow:
+                    status_map, _, timed_out, _ = bench.run_tests(screen_command, limit=limit)
+                else:
+                    status_map, output, timed_out, _ = bench.run_tests(f"{command} --tb=short")
+                    out.failure_output = out.failure_output or output
                 if timed_out:
                     out.reason = "timeout"
                     return out
@@ -593,11 +628,9 @@ class Synthesizer:
                 else:
                     eval_runs.append(status_map)
                 bug_runs.append(status_map)
-            # what a problem statement is written from: the failing tests again, short tracebacks
-            ids = statement_tests(failed)
-            if ids:
+            if not eval_runs:  # one run only (repeats 1): the failing tests again, for the statement
                 _, out.failure_output, _, _ = bench.run_tests(
-                    f"{self.spec.full_test_command} --tb=short " + " ".join(shlex.quote(t) for t in ids))
+                    f"{self.spec.full_test_command} --tb=short " + " ".join(shlex.quote(t) for t in statement_tests(failed)))
             out.base_commit = bench.bug_commit(m.file)
             # gold: apply the fix with git; the tree must be the env commit's again
             bench.sb.write_file("/tmp/srl-gold.diff", out.gold_patch)
@@ -629,8 +662,9 @@ class Synthesizer:
                 return out
             p2p = sorted(t for t in (self.stable_pass & evaluated) - failed
                          if all(r.get(t) in PASSING for r in bug_runs) and gold.get(t) in PASSING)
-            out.cut_failing = sorted(t for t in failed & evaluated if not gradable(t) and gold.get(t) in PASSING
-                                     and all(r.get(t, "MISSING") not in PASSING for r in bug_runs))
+            # tests the parser cut at a space are in no screen's list: the eval command's runs decide (statement only)
+            out.cut_failing = sorted(t for t in self.stable_cut & evaluated if gold.get(t) in PASSING and eval_runs
+                                     and all(r.get(t, "MISSING") not in PASSING for r in eval_runs))
             out.fail_to_pass, out.pass_to_pass, out.eval_files = f2p, p2p, files
             out.kept, out.reason = True, "kept"
             return out

@@ -1,4 +1,5 @@
-"""Turn a line map's coverage data into compact JSON: {"tests": [node ids], "files": {path: {line: [test index]}}}.
+"""Turn a line map's coverage data into compact JSON: {"tests": [node ids], "files": {path: {line: [test index]}},
+"seconds": [seconds of each test]}.
 
 Index -1 stands for the empty context (import and collection time). Paths are relative to the
 current directory (/testbed). Usage: python dump_line_map.py DATA_FILE OUT_JSON
@@ -19,5 +20,8 @@ for path in data.measured_files():
     for line, contexts in (data.contexts_by_lineno(path) or {}).items():
         lines[line] = sorted(tests.setdefault(c, len(tests)) if c else -1 for c in contexts)
     files[path[len(root):] if path.startswith(root) else path] = lines
+with open(sys.argv[1] + ".seconds.json") as timings:
+    seconds = json.load(timings)
+names = sorted(tests, key=tests.get)
 with open(sys.argv[2], "w") as out:
-    json.dump({"tests": sorted(tests, key=tests.get), "files": files}, out)
+    json.dump({"tests": names, "files": files, "seconds": [round(seconds.get(name, 0.0), 4) for name in names]}, out)
