@@ -50,7 +50,8 @@ def main() -> int:
             kept = [(r["mutation"]["id"], r["FAIL_TO_PASS"], r["PASS_TO_PASS"]) for r in synth.rows]
         runs[screen] = (seconds, report, kept)
         print(f"{screen:9} {seconds:8.1f} s  tried {report.tried:4}  kept {len(kept):3}  "
-              f"{len(kept) / seconds * 3600:8.1f} tasks/CPU-hour  screens {dict(report.screens)}", flush=True)
+              f"{len(kept) / seconds * 3600:8.1f} tasks/CPU-hour  screens {dict(report.screens)}  "
+              f"rejected {dict(report.rejected)}", flush=True)
     if len(runs) < 2:
         return 0
     (slow, _, kept_suite), (fast, _, kept_map) = runs["suite"], runs["coverage"]
