@@ -363,3 +363,38 @@ def test_completions_over_budget_counts_in_tokens(tiny):
     assert completions_over_budget(texts, tokenizer, lengths[0]) == {"over": 1, "steps": 3, "longest": lengths[1]}
     assert completions_over_budget(texts, tokenizer, lengths[1])["over"] == 0
 
+
+
+def test_a_killed_step_evaluation_resumes_where_it_stopped(tiny, tmp_path, monkeypatch):
+    """Completions are saved batch by batch; after a kill (here: an exception after the second batch, and a line
+    cut in half) a rerun generates only the steps without a whole saved line, and the file goes at the end."""
+    from srl_swe.rollout.policies import TransformersPolicy
+    from srl_swe.train.evaluate_steps import evaluate_steps
+
+    kwargs = dict(max_new_tokens=8, limit=6, batch_size=2, predictions_path=tmp_path / "p.jsonl", progress=False,
+                  dtype="float32")  # exact greedy answers whatever the batches (see TransformersPolicy)
+    whole = evaluate_steps(tiny, None, **{**kwargs, "predictions_path": tmp_path / "whole.jsonl"})
+    real = TransformersPolicy.generate
+    asked: list[int] = []
+
+    def generate(self, conversations, progress=None, *, done=None, on_batch=None):
+        def save(batch):
+            on_batch(batch)
+            asked.extend(batch)
+            if len(asked) == 4:
+                raise KeyboardInterrupt
+        return real(self, conversations, progress, done=done, on_batch=save)
+
+    monkeypatch.setattr(TransformersPolicy, "generate", generate)
+    with pytest.raises(KeyboardInterrupt):
+        evaluate_steps(tiny, None, **kwargs)
+    partial = tmp_path / "p.jsonl.partial"
+    lines = partial.read_text().splitlines()
+    assert len(lines) == 1 + 4  # the settings, then one line per step of two batches
+    partial.write_text("\n".join(lines[:-1]) + "\n" + lines[-1][: len(lines[-1]) // 2])  # the kill cut the last line
+    asked.clear()
+    resumed = evaluate_steps(tiny, None, **kwargs)
+    assert len(asked) == 3  # the step whose line was cut, and the two never made
+    assert not partial.exists()
+    assert resumed["mean_reward"] == whole["mean_reward"] and resumed["count"] == 6
+    assert (tmp_path / "p.jsonl").read_text() == (tmp_path / "whole.jsonl").read_text()

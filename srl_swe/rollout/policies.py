@@ -20,7 +20,7 @@ import random
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Protocol, Sequence
+from typing import Any, Callable, Protocol, Sequence
 
 from tqdm import tqdm
 
@@ -142,8 +142,12 @@ class TransformersPolicy:
                                          **fast)
         return output[0][len(ids):].tolist()
 
-    def generate(self, conversations: Sequence[Conversation], progress: str | None = None) -> list[str]:
-        """One completion per conversation, in their order; `progress` names a progress bar (None: no bar)."""
+    def generate(self, conversations: Sequence[Conversation], progress: str | None = None, *,
+                 done: dict[int, str] | None = None, on_batch: Callable[[dict[int, str]], None] | None = None) -> list[str]:
+        """One completion per conversation, in their order; `progress` names a progress bar (None: no bar).
+
+        `done`: completions already made (by index), not generated again; `on_batch` gets each batch's new ones
+        as it ends (what a resumable caller saves)."""
         import torch
         from transformers import StoppingCriteriaList
 
@@ -154,9 +158,10 @@ class TransformersPolicy:
         sample = self.generation.temperature > 0
         if sample and self.generation.seed is not None:
             torch.manual_seed(self.generation.seed)
-        completions: dict[int, str] = {}
-        bar = tqdm(total=len(texts), desc=progress, disable=progress is None)
-        for batch in _batches(sorted(range(len(texts)), key=lengths.__getitem__), self.batch_size):
+        completions: dict[int, str] = dict(done or {})
+        bar = tqdm(total=len(texts), initial=len(completions), desc=progress, disable=progress is None)
+        todo = sorted((i for i in range(len(texts)) if i not in completions), key=lengths.__getitem__)
+        for batch in _batches(todo, self.batch_size):
             encoded = self.tokenizer([texts[i] for i in batch], return_tensors="pt", padding=True,
                                      add_special_tokens=False).to(self.device)
             prompt_length = encoded["input_ids"].shape[1]
@@ -172,7 +177,10 @@ class TransformersPolicy:
                                         if self.stop_malformed is not None else [])
             with torch.no_grad(), fast_decoding(self.model) as fast:
                 ids = self.model.generate(**encoded, generation_config=decoding, stopping_criteria=stop, **fast)
-            completions.update(zip(batch, self.tokenizer.batch_decode(ids[:, prompt_length:], skip_special_tokens=True)))
+            new = dict(zip(batch, self.tokenizer.batch_decode(ids[:, prompt_length:], skip_special_tokens=True)))
+            completions.update(new)
+            if on_batch is not None:
+                on_batch(new)
             bar.update(len(batch))
         bar.close()
         return [completions[i] for i in range(len(texts))]

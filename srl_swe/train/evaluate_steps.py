@@ -8,7 +8,9 @@ fraction that training used, so they are steps of trajectories the model never t
 """
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -55,6 +57,51 @@ def _score(row: dict[str, Any], completion: str, scaffold, metric: str) -> dict[
     }
 
 
+def _digest(conversations: Sequence[Any]) -> str:
+    return hashlib.sha256(json.dumps(conversations, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+class PartialCompletions:
+    """Completions of an evaluation in progress, one JSON line per step as its batch ends, so that a killed
+    evaluation resumes instead of starting over. The first line holds the settings; a file made with other
+    settings is started afresh, and a last line cut by a kill is dropped (its step is generated again)."""
+
+    def __init__(self, path: Path, settings: dict[str, Any]):
+        self.path = path
+        self.done: dict[str, dict[int, str]] = defaultdict(dict)
+        lines = path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
+        if lines and _json_or_none(lines[0]) == {"settings": settings}:
+            for line in lines[1:]:
+                record = _json_or_none(line)
+                if isinstance(record, dict) and {"pass", "index", "completion"} <= record.keys():
+                    self.done[record["pass"]][int(record["index"])] = record["completion"]
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps({"settings": settings}) + "\n", encoding="utf-8")
+        with path.open("rb+") as handle:  # a line cut by a kill must not run into the next one appended
+            if handle.seek(0, os.SEEK_END):
+                handle.seek(-1, os.SEEK_END)
+                if handle.read(1) != b"\n":
+                    handle.write(b"\n")
+
+    def resume(self, name: str) -> dict[str, Any]:
+        """`generate` keywords for pass `name` (greedy or sampled): what is done, and where new batches go."""
+        def save(batch: dict[int, str]) -> None:
+            with self.path.open("a", encoding="utf-8") as handle:
+                for index, completion in batch.items():
+                    handle.write(json.dumps({"pass": name, "index": index, "completion": completion}, ensure_ascii=False) + "\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+        return {"done": dict(self.done[name]), "on_batch": save}
+
+
+def _json_or_none(line: str) -> Any:
+    try:
+        return json.loads(line)
+    except ValueError:
+        return None
+
+
 def evaluate_steps(
     model_path: str | Path,
     data: str | Path | Sequence[Trajectory] | None,
@@ -86,6 +133,10 @@ def evaluate_steps(
     a CPU; `distributed.auto_dtype`) or a torch dtype name.
     `sample_temperature` also scores one pure sample per step at that temperature (what
     training sees; no top-k/top-p) as `sampled_*` keys.
+    With `predictions_path`, each batch's completions are appended to ``PATH.partial`` as they are made, and a
+    run with the same model, data and settings after a kill generates only the rest (the file goes once the
+    predictions are written). Resumed samples are other draws than an unbroken run's would be, and a greedy
+    answer may differ in a near-tie where batches were composed differently (bf16 padding, above).
 
     The report holds `mean_reward` (the SRL reward: similarity in [0, 1], -1 when
     malformed), `mean_similarity` (malformed counted as 0), `format_rate`,
@@ -107,12 +158,19 @@ def evaluate_steps(
     conversations = [r["prompt"] for r in rows]
     expert_lengths = [len(ids) for ids in policy.tokenizer([r["expert_completion"] for r in rows], add_special_tokens=False)["input_ids"]]
     start = time.time()
-    completions = policy.generate(conversations, "score steps" if progress else None)
+    partial = None
+    if predictions_path is not None:
+        settings = {"model": str(model_path), "prompts": _digest(conversations), "max_new_tokens": max_new_tokens,
+                    "dtype": dtype, "sample_temperature": sample_temperature, "seed": split_seed}
+        partial = PartialCompletions(Path(f"{predictions_path}.partial"), settings)
+    completions = policy.generate(conversations, "score steps" if progress else None,
+                                  **(partial.resume("greedy") if partial else {}))
     records = [_score(row, completion, scaffold, metric) for row, completion in zip(rows, completions)]
     sampled: dict[str, Any] = {}
     if sample_temperature is not None:
         policy.generation = GenerationConfig(max_new_tokens=max_new_tokens, temperature=sample_temperature, seed=split_seed)
-        samples = policy.generate(conversations, "sampled steps" if progress else None)
+        samples = policy.generate(conversations, "sampled steps" if progress else None,
+                                  **(partial.resume("sampled") if partial else {}))
         summary = _summary([_score(row, completion, scaffold, metric) for row, completion in zip(rows, samples)])
         sampled = {"sample_temperature": sample_temperature, **{f"sampled_{k}": v for k, v in summary.items() if k != "count"}}
 
@@ -122,6 +180,7 @@ def evaluate_steps(
         with atomic_open(path) as handle:
             for record in records:
                 handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+        partial.path.unlink(missing_ok=True)
 
     by_tool: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for record in records:
