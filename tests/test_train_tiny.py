@@ -398,3 +398,19 @@ def test_a_killed_step_evaluation_resumes_where_it_stopped(tiny, tmp_path, monke
     assert not partial.exists()
     assert resumed["mean_reward"] == whole["mean_reward"] and resumed["count"] == 6
     assert (tmp_path / "p.jsonl").read_text() == (tmp_path / "whole.jsonl").read_text()
+
+
+def test_saved_completions_of_other_settings_or_weights_are_not_reused(tmp_path):
+    from srl_swe.train.evaluate_steps import PartialCompletions, _model_stamp
+
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "model.safetensors").write_bytes(b"one")
+    path = tmp_path / "p.jsonl.partial"
+    settings = {"model": str(model), "weights": _model_stamp(str(model)), "max_new_tokens": 8}
+    PartialCompletions(path, settings).resume("greedy")["on_batch"]({0: "a", 1: "b"})
+    assert PartialCompletions(path, settings).done["greedy"] == {0: "a", 1: "b"}
+    assert not PartialCompletions(path, {**settings, "max_new_tokens": 16}).done["greedy"]
+    PartialCompletions(path, settings).resume("greedy")["on_batch"]({0: "a"})
+    (model / "model.safetensors").write_bytes(b"retrained")  # same folder, new weights
+    assert not PartialCompletions(path, {**settings, "weights": _model_stamp(str(model))}).done["greedy"]

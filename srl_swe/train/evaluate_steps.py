@@ -61,6 +61,15 @@ def _digest(conversations: Sequence[Any]) -> str:
     return hashlib.sha256(json.dumps(conversations, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
+def _model_stamp(model: str) -> Any:
+    """A local model folder's files with their sizes and modification times (weights written again into the same
+    folder make another model); a hub id as it is."""
+    folder = Path(model)
+    if not folder.is_dir():
+        return model
+    return [[p.name, p.stat().st_size, p.stat().st_mtime_ns] for p in sorted(folder.iterdir()) if p.is_file()]
+
+
 class PartialCompletions:
     """Completions of an evaluation in progress, one JSON line per step as its batch ends, so that a killed
     evaluation resumes instead of starting over. The first line holds the settings; a file made with other
@@ -160,7 +169,7 @@ def evaluate_steps(
     start = time.time()
     partial = None
     if predictions_path is not None:
-        settings = {"model": str(model_path), "prompts": _digest(conversations), "max_new_tokens": max_new_tokens,
+        settings = {"model": str(model_path), "weights": _model_stamp(str(model_path)), "prompts": _digest(conversations), "max_new_tokens": max_new_tokens,
                     "dtype": dtype, "sample_temperature": sample_temperature, "seed": split_seed}
         partial = PartialCompletions(Path(f"{predictions_path}.partial"), settings)
     completions = policy.generate(conversations, "score steps" if progress else None,
