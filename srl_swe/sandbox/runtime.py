@@ -562,14 +562,13 @@ class Sandbox:
         """After a timeout: kill the command's processes and get the shell back (or a new one)."""
         assert self._worker is not None
         worker = self._worker
-        try:
-            killed = self._control.kill_session(worker.pid, include_leader=False) if self._control else None
-        except ShellGone:
-            killed = None
+        killed = self._kill_session(worker.pid, include_leader=False)
         if killed is not None:
             # Nothing to kill means the shell itself is busy (`while :; do :; done`): barely wait.
             late = worker.wait(self.config.interrupt_grace if killed else 0.2)
-            if late.exit_code is not None:
+            # The shell may have forked once more after the kill (a fork it was retrying at the pids limit, say, a
+            # fork bomb's second half): it is given back only if its session is empty now that it is idle.
+            if late.exit_code is not None and self._kill_session(worker.pid, include_leader=False) == 0:
                 # Reap the killed background jobs now: bash would otherwise print their notices
                 # ("bash: line 7:  42 Killed  sh -c ...") at the start of the next command's output.
                 try:
@@ -580,20 +579,23 @@ class Sandbox:
                     self._cwd = late.cwd or self._cwd
                     return late
             out = late
-            if not late.shell_exited:
+            if self._kill_session(worker.pid, include_leader=True) is not None:
                 try:
-                    self._control.kill_session(worker.pid, include_leader=True)  # type: ignore[union-attr]
-                except ShellGone:
-                    pass
-            try:
-                self._start_worker(restore=True)
-                notes.append(f"the shell was restarted in {self._cwd} (shell variables were lost)")
-                return out
-            except Exception:  # noqa: BLE001 - fall through to a full restart
-                log.debug("worker restart failed", exc_info=True)
+                    self._start_worker(restore=True)
+                    notes.append(f"the shell was restarted in {self._cwd} (shell variables were lost)")
+                    return out
+                except Exception:  # noqa: BLE001 - fall through to a full restart
+                    log.debug("worker restart failed", exc_info=True)
         self.restart()
         notes.append(f"all processes of the sandbox were restarted; files were kept, the shell is in {self._cwd}")
         return out
+
+    def _kill_session(self, sid: int, *, include_leader: bool) -> int | None:
+        """How many processes of session ``sid`` the control shell killed; None if it could not kill them all."""
+        try:
+            return self._control.kill_session(sid, include_leader=include_leader) if self._control else None
+        except ShellGone:
+            return None
 
     def _recover_worker(self, notes: list[str]) -> None:
         try:
