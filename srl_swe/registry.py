@@ -66,6 +66,11 @@ class EnvSpecError(InvalidRecordError):
         super().__init__(str(source), None, field, reason)
 
 
+def tasks_file(envs_dir: Path, name: str) -> Path:
+    """Where the task rows of env ``name`` registered in ``envs_dir`` are kept."""
+    return envs_dir / "tasks" / f"{name}.jsonl"
+
+
 @dataclass(frozen=True)
 class Source:
     """Where the repository's files come from: exactly one of a PyPI sdist, a local directory, a git URL."""
@@ -159,7 +164,7 @@ class EnvSpec:
     @property
     def tasks_path(self) -> Path:
         """``envs/tasks/NAME.jsonl`` (written by task synthesis; may not exist)."""
-        return self.envs_dir / "tasks" / f"{self.name}.jsonl"
+        return tasks_file(self.envs_dir, self.name)
 
     @property
     def task_count(self) -> int:
@@ -424,7 +429,7 @@ class Registry:
 
     def tasks_path(self, name: str) -> Path:
         """``envs/tasks/NAME.jsonl``: where env ``name``'s task rows are (the file may not exist)."""
-        return self.root / "tasks" / f"{name}.jsonl"
+        return tasks_file(self.root, name)
 
     def tasks(self, name: str) -> list[dict[str, Any]]:
         """The task rows of env ``name`` (``[]`` when its task file is absent)."""

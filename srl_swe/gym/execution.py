@@ -178,13 +178,13 @@ class StepRewards:
     def score_all(self, completions: list[Any], workers: int = 4) -> list[StepScore]:
         """Scores of a group of completions: each distinct action runs once, ``workers`` branches at a time."""
         parsed = [score_action(c, self.expert, self.metric, self.scaffold) for c in completions]
-        distinct = {render_call(p.call, self.scaffold): p.call for p in parsed if p.call is not None}
-        others = {key: call for key, call in distinct.items() if key != self._expert_key}
+        keys = [None if p.call is None else render_call(p.call, self.scaffold) for p in parsed]
+        others = {key: p.call for key, p in zip(keys, parsed) if key is not None and key != self._expert_key}
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
             expert = pool.submit(self.expert_effect)
             effects = dict(zip(others, pool.map(self.effect_of, others.values())))
             effects[self._expert_key] = expert.result()
-        return [self._score(p, None if p.call is None else effects[render_call(p.call, self.scaffold)]) for p in parsed]
+        return [self._score(p, None if key is None else effects[key]) for p, key in zip(parsed, keys)]
 
 
 # --------------------------------------------------------------------------- a GRPO group
