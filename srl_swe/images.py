@@ -353,6 +353,13 @@ def _count_statuses(spec: EnvSpec, log: str) -> dict[str, int]:
     return counts
 
 
+def pytest_passed(output: str) -> int:
+    """How many tests pytest's last summary line counts as passed (colors removed), 0 when it has none."""
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", output)
+    summary = [line for line in plain.splitlines() if re.search(r"\b\d+ passed\b", line)]
+    return int(re.search(r"\b(\d+) passed\b", summary[-1]).group(1)) if summary else 0
+
+
 def env_build_info(image: str, spec: EnvSpec | None = None, client=None) -> dict[str, Any]:
     """What an env (or task) image's build recorded in /srl-swe: base commit, test exit code, seconds, counts."""
     client = client or docker_client()
@@ -367,6 +374,7 @@ def env_build_info(image: str, spec: EnvSpec | None = None, client=None) -> dict
     log = text.get("build-tests.log", "")
     lines = [line.strip(" =") for line in log.splitlines() if line.strip(" =")]
     info["test_summary"] = lines[-1] if lines else ""
+    info["pytest_passed"], info["colored"] = pytest_passed(log), "\x1b[" in log
     if spec is not None and log:
         info["tests"] = _count_statuses(spec, log)
     return info
@@ -398,6 +406,14 @@ def build_env(spec: EnvSpec, *, rebuild: bool = False, client=None, progress: Pr
     seconds = round(time.monotonic() - start, 1)
     info = env_build_info(spec.image, spec, client)
     tests = info.get("tests", {})
+    if info.get("pytest_passed") and not tests.get("PASSED"):
+        spec_file = str(spec.path or f"envs/{spec.name}.yaml")
+        hint = (f"pytest printed colors (the project's configuration asks for them): add `--color=no` to test_command "
+                f"in {spec_file}" if info["colored"] else f"choose a log_parser that reads this suite's output in {spec_file}")
+        client.images.remove(spec.image, force=True)  # as after a failing suite: no image of an unreadable env
+        raise BuildError(spec.image, "the build's test run", f"pytest passed {info['pytest_passed']} tests, but the "
+                         f"log parser {spec.log_parser} named none of them", log_path, info["test_summary"],
+                         f"{hint}; then `srl-swe envs build {spec.name}`")
     size = client.images.get(spec.image).attrs.get("Size", 0)
     added = size - client.images.get(BASE_IMAGE).attrs.get("Size", 0)
     return BuildResult(spec.image, "env", seconds, size, added, cached=cached, base_commit=info["base_commit"],

@@ -35,6 +35,9 @@ from .pytest_config import pytest_section
 PYPI_JSON = "https://pypi.org/pypi"
 """Root of PyPI's JSON API (``NAME/json``, ``NAME/VERSION/json``); ``$SRL_SWE_PYPI_JSON`` names a mirror's instead."""
 DEFAULT_PYTEST = "8.4.2"
+DEFAULT_TEST_COMMAND = "pytest -rA -p no:cacheprovider --color=no"
+"""The suite command of the specs `envs add` writes. ``--color=no`` overrides a project's ``addopts = --color=yes``:
+colored result lines are lines the swebench log parser cannot read, so such a suite would seem to pass no test."""
 """The pytest the shipped envs pin, used whenever the project's own constraints allow it."""
 TEST_EXTRAS = ("test", "tests", "testing")
 COMPILER_PACKAGES = ("gcc", "libc6-dev", "python3-dev")
@@ -277,7 +280,7 @@ def propose_env(package: str, version: str | None = None, *, index: str | None =
         "source": {"pypi": f"{release.name}=={release.version}", "sha256": release.sha256},
         "python": "3.11",
         "install": [f"pip install -e {shlex.quote(target)} pytest=={pytest}"],
-        "test_command": "pytest -rA -p no:cacheprovider",
+        "test_command": DEFAULT_TEST_COMMAND,
         "test_files": list(layout.test_globs) or [f"{p}/**/*.py" for p in layout.packages if not p.endswith(".py")],
         "source_files": sources,
         "log_parser": "parse_log_pytest",

@@ -29,6 +29,7 @@ from srl_swe.images import (
     spec_digest,
     task_base_commit,
 )
+from srl_swe.onboarding import DEFAULT_TEST_COMMAND
 from srl_swe.registry import load_env, parse_env
 
 pytestmark = pytest.mark.docker
@@ -233,6 +234,24 @@ def test_failing_test_suite_fails_the_build_at_the_test_step(client, tmp_path):
     assert error.log_path == Path(error.log_path) and error.log_path.name == f"{spec.name}.log"
     assert "AssertionError: 2 != 3" in error.log_path.read_text() and f"full build log: {error.log_path}" in str(error)
     assert not any(spec.image in (image.tags or []) for image in client.images.list())
+
+
+def test_a_suite_whose_results_the_parser_cannot_read_fails_the_build_and_names_the_fix(client, tmp_path):
+    """A project asking pytest for colors (python-slugify's addopts) makes result lines swebench's parser skips:
+    the suite would seem to pass no test. The build says so; `--color=no`, as `envs add` writes it, fixes it."""
+    spec = _local_spec(tmp_path, f"pytest-colors-{uuid.uuid4().hex[:8]}", install=["pip install pytest==8.4.2"],
+                       test_command="pytest -rA -p no:cacheprovider")
+    (Path(spec.source.location) / "pytest.ini").write_text("[pytest]\naddopts = --color=yes\n")
+    with pytest.raises(BuildError) as info:
+        build_env(spec, client=client)
+    assert "pytest passed 1 tests, but the log parser parse_log_pytest named none of them" in str(info.value)
+    assert "add `--color=no` to test_command" in info.value.hint and f"srl-swe envs build {spec.name}" in info.value.hint
+    assert not any(spec.image in (image.tags or []) for image in client.images.list())
+    fixed = parse_env({**spec.to_dict(), "test_command": DEFAULT_TEST_COMMAND}, spec.path)
+    try:
+        assert build_env(fixed, client=client).tests_passed == 1
+    finally:
+        client.images.remove(fixed.image, force=True)
 
 
 def test_sdist_with_another_sha256_fails_at_the_fetch_step(client, tmp_path, inflection):

@@ -18,6 +18,7 @@ import yaml
 
 from srl_swe.cli import main
 from srl_swe.errors import SRLSweError
+from srl_swe.images import pytest_passed
 from srl_swe.onboarding import DEFAULT_PYTEST, inspect_sdist, likely_fix, propose_env, sdist_files
 from srl_swe.registry import load_spec_file
 
@@ -109,6 +110,13 @@ def test_a_src_layout_with_a_test_extra_doctests_and_a_pytest_minimum(index):
     assert data["install"] == ["pip install -e '.[Tests]' pytest==9.2.0"]  # the newest final release that pytest>=9 allows
     assert data["source_files"] == ["src/friendly/**/*.py"] and data["test_files"] == ["tests/**/*.py"]
     assert found["doctest_modules"] and "system_packages" not in data
+    assert data["test_command"] == "pytest -rA -p no:cacheprovider --color=no"  # a project's addopts may ask for colors
+
+
+def test_pytest_summaries_are_counted_with_or_without_colors():
+    assert pytest_passed("x\n===== 139 passed, 1 skipped in 1.56s =====\n") == 139
+    assert pytest_passed("\x1b[32m=== \x1b[32m\x1b[1m139 passed\x1b[0m, \x1b[33m1 skipped\x1b[0m ===\x1b[0m") == 139
+    assert pytest_passed("==== 2 failed in 0.1s ====") == 0 and pytest_passed("") == 0
 
 
 def test_a_c_extension_gets_a_compiler_and_tests_inside_the_package_are_found(index):

@@ -23,7 +23,7 @@ from gymnasium.envs.registration import registry as gym_registry
 from ..errors import SRLSweError
 from ..image_registry import transfer
 from ..images import LABEL_ENV, LABEL_TASK, build_images, docker_client, env_image_status
-from ..onboarding import DEFAULT_PYTEST, propose_env
+from ..onboarding import DEFAULT_PYTEST, DEFAULT_TEST_COMMAND, propose_env
 from ..registry import EnvSpec, Registry, list_envs, load_env, load_spec_file, parse_env, read_tasks
 from ..sandbox.runtime import DEFAULT_IMAGE
 from ..tasks.validate import MODES, validate_env
@@ -31,7 +31,6 @@ from .options import add_backend_options, add_env_option, add_instance_ids_optio
 
 DEFAULT_PYTEST_PIN = f"pytest=={DEFAULT_PYTEST}"
 """The pytest pinned by the specs `envs add` writes (and by the shipped envs)."""
-DEFAULT_TEST_COMMAND = "pytest -rA -p no:cacheprovider"
 
 
 # --------------------------------------------------------------------------- shared

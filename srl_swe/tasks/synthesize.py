@@ -216,8 +216,7 @@ def file_of_test(test_id: str) -> str:
 
 def unnamed_tests(output: str, statuses: dict[str, str]) -> int:
     """Tests pytest's summary counts as passed that the parsed statuses cannot name whole (cut at a space)."""
-    summary = [line for line in output.splitlines() if re.search(r"\b\d+ passed\b", line)]
-    passed = int(re.search(r"\b(\d+) passed\b", summary[-1]).group(1)) if summary else 0
+    passed = images.pytest_passed(output)
     named = sum(1 for t, status in statuses.items() if status == "PASSED" and gradable(t))
     return max(0, passed - named)
 
