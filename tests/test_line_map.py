@@ -22,8 +22,8 @@ PROJECT = {
 }
 
 
-def measure(tmp_path: Path) -> line_map.LineMap:
-    for name, text in PROJECT.items():
+def measure(tmp_path: Path, project: dict[str, str] = PROJECT) -> line_map.LineMap:
+    for name, text in project.items():
         (tmp_path / name).write_text(text)
     env = {**os.environ, "PYTHONPATH": str(resource("synthesis")), "SRL_SWE_LINE_MAP": str(tmp_path / "data")}
     subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "pytest_line_map"],
@@ -41,6 +41,14 @@ def test_the_plugin_maps_lines_to_tests_and_times_each_test(tmp_path):
     assert measured.seconds["test_mod.py::test_slow"] >= 0.2 > measured.seconds["test_mod.py::test_fast"]
     again = line_map.LineMap.from_json(json.loads(json.dumps(measured.to_json())))
     assert again == measured
+
+
+def test_the_projects_coverage_settings_and_warnings_as_errors_do_not_stop_the_map(tmp_path):
+    """python-slugify: its coverage `source` names a module never imported, and `filterwarnings = error` made
+    coverage's warning about it end the measured run before the map was saved."""
+    strict = {**PROJECT, "pyproject.toml": '[tool.coverage.run]\nsource = ["mod", "absent"]\n\n'
+                                           '[tool.pytest.ini_options]\nfilterwarnings = ["error"]\n'}
+    assert measure(tmp_path, strict).tests_reaching("mod.py", 12, 12) == {"test_mod.py::test_fast"}
 
 
 def test_a_map_cached_before_timings_were_kept_times_nothing(tmp_path):

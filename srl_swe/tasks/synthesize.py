@@ -526,7 +526,10 @@ class Synthesizer:
         try:
             if timed_out:
                 raise SRLSweError("the measured test run timed out")
-            text = bench.sb.read_file("/tmp/srl-line-map.json")
+            try:
+                text = bench.sb.read_file("/tmp/srl-line-map.json")
+            except FileNotFoundError:
+                raise SRLSweError("the measured test run wrote no line map") from None
             assert isinstance(text, str)
             self.line_map = line_map.parse(text)
         except SRLSweError as exc:
