@@ -301,6 +301,10 @@ BUILD_FIXES: tuple[tuple[str, str], ...] = (
      "a C extension needs a compiler: add `system_packages: [gcc, libc6-dev, python3-dev]` to {spec}"),
     (r"This version of pytest is [\d.]+, required is|requires pytest|pytest[<>=!~].*but you have pytest",
      "the project asks for another pytest: pin one its configuration accepts in `install` of {spec}"),
+    (r"cannot import name '[^']+' from '([^']+)' \(unknown location\)",
+     "the tests import from `{match}`, which the sdist ships without its `__init__.py` (Python takes it for an empty "
+     "namespace package), so this sdist cannot run its own tests: register the repository instead "
+     "(`srl-swe envs add {env} --git URL --ref TAG --force`), or write the missing file in `install` of {spec}"),
     (r"ModuleNotFoundError: No module named|ImportError while importing test module",
      "a test dependency is missing: install the package's test extra (e.g. `pip install -e '.[tests]' pytest=={pytest}`, "
      "as `envs add pypi:NAME` writes it) or the missing module in `install` of {spec}"),
@@ -316,5 +320,5 @@ def likely_fix(log: str, spec_path: str, env: str) -> str:
         found = re.search(pattern, log)
         if found:
             detail = found.group(1) if found.groups() else ""
-            return f"{fix.format(spec=spec_path, pytest=DEFAULT_PYTEST, match=detail)}; then `srl-swe envs build {env}`"
+            return f"{fix.format(spec=spec_path, pytest=DEFAULT_PYTEST, match=detail, env=env)}; then `srl-swe envs build {env}`"
     return ""

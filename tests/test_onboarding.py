@@ -152,6 +152,9 @@ def test_sdist_layouts_are_read_without_a_network():
 
 @pytest.mark.parametrize("log, fix", [
     ("E   ModuleNotFoundError: No module named 'freezegun'", "test extra"),
+    ("ImportError while importing test module '/testbed/tests/test_search.py'.\n"  # jmespath 1.1.0's sdist
+     "E   ImportError: cannot import name 'unittest' from 'tests' (unknown location)",
+     "import from `tests`, which the sdist ships without its `__init__.py`"),
     ("error: command '/usr/bin/gcc' failed: No such file or directory", "system_packages: [gcc, libc6-dev, python3-dev]"),
     ("ERROR: This version of pytest is 8.4.2, required is 9.0", "another pytest"),
     ("_____ ERROR collecting bitarray/test_free_threading.py _____\nE   AssertionError: assert None",
