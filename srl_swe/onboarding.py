@@ -35,10 +35,10 @@ from .pytest_config import pytest_section
 PYPI_JSON = "https://pypi.org/pypi"
 """Root of PyPI's JSON API (``NAME/json``, ``NAME/VERSION/json``); ``$SRL_SWE_PYPI_JSON`` names a mirror's instead."""
 DEFAULT_PYTEST = "8.4.2"
+"""The pytest the shipped envs pin, used whenever the project's own constraints allow it."""
 DEFAULT_TEST_COMMAND = "pytest -rA -p no:cacheprovider --color=no"
 """The suite command of the specs `envs add` writes. ``--color=no`` overrides a project's ``addopts = --color=yes``:
 colored result lines are lines the swebench log parser cannot read, so such a suite would seem to pass no test."""
-"""The pytest the shipped envs pin, used whenever the project's own constraints allow it."""
 TEST_EXTRAS = ("test", "tests", "testing")
 COMPILER_PACKAGES = ("gcc", "libc6-dev", "python3-dev")
 """What the base image lacks to build a C extension for its Debian Python."""
