@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any, Sequence
 
-from ..files import atomic_open
+from ..files import append_line, atomic_open, drop_torn_line
 from ..models import resolve_model
 from ..rewards import DEFAULT_METRIC, score_action
 from ..rollout.policies import GenerationConfig, TransformersPolicy
@@ -67,7 +66,7 @@ def _model_stamp(model: str) -> Any:
     folder = Path(model)
     if not folder.is_dir():
         return model
-    return [[p.name, p.stat().st_size, p.stat().st_mtime_ns] for p in sorted(folder.iterdir()) if p.is_file()]
+    return [[p.name, st.st_size, st.st_mtime_ns] for p in sorted(folder.iterdir()) if p.is_file() for st in [p.stat()]]
 
 
 class PartialCompletions:
@@ -78,6 +77,8 @@ class PartialCompletions:
     def __init__(self, path: Path, settings: dict[str, Any]):
         self.path = path
         self.done: dict[str, dict[int, str]] = defaultdict(dict)
+        if path.is_file():
+            drop_torn_line(path)
         lines = path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
         if lines and _json_or_none(lines[0]) == {"settings": settings}:
             for line in lines[1:]:
@@ -87,20 +88,13 @@ class PartialCompletions:
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps({"settings": settings}) + "\n", encoding="utf-8")
-        with path.open("rb+") as handle:  # a line cut by a kill must not run into the next one appended
-            if handle.seek(0, os.SEEK_END):
-                handle.seek(-1, os.SEEK_END)
-                if handle.read(1) != b"\n":
-                    handle.write(b"\n")
 
     def resume(self, name: str) -> dict[str, Any]:
         """`generate` keywords for pass `name` (greedy or sampled): what is done, and where new batches go."""
         def save(batch: dict[int, str]) -> None:
             with self.path.open("a", encoding="utf-8") as handle:
-                for index, completion in batch.items():
-                    handle.write(json.dumps({"pass": name, "index": index, "completion": completion}, ensure_ascii=False) + "\n")
-                handle.flush()
-                os.fsync(handle.fileno())
+                append_line(handle, "".join(json.dumps({"pass": name, "index": index, "completion": completion},
+                                                       ensure_ascii=False) + "\n" for index, completion in batch.items()))
         return {"done": dict(self.done[name]), "on_batch": save}
 
 
