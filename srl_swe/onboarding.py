@@ -10,6 +10,7 @@ fails, :func:`likely_fix` reads the build log and names the change and the comma
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -21,7 +22,8 @@ import urllib.error
 import urllib.request
 from urllib.parse import urljoin
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from email.parser import HeaderParser
 from typing import Any
 
 from packaging.requirements import InvalidRequirement, Requirement
@@ -78,11 +80,14 @@ class Layout:
     """C/C++/Cython sources (a compiler is needed)."""
 
 
-def _get_json(url: str) -> dict[str, Any]:
+def _get_json(url: str, *, missing_ok: bool = False) -> dict[str, Any] | None:
+    """PyPI's JSON answer at ``url``; None for a 404 when ``missing_ok``."""
     try:
         with urllib.request.urlopen(url, timeout=60) as response:
             return json.load(response)
     except urllib.error.HTTPError as exc:
+        if exc.code == 404 and missing_ok:
+            return None
         raise SRLSweError(f"{url}: {exc.code} {exc.reason}" + (" (no such package or version on PyPI)" if exc.code == 404 else "")) from None
     except (urllib.error.URLError, OSError, ValueError) as exc:
         raise SRLSweError(f"{url}: cannot read PyPI's answer ({exc}); set SRL_SWE_PYPI_JSON to a mirror's JSON API") from None
@@ -102,36 +107,80 @@ def json_api(index: str | None = None) -> str:
 
 
 def find_release(name: str, version: str | None = None, *, index: str | None = None) -> Release:
-    """The release ``name==version`` (default: the latest) and its sdist; an error when it has none."""
+    """The release ``name==version`` (default: the latest) and its sdist; an error when it has none.
+
+    A pinned release is asked at ``NAME/VERSION/json``; an index that lacks that address (some mirrors and
+    proxies answer 404 there) is read through ``NAME/json``'s release list, and the release's own metadata
+    (summary, extras, requirements, links) then comes from the PKG-INFO of its sdist, never from the latest's."""
     index = json_api(index)
     url = f"{index}/{name}/{version}/json" if version else f"{index}/{name}/json"
-    data = _get_json(url)
+    data = _get_json(url, missing_ok=bool(version))
+    if data is None:
+        return _release_from_list(name, str(version), index)
     info = data.get("info") or {}
-    sdists = [u for u in data.get("urls") or [] if u.get("packagetype") == "sdist"]
-    where = f"{info.get('name', name)}=={info.get('version', version)}"
+    sdist = _sdist_of(data.get("urls") or [], f"{info.get('name', name)}=={info.get('version', version)}")
+    project_urls = info.get("project_urls") or {}
+    return Release(name=info.get("name") or name, version=info.get("version") or version or "",
+                   sdist_url=urljoin(url, sdist["url"]), sha256=sdist["digests"]["sha256"],
+                   summary=" ".join((info.get("summary") or "").split()),
+                   repo=github_repo([*_source_first(project_urls), info.get("home_page") or ""]),
+                   extras=tuple(info.get("provides_extra") or ()), requires_dist=tuple(info.get("requires_dist") or ()))
+
+
+def _sdist_of(files: list[dict[str, Any]], where: str) -> dict[str, Any]:
+    sdists = [f for f in files if f.get("packagetype") == "sdist"]
     if not sdists:
         raise SRLSweError(f"{where} has no sdist on PyPI (wheels carry no tests): register its repository instead, "
                           f"`srl-swe envs add NAME --git URL --ref TAG`")
-    project_urls = info.get("project_urls") or {}
-    ordered = [project_urls[k] for k in sorted(project_urls, key=lambda k: k.lower() not in ("source", "repository", "code"))]
-    return Release(name=info.get("name") or name, version=info.get("version") or version or "",
-                   sdist_url=urljoin(url, sdists[0]["url"]), sha256=sdists[0]["digests"]["sha256"],
-                   summary=" ".join((info.get("summary") or "").split()),
-                   repo=github_repo([*ordered, info.get("home_page") or ""]),
-                   extras=tuple(info.get("provides_extra") or ()), requires_dist=tuple(info.get("requires_dist") or ()))
+    return sdists[0]
+
+
+def _source_first(project_urls: dict[str, str]) -> list[str]:
+    """The project's links, its source repository's first."""
+    return [project_urls[k] for k in sorted(project_urls, key=lambda k: k.lower() not in ("source", "repository", "code"))]
+
+
+def _release_from_list(name: str, version: str, index: str) -> Release:
+    """``name==version`` from the project's release list, its metadata from its sdist's PKG-INFO."""
+    url = f"{index}/{name}/json"
+    data = _get_json(url) or {}
+    releases = data.get("releases") or {}
+    wanted = _version(version)
+    found = next((v for v in releases if v == version or (wanted and _version(v) == wanted)), None)
+    if found is None:
+        latest = (data.get("info") or {}).get("version", "?")
+        raise SRLSweError(f"{name}=={version}: no such version on PyPI (the latest is {latest})")
+    sdist = _sdist_of(releases[found], f"{name}=={found}")
+    release = Release(name=(data.get("info") or {}).get("name") or name, version=found,
+                      sdist_url=urljoin(url, sdist["url"]), sha256=sdist["digests"]["sha256"],
+                      summary="", repo="", extras=(), requires_dist=())
+    filename = release.sdist_url.rsplit("/", 1)[-1]
+    text = sdist_files(download_sdist(release), filename).get("PKG-INFO", b"").decode("utf-8", errors="replace")
+    meta = HeaderParser().parsestr(text)
+    links = dict(map(str.strip, line.split(",", 1)) for line in meta.get_all("Project-URL") or [] if "," in line)
+    return replace(release, summary=" ".join((meta.get("Summary") or "").split()),
+                   repo=github_repo([*_source_first(links), meta.get("Home-page") or ""]),
+                   extras=tuple(meta.get_all("Provides-Extra") or ()),
+                   requires_dist=tuple(meta.get_all("Requires-Dist") or ()))
 
 
 def download_sdist(release: Release) -> bytes:
     """The sdist's bytes, checked against the sha256 PyPI lists."""
-    try:
-        with urllib.request.urlopen(release.sdist_url, timeout=300) as response:
-            data = response.read()
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        raise SRLSweError(f"{release.sdist_url}: download failed ({exc})") from None
+    data = _download(release.sdist_url)
     digest = hashlib.sha256(data).hexdigest()
     if digest != release.sha256:
         raise SRLSweError(f"{release.sdist_url}: sha256 {digest} differs from PyPI's {release.sha256}")
     return data
+
+
+@functools.lru_cache(maxsize=2)
+def _download(url: str) -> bytes:
+    """A file's bytes, kept for the next call: a release found through its sdist's PKG-INFO is read again."""
+    try:
+        with urllib.request.urlopen(url, timeout=300) as response:
+            return response.read()
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        raise SRLSweError(f"{url}: download failed ({exc})") from None
 
 
 def sdist_files(data: bytes, filename: str) -> dict[str, bytes]:

@@ -45,10 +45,23 @@ NATIVE = {  # like bitarray: tests inside the package, a C extension
 }
 
 
+OLDER_PKG_INFO = """Metadata-Version: 2.1
+Name: older
+Version: 1.0
+Summary: What 1.0 says
+Project-URL: Documentation, https://older.example.org
+Project-URL: Source, https://github.com/old/older
+Provides-Extra: test
+Requires-Dist: pytest>=9; extra == "test"
+"""
+
+
 class FakePyPI(BaseHTTPRequestHandler):
     """A FAKE of PyPI's JSON API for the packages in ``packages`` (name -> (version, sdist bytes, metadata))."""
 
     packages: dict = {}
+    versioned = True
+    """False: like a proxy that answers 404 at NAME/VERSION/json and lists releases only at NAME/json."""
 
     def log_message(self, *args):
         pass
@@ -62,7 +75,7 @@ class FakePyPI(BaseHTTPRequestHandler):
             return self._send(json.dumps({"info": {}, "releases": {v: [] for v in ("8.4.2", "9.0.0", "9.2.0", "10.0.0rc1")}}).encode())
         if parts[0] == "pypi" and parts[1] in self.packages:
             version, data, meta = self.packages[parts[1]]
-            if len(parts) == 4 and parts[2] != version:
+            if len(parts) == 4 and (parts[2] != version or not self.versioned):
                 self.send_error(404)
                 return
             up = "../" * (len(parts) - 1)  # relative to the address asked, as the mirror this machine uses answers
@@ -71,7 +84,8 @@ class FakePyPI(BaseHTTPRequestHandler):
             info = {"name": parts[1], "version": version, "summary": meta.get("summary", ""),
                     "project_urls": meta.get("project_urls"), "provides_extra": meta.get("extras", []),
                     "requires_dist": meta.get("requires_dist", [])}
-            return self._send(json.dumps({"info": info, "urls": urls}).encode())
+            releases = {v: urls for v in meta.get("older", []) + [version]}
+            return self._send(json.dumps({"info": info, "urls": urls, "releases": releases}).encode())
         self.send_error(404)
 
     def _send(self, body: bytes, kind: str = "application/json"):
@@ -93,6 +107,8 @@ def index(monkeypatch):
         "fast": ("0.3", make_sdist("fast-0.3", NATIVE), {"summary": "Fast things"}),
         "notests": ("1.0", make_sdist("notests-1.0", {"notests/__init__.py": ""}), {}),
         "tampered": ("1.0", make_sdist("tampered-1.0", NATIVE), {"sha256": "0" * 64}),
+        "older": ("2.0", make_sdist("older-1.0", {**SRC_LAYOUT, "PKG-INFO": OLDER_PKG_INFO}),
+                  {"summary": "What 2.0 says", "older": ["1.0"]}),
     }
     handler = type("Index", (FakePyPI,), {"packages": packages})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -128,10 +144,22 @@ def test_a_c_extension_gets_a_compiler_and_tests_inside_the_package_are_found(in
 
 @pytest.mark.parametrize("package, version, message", [
     ("notests", None, "ships no tests"), ("tampered", None, "differs from PyPI's"),
-    ("fast", "9.9", "404"), ("nosuchpackage", None, "no such package")])
+    ("fast", "9.9", r"fast==9.9: no such version on PyPI \(the latest is 0.3\)"), ("nosuchpackage", None, "no such package")])
 def test_what_cannot_become_an_env_says_why(index, package, version, message):
     with pytest.raises(SRLSweError, match=message):
         propose_env(package, version)
+
+
+def test_an_index_without_version_addresses_gives_the_pinned_release_with_its_own_metadata(index, monkeypatch):
+    """Some mirrors and proxies answer 404 at NAME/VERSION/json: the release list at NAME/json names the sdist, and
+    the metadata is the pinned release's own (its PKG-INFO), not the latest release's."""
+    monkeypatch.setattr(FakePyPI, "versioned", False)
+    data, found = propose_env("older", "1.0")
+    assert data["source"]["pypi"] == "older==1.0" and found["version"] == "1.0"
+    assert (data["description"], data["repo"]) == ("What 1.0 says", "old/older")
+    assert data["install"] == ["pip install -e '.[test]' pytest==9.2.0"]
+    with pytest.raises(SRLSweError, match=r"older==0.5: no such version on PyPI \(the latest is 2.0\)"):
+        propose_env("older", "0.5")
 
 
 def test_cli_writes_a_spec_that_loads_and_flags_override_what_was_found(index, tmp_path, capsys):
