@@ -31,7 +31,9 @@ bench: setup docker
 	.venv/bin/python benchmarks/bench_sandbox.py
 
 # Re-record the embedded expert trajectories in live sandboxes (task images built first).
+# Only the environments of srl-swe:default (srl_swe.data.DEFAULT_ENVS), not the whole shipped pool.
+DEFAULT_ENVS = $(shell .venv/bin/python -c 'from srl_swe.data import DEFAULT_ENVS; print(*DEFAULT_ENVS)' 2>/dev/null)
 data: setup docker
-	.venv/bin/srl-swe images build --tasks
+	.venv/bin/srl-swe images build --tasks --env $(DEFAULT_ENVS)
 	rm -f srl_swe/data/default_trajectories.jsonl
-	.venv/bin/srl-swe trajectories record --out srl_swe/data/default_trajectories.jsonl --workers 2
+	.venv/bin/srl-swe trajectories record --env $(DEFAULT_ENVS) --out srl_swe/data/default_trajectories.jsonl --workers 2

@@ -13,7 +13,9 @@ cd "$(dirname "$0")/.."
 OUT=${1:?usage: experiments/resolve_rates.sh OUT_DIR NAME=MODEL...}; shift
 mkdir -p "$OUT"
 ROWS=$OUT/tasks.jsonl
-cat srl_swe/resources/envs/tasks/*.jsonl > "$ROWS.tmp" && mv "$ROWS.tmp" "$ROWS"
+# the 60 tasks of srl-swe:default's environments, not the whole shipped pool
+ENVS=$(.venv/bin/python -c 'from srl_swe.data import DEFAULT_ENVS; print(*DEFAULT_ENVS)')
+for env in $ENVS; do cat "srl_swe/resources/envs/tasks/$env.jsonl"; done > "$ROWS.tmp" && mv "$ROWS.tmp" "$ROWS"
 LIMIT_FLAGS=()
 if [[ -n ${LIMIT:-} ]]; then LIMIT_FLAGS=(--limit "$LIMIT"); fi
 for mode in ${MODES:-oracle-file agentic}; do

@@ -35,6 +35,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from srl_swe.data import DEFAULT_ENVS
 from srl_swe.train.config_io import load_yaml
 
 REPO = Path(__file__).resolve().parents[1]
@@ -167,7 +168,7 @@ def resolve_rates(model: str, run_dir: Path, log: Path, args) -> dict[str, float
     for mode in ("oracle-file", "agentic"):
         predictions = run_dir / "resolve" / f"{mode}.jsonl"
         predictions.parent.mkdir(parents=True, exist_ok=True)
-        command = cli() + ["rollout", "--model", model, "--mode", mode, "--out", str(predictions), "--grade",
+        command = cli() + ["rollout", "--model", model, "--mode", mode, "--env", *DEFAULT_ENVS, "--out", str(predictions), "--grade",
                            "--max-new-tokens", "512", "--max-steps", "10"]
         if args.resolve_limit:
             command += ["--limit", str(args.resolve_limit)]

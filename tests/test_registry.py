@@ -12,6 +12,7 @@ import yaml
 
 from srl_swe import cli
 from srl_swe.cli import options as cli_options
+from srl_swe.data import DEFAULT_ENVS, default_dataset_path
 from srl_swe.errors import InvalidRecordError, SRLSweError
 from srl_swe.images import bug_patch_of, env_context, task_image_tag
 from srl_swe.registry import (
@@ -22,6 +23,7 @@ from srl_swe.registry import (
     parse_env,
 )
 from srl_swe.resources import resource
+from srl_swe.trajectory import load_trajectories
 
 SHIPPED = ("boltons", "cachetools", "inflection", "parse", "toolz")
 
@@ -329,3 +331,9 @@ def test_shared_options_have_one_spelling_and_keep_the_old_ones():
         args = parser.parse_args([*argv, "--instance-ids", "a,b", "c", "--instance-id", "d"])
         assert cli_options.instance_ids(args.instance_ids) == ["a", "b", "c", "d"], argv
     assert parser.parse_args(["images", "build", "--env", "toolz", "parse", "--tasks"]).env == ["toolz", "parse"]
+
+
+def test_the_default_dataset_records_exactly_the_tasks_of_its_environments():
+    """`make data` and the experiments' resolve rates select srl-swe:default's tasks by DEFAULT_ENVS."""
+    recorded = {t.id for t in load_trajectories(default_dataset_path()).trajectories}
+    assert recorded == {row["instance_id"] for name in DEFAULT_ENVS for row in load_env(name).load_tasks()}

@@ -8,6 +8,9 @@ DEFAULT_TRAJECTORIES = Path(__file__).with_name("default_trajectories.jsonl")
 SYNTHETIC_TRAJECTORIES = Path(__file__).with_name("synthetic_trajectories.jsonl")
 """Six short synthetic bug-fix episodes (`python -m srl_swe.agent.synthetic`): small enough for a
 tiny model to learn on a CPU in minutes (fast tests)."""
+DEFAULT_ENVS = ("boltons", "cachetools", "inflection", "parse", "toolz")
+"""The registered environments whose 60 tasks `srl-swe:default` records (`make data`) and the experiments' resolve
+rates are measured on; the rest of the shipped registry is the larger pool."""
 EMBEDDED = {"default": DEFAULT_TRAJECTORIES, "synthetic": SYNTHETIC_TRAJECTORIES}
 PREFIX = "srl-swe:"
 
