@@ -12,7 +12,7 @@ import yaml
 
 from srl_swe import cli
 from srl_swe.cli import options as cli_options
-from srl_swe.data import DEFAULT_ENVS, default_dataset_path
+from srl_swe.data import DEFAULT_ENVS, default_dataset_path, resolve_dataset
 from srl_swe.errors import InvalidRecordError, SRLSweError
 from srl_swe.images import bug_patch_of, env_context, task_image_tag
 from srl_swe.registry import (
@@ -337,3 +337,14 @@ def test_the_default_dataset_records_exactly_the_tasks_of_its_environments():
     """`make data` and the experiments' resolve rates select srl-swe:default's tasks by DEFAULT_ENVS."""
     recorded = {t.id for t in load_trajectories(default_dataset_path()).trajectories}
     assert recorded == {row["instance_id"] for name in DEFAULT_ENVS for row in load_env(name).load_tasks()}
+
+
+def test_every_task_of_the_larger_pool_has_its_recorded_expert_trajectory():
+    """The shipped environments beyond srl-swe:default: each pinned to its sdist's hash, with tasks, and every task
+    recorded in srl-swe:pool (scripts/build_pool.py drops a task the harness or the expert could not pass)."""
+    pool = [spec for spec in list_envs() if spec.name not in DEFAULT_ENVS]
+    rows = {row["instance_id"] for spec in pool for row in spec.load_tasks()}
+    recorded = {t.id for t in load_trajectories(resolve_dataset("srl-swe:pool")).trajectories}
+    assert recorded == rows
+    for spec in pool:
+        assert spec.source.kind == "pypi" and spec.source.sha256 and spec.description and spec.task_count > 0
