@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from srl_swe.data import DEFAULT_ENVS
+
 REPO = Path(__file__).resolve().parent.parent
 CHECK = textwrap.dedent("""
     import json, gymnasium as gym
@@ -59,4 +61,5 @@ def test_the_wheel_works_from_a_fresh_virtualenv_outside_the_checkout(tmp_path):
     cli = venv / "bin" / "srl-swe"
     assert "srl-swe" in subprocess.run([str(cli), "--help"], capture_output=True, text=True, check=True).stdout
     listed = subprocess.run([str(cli), "envs", "list", "--json"], cwd=tmp_path, capture_output=True, text=True, check=True)
-    assert {e["name"] for e in json.loads(listed.stdout)["repositories"]} == {"boltons", "cachetools", "inflection", "parse", "toolz"}
+    shipped_envs = {path.stem for path in (REPO / "srl_swe" / "resources" / "envs").glob("*.yaml")}
+    assert {e["name"] for e in json.loads(listed.stdout)["repositories"]} == shipped_envs >= set(DEFAULT_ENVS)
