@@ -27,6 +27,7 @@ from typing import Callable
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from srl_swe.data import POOL_TRAJECTORIES  # noqa: E402
+from srl_swe.evaluation.convert import write_rows  # noqa: E402
 from srl_swe.files import write_atomic  # noqa: E402
 from srl_swe.registry import read_tasks, tasks_file  # noqa: E402
 from srl_swe.resources import resource  # noqa: E402
@@ -57,7 +58,7 @@ def drop_rows(envs_dir: Path, name: str, instance_ids: set[str]) -> int:
     path = tasks_file(envs_dir, name)
     rows = read_tasks(path)
     kept = [row for row in rows if row["instance_id"] not in instance_ids]
-    write_atomic(path, "".join(json.dumps(row) + "\n" for row in kept))
+    write_rows(kept, path)
     return len(rows) - len(kept)
 
 
@@ -173,6 +174,7 @@ def main() -> int:
             ship(state, args)
         print(table(state))
         return 0
+
     def save() -> None:
         write_atomic(state_path, json.dumps(state, indent=2) + "\n")
 
